@@ -1,0 +1,164 @@
+// Package abi is the contract between the durablewasm host and guest modules:
+// the ABI version, the names of the functions each side exports, the binary
+// encodings of the values passed between them, status and error codes, and the
+// wire types (history events, failures, runtime statuses) that the host stores
+// and reports.
+//
+// The package has no dependencies outside the standard library, performs no
+// I/O and builds for GOOS=wasip1 so that guest SDKs can import it. README.md
+// in this folder documents the contract for authors of SDKs in other
+// languages.
+package abi
+
+// Version is the ABI version implemented by this package. A guest module must
+// export ExportABIVersion returning exactly this value, or the host refuses it.
+const Version = 1
+
+// HostModule is the Wasm import module name under which the host provides its
+// functions to guests.
+const HostModule = "durablewasm"
+
+// Names of the functions a guest module exports. Every guest must export all of
+// them (orchestrator-only or activity-only modules still export the others and
+// answer StatusUnknownFunction).
+const (
+	// ExportABIVersion: () -> i32. Returns Version.
+	ExportABIVersion = "durablewasm_abi_version"
+	// ExportAlloc: (size i32) -> i32. Returns a pointer to size writable bytes
+	// owned by the guest; valid until the next call of any export.
+	ExportAlloc = "durablewasm_alloc"
+	// ExportListFunctions: () -> i32. Calls ImportRegister once per registered
+	// function, then returns StatusOK.
+	ExportListFunctions = "durablewasm_list_functions"
+	// ExportOrchestratorStart: (handle i32, ptr i32, len i32) -> i32. Starts the
+	// orchestrator described by the StartRequest frames at ptr/len under handle
+	// and runs it until it awaits an unresolved task or finishes.
+	ExportOrchestratorStart = "durablewasm_orchestrator_start"
+	// ExportOrchestratorResume: (handle i32) -> i32. Resumes the orchestration
+	// parked under handle until it awaits an unresolved task or finishes.
+	ExportOrchestratorResume = "durablewasm_orchestrator_resume"
+	// ExportOrchestratorDrop: (handle i32) -> i32. Discards the orchestration
+	// under handle (its goroutine or coroutine is ended without calling any
+	// host function). Unknown handles are ignored.
+	ExportOrchestratorDrop = "durablewasm_orchestrator_drop"
+	// ExportActivityRun: (handle i32, ptr i32, len i32) -> i32. Runs the
+	// activity described by the ActivityRequest frames at ptr/len to
+	// completion; the result is reported with ImportComplete under handle.
+	ExportActivityRun = "durablewasm_activity_run"
+)
+
+// Names of the host functions a guest may import from HostModule. Pointers and
+// lengths are i32 offsets into the guest's exported memory "memory". Functions
+// that return a task id return a non-negative id on success and a negative
+// error code (Err*) on failure.
+const (
+	// ImportRegister: (kind i32, name_ptr, name_len) -> (). Only valid during
+	// ExportListFunctions. kind is KindOrchestrator or KindActivity.
+	ImportRegister = "register"
+	// ImportScheduleActivity: (h, name_ptr, name_len, input_ptr, input_len) -> i32 task id.
+	ImportScheduleActivity = "schedule_activity"
+	// ImportScheduleSubOrchestrator: (h, name_ptr, name_len, id_ptr, id_len, input_ptr, input_len) -> i32 task id.
+	// An empty id asks the host to derive a deterministic one.
+	ImportScheduleSubOrchestrator = "schedule_sub_orchestrator"
+	// ImportCreateTimer: (h, fire_at_unix_nanos i64) -> i32 task id.
+	ImportCreateTimer = "create_timer"
+	// ImportWaitEvent: (h, name_ptr, name_len) -> i32 task id, resolved by the
+	// next external event of that name (events raised earlier are buffered).
+	ImportWaitEvent = "wait_event"
+	// ImportCancelTask: (h, task i32) -> i32. Withdraws an unresolved event
+	// wait so that it no longer consumes events. Other kinds are ignored.
+	ImportCancelTask = "cancel_task"
+	// ImportSendEvent: (h, id_ptr, id_len, name_ptr, name_len, data_ptr, data_len) -> i32.
+	// Raises an event on another instance (fire and forget).
+	ImportSendEvent = "send_event"
+	// ImportPoll: (h, ids_ptr, count) -> i32. ids_ptr holds count i32 (LE)
+	// task ids. Returns the index in that array of the task that was resolved
+	// first, or -1 when none is resolved yet.
+	ImportPoll = "poll"
+	// ImportTaskResult: (h, task, buf_ptr, buf_cap) -> i64. Returns
+	// (result_kind << 32) | payload_len. When payload_len <= buf_cap the
+	// payload is copied to buf_ptr; otherwise nothing is copied and the guest
+	// calls again with a larger buffer. result_kind is ResultPending,
+	// ResultOK or ResultFailed; a negative i64 is an error code.
+	ImportTaskResult = "task_result"
+	// ImportNow: (h) -> i64. The replay-safe current time in unix nanoseconds.
+	ImportNow = "now"
+	// ImportNewGUID: (h, buf_ptr) -> i32. Writes a deterministic 36-byte UUID
+	// string to buf_ptr and returns 36.
+	ImportNewGUID = "new_guid"
+	// ImportIsReplaying: (h) -> i32. 1 while the host replays history, else 0.
+	ImportIsReplaying = "is_replaying"
+	// ImportSetCustomStatus: (h, ptr, len) -> i32. ptr/len is JSON text.
+	ImportSetCustomStatus = "set_custom_status"
+	// ImportContinueAsNew: (h, input_ptr, input_len, keep_events i32) -> i32.
+	// The orchestration must then return (complete is not called).
+	ImportContinueAsNew = "continue_as_new"
+	// ImportComplete: (h, status i32, ptr, len) -> i32. Reports the result of
+	// an orchestration or activity: status CompleteOK with JSON output, or
+	// CompleteFailed with FailureDetails JSON.
+	ImportComplete = "complete"
+	// ImportLog: (h, level i32, ptr, len) -> (). Orchestrator logs are dropped
+	// while replaying.
+	ImportLog = "log"
+)
+
+// Function kinds passed to ImportRegister.
+const (
+	KindOrchestrator = 1
+	KindActivity     = 2
+)
+
+// Status codes returned by the guest's exports.
+const (
+	// StatusOK: the call finished normally. For start/resume: the
+	// orchestration is parked on an unresolved task, or it has completed
+	// (ImportComplete or ImportContinueAsNew was called).
+	StatusOK = 0
+	// StatusUnknownFunction: no orchestrator or activity of that name.
+	StatusUnknownFunction = 1
+	// StatusUnknownHandle: resume of a handle the guest does not hold.
+	StatusUnknownHandle = 2
+	// StatusStuck: the orchestration blocked on something other than the
+	// SDK's await (the guest's own deadline passed); the host fails it.
+	StatusStuck = 3
+	// StatusBadRequest: the request frames could not be decoded.
+	StatusBadRequest = 4
+)
+
+// Completion statuses passed to ImportComplete.
+const (
+	CompleteOK     = 1
+	CompleteFailed = 2
+)
+
+// Result kinds returned (in the high 32 bits) by ImportTaskResult.
+const (
+	ResultPending = 0
+	ResultOK      = 1
+	ResultFailed  = 2
+)
+
+// Error codes returned (negated) by host functions.
+const (
+	// ErrNotInStep: the call was made outside a step of that handle.
+	ErrNotInStep = -1
+	// ErrNondeterminism: the call does not match history. The host has
+	// already failed the orchestration; the guest must stop running it.
+	ErrNondeterminism = -2
+	// ErrBadArgument: a pointer or length is out of range or a value is
+	// malformed.
+	ErrBadArgument = -3
+	// ErrUnknownTask: the task id was never issued to this orchestration.
+	ErrUnknownTask = -4
+	// ErrLimit: a payload or history limit was exceeded; the host fails the
+	// orchestration.
+	ErrLimit = -5
+)
+
+// Log levels passed to ImportLog.
+const (
+	LogDebug = 0
+	LogInfo  = 1
+	LogWarn  = 2
+	LogError = 3
+)

@@ -1,0 +1,161 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/durablewasm/durablewasm/abi"
+	"github.com/durablewasm/durablewasm/host/replay"
+)
+
+// activityPool holds idle activity instances per digest and bounds how many
+// activities run at once.
+type activityPool struct {
+	engine *Engine
+	sem    chan struct{}
+	mu     sync.Mutex
+	idle   map[string][]*guestInstance
+}
+
+func newActivityPool(engine *Engine, concurrency int) *activityPool {
+	return &activityPool{engine: engine, sem: make(chan struct{}, concurrency), idle: map[string][]*guestInstance{}}
+}
+
+func (a *activityPool) get(ctx context.Context, digest string) (*guestInstance, error) {
+	a.mu.Lock()
+	if l := a.idle[digest]; len(l) > 0 {
+		g := l[len(l)-1]
+		a.idle[digest] = l[:len(l)-1]
+		a.mu.Unlock()
+		return g, nil
+	}
+	a.mu.Unlock()
+	return a.engine.newInstance(ctx, digest, false)
+}
+
+func (a *activityPool) put(g *guestInstance) {
+	if g.dead.Load() {
+		return
+	}
+	a.mu.Lock()
+	a.idle[g.digest] = append(a.idle[g.digest], g)
+	a.mu.Unlock()
+}
+
+func (a *activityPool) close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, l := range a.idle {
+		for _, g := range l {
+			g.close(context.Background())
+		}
+	}
+	a.idle = map[string][]*guestInstance{}
+}
+
+func (w *Worker) activityLoop(ctx context.Context, p int) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	work := context.WithoutCancel(ctx)
+	lastClaim := time.Time{}
+	for ctx.Err() == nil {
+		// Wait for a free slot before taking work off the stream.
+		select {
+		case w.acts.sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		free := 1 + cap(w.acts.sem) - len(w.acts.sem)
+		var items []ActivityItem
+		var err error
+		if time.Since(lastClaim) > w.opts.VisibilityTimeout/4 {
+			lastClaim = time.Now()
+			items, err = w.store.ClaimActivities(ctx, p, w.opts.ID, w.opts.VisibilityTimeout, free)
+		}
+		if err == nil && len(items) == 0 {
+			items, err = w.store.ReadActivities(ctx, p, w.opts.ID, min(free, 32), time.Second)
+		}
+		if err != nil || len(items) == 0 {
+			<-w.acts.sem
+			if err != nil && ctx.Err() == nil {
+				w.log.Warn("read activities", "partition", p, "err", err)
+				sleepCtx(ctx, 200*time.Millisecond)
+			}
+			continue
+		}
+		for i := range items {
+			if i > 0 {
+				select {
+				case w.acts.sem <- struct{}{}:
+				case <-ctx.Done():
+					return // unread items stay pending and are reclaimed later
+				}
+			}
+			item := items[i]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-w.acts.sem }()
+				w.runActivity(work, &item)
+			}()
+		}
+	}
+}
+
+// runActivity executes one work item and posts its result. An item whose
+// worker could not run it (shutdown, store error) stays pending and is
+// redelivered after the visibility timeout.
+func (w *Worker) runActivity(ctx context.Context, item *ActivityItem) {
+	log := w.log.With("instanceId", item.InstanceID, "activity", item.Name, "taskId", item.TaskID)
+	source := fmt.Sprintf("activity %s (task %d)", item.Name, item.TaskID)
+	var ok bool
+	var payload string
+	if item.Deliveries > w.opts.MaxDeliveries {
+		payload = string(encodeJSON(&abi.FailureDetails{Type: "PoisonMessage",
+			Message: fmt.Sprintf("activity delivered %d times without completing (its worker crashed or timed out each time); giving up after %d", item.Deliveries, w.opts.MaxDeliveries)}))
+	} else {
+		if err := w.module(ctx, item.Digest); err != nil {
+			log.Warn("cannot load module for activity", "err", err)
+			return
+		}
+		g, err := w.acts.get(ctx, item.Digest)
+		if err != nil {
+			log.Warn("cannot instantiate module for activity", "err", err)
+			return
+		}
+		g.mu.Lock()
+		ok, payload, err = g.runActivity(ctx, item, log)
+		g.mu.Unlock()
+		w.acts.put(g)
+		var gf *replay.GuestFailure
+		if errors.As(err, &gf) {
+			ok, payload = false, string(encodeJSON(gf.Failure))
+		} else if err != nil {
+			log.Warn("activity could not run; it will be redelivered", "err", err)
+			return
+		}
+	}
+	ev := abi.HistoryEvent{EventID: -1, Type: abi.EventTaskCompleted, Timestamp: w.opts.Now().UnixNano(), TaskScheduledID: item.TaskID, Result: payload}
+	if !ok {
+		f := abi.DecodeFailure([]byte(payload))
+		if f.Source == "" {
+			f.Source = source
+		}
+		ev.Type, ev.Result, ev.Failure = abi.EventTaskFailed, "", f
+	}
+	msg := ControlMessage{InstanceID: item.InstanceID, ExecutionID: item.ExecutionID, Event: ev}
+	for attempt := 0; ; attempt++ {
+		err := w.store.CompleteActivity(ctx, *item, msg)
+		if err == nil {
+			return
+		}
+		if attempt >= 5 {
+			log.Error("cannot post activity result; it will be redelivered", "err", err)
+			return
+		}
+		time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
+	}
+}

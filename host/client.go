@@ -1,0 +1,226 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/durablewasm/durablewasm/abi"
+)
+
+// Client manages instances and modules. The CLI and the HTTP API are thin
+// layers over it. It is safe for concurrent use.
+type Client struct {
+	store  Store
+	engine *Engine
+	now    func() time.Time
+}
+
+// NewClient returns a client over store. engine is needed only by Deploy and
+// may be nil otherwise.
+func NewClient(store Store, engine *Engine) *Client {
+	return &Client{store: store, engine: engine, now: time.Now}
+}
+
+// Store returns the client's store.
+func (c *Client) Store() Store { return c.store }
+
+// StartOptions describe a new orchestration instance.
+type StartOptions struct {
+	// FunctionName is the orchestrator to run (required).
+	FunctionName string
+	// InstanceID is the id; empty means a random 32-hex-digit id.
+	InstanceID string
+	// Input is JSON text; empty means null.
+	Input string
+}
+
+// ErrInvalidInput wraps every rejection of caller input (bad id, bad JSON,
+// unknown function); the message says what was wrong and what is accepted.
+var ErrInvalidInput = errors.New("invalid input")
+
+// StartNew creates an instance and queues its start. It returns the instance
+// id. Errors: ErrInvalidInput (bad id, input that is not JSON, unknown or
+// non-orchestrator function: the message lists the deployed orchestrators),
+// ErrInstanceExists (an instance with that id is still running).
+func (c *Client) StartNew(ctx context.Context, o StartOptions) (*InstanceState, error) {
+	if o.FunctionName == "" {
+		return nil, fmt.Errorf("%w: the orchestrator function name is required", ErrInvalidInput)
+	}
+	if o.InstanceID == "" {
+		o.InstanceID = NewInstanceID()
+	} else if err := ValidateInstanceID(o.InstanceID); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidInput, err)
+	}
+	if o.Input != "" && !json.Valid([]byte(o.Input)) {
+		return nil, fmt.Errorf("%w: the input is not valid JSON (pass a JSON value, e.g. '\"text\"' or '{\"a\":1}', or @file.json)", ErrInvalidInput)
+	}
+	app, fn, err := c.store.FindFunction(ctx, o.FunctionName)
+	if err != nil && !errors.Is(err, ErrFunctionNotFound) {
+		return nil, err
+	}
+	if err != nil || fn.Kind != abi.KindOrchestrator {
+		names, lerr := c.Orchestrators(ctx)
+		if lerr != nil {
+			return nil, lerr
+		}
+		list := "none are deployed (deploy a module with `durablewasm deploy`)"
+		if len(names) > 0 {
+			list = "deployed orchestrators: " + strings.Join(names, ", ")
+		}
+		what := "no deployed module has an orchestrator"
+		if err == nil {
+			what = "the function is an activity, not an orchestrator:"
+		}
+		return nil, fmt.Errorf("%w: %s %q; %s", ErrInvalidInput, what, o.FunctionName, list)
+	}
+	now := c.now().UTC()
+	execID := NewInstanceID()
+	st := InstanceState{InstanceID: o.InstanceID, Name: o.FunctionName, ExecutionID: execID, Status: abi.StatusPending,
+		Input: o.Input, CreatedAt: now, UpdatedAt: now, App: app.Name, Digest: app.Digest}
+	start := ControlMessage{InstanceID: o.InstanceID, ExecutionID: execID, Event: abi.HistoryEvent{EventID: -1,
+		Type: abi.EventExecutionStarted, Timestamp: now.UnixNano(), Name: o.FunctionName, Input: o.Input,
+		InstanceID: o.InstanceID, ExecutionID: execID}}
+	if err := c.store.CreateInstance(ctx, st, start); err != nil {
+		return nil, fmt.Errorf("start %s: %w", o.InstanceID, err)
+	}
+	return &st, nil
+}
+
+// Orchestrators returns the names of all deployed orchestrators, sorted.
+func (c *Client) Orchestrators(ctx context.Context) ([]string, error) {
+	apps, err := c.store.ListApps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, a := range apps {
+		for _, f := range a.Functions {
+			if f.Kind == abi.KindOrchestrator {
+				names = append(names, f.Name)
+			}
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// GetStatus returns an instance's state or ErrInstanceNotFound.
+func (c *Client) GetStatus(ctx context.Context, instanceID string) (*InstanceState, error) {
+	st, err := c.store.GetInstance(ctx, instanceID)
+	if err != nil {
+		return nil, fmt.Errorf("get status of %s: %w", instanceID, err)
+	}
+	return st, nil
+}
+
+// GetHistory returns an instance's current-generation history.
+func (c *Client) GetHistory(ctx context.Context, instanceID string) ([]abi.HistoryEvent, error) {
+	h, err := c.store.GetHistory(ctx, instanceID)
+	if err != nil {
+		return nil, fmt.Errorf("get history of %s: %w", instanceID, err)
+	}
+	return h, nil
+}
+
+// RaiseEvent delivers an external event to a Pending, Running or Suspended
+// instance; it is kept until the orchestration waits for that name. data is
+// JSON text ("" means null). Errors: ErrInstanceNotFound,
+// ErrInstanceFinished, ErrInvalidInput.
+func (c *Client) RaiseEvent(ctx context.Context, instanceID, name, data string) error {
+	if name == "" {
+		return fmt.Errorf("%w: the event name is required", ErrInvalidInput)
+	}
+	if data != "" && !json.Valid([]byte(data)) {
+		return fmt.Errorf("%w: the event data is not valid JSON", ErrInvalidInput)
+	}
+	return c.send(ctx, instanceID, abi.HistoryEvent{Type: abi.EventEventRaised, Name: name, Input: data}, "raise event "+name+" on")
+}
+
+// Terminate ends a running instance with reason. Errors: ErrInstanceNotFound,
+// ErrInstanceFinished.
+func (c *Client) Terminate(ctx context.Context, instanceID, reason string) error {
+	return c.send(ctx, instanceID, abi.HistoryEvent{Type: abi.EventExecutionTerminated, Reason: reason}, "terminate")
+}
+
+// Suspend pauses an instance: events are kept but the orchestration does not
+// run until Resume.
+func (c *Client) Suspend(ctx context.Context, instanceID, reason string) error {
+	return c.send(ctx, instanceID, abi.HistoryEvent{Type: abi.EventExecutionSuspended, Reason: reason}, "suspend")
+}
+
+// Resume continues a suspended instance.
+func (c *Client) Resume(ctx context.Context, instanceID, reason string) error {
+	return c.send(ctx, instanceID, abi.HistoryEvent{Type: abi.EventExecutionResumed, Reason: reason}, "resume")
+}
+
+func (c *Client) send(ctx context.Context, instanceID string, ev abi.HistoryEvent, what string) error {
+	ev.EventID = -1
+	ev.Timestamp = c.now().UnixNano()
+	err := c.store.SendToInstance(ctx, ControlMessage{InstanceID: instanceID, Event: ev})
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", what, instanceID, err)
+	}
+	return nil
+}
+
+// WaitForCompletion polls an instance every interval until it is terminal or
+// ctx ends; it returns the last state seen and ctx's error on timeout.
+func (c *Client) WaitForCompletion(ctx context.Context, instanceID string, interval time.Duration) (*InstanceState, error) {
+	if interval <= 0 {
+		interval = 100 * time.Millisecond
+	}
+	for {
+		st, err := c.GetStatus(ctx, instanceID)
+		if err != nil {
+			return nil, err
+		}
+		if st.Status.Terminal() {
+			return st, nil
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return st, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Deploy validates a module (ABI version, imports, exports, registered
+// functions), stores it content-addressed and points app at it. Running
+// workers use it for new instances without restart; running instances keep
+// the digest they started on.
+func (c *Client) Deploy(ctx context.Context, app string, wasm []byte) (*ModuleInfo, error) {
+	if c.engine == nil {
+		return nil, errors.New("deploy: client has no engine")
+	}
+	if err := validateAppName(app); err != nil {
+		return nil, err
+	}
+	info, err := c.engine.Inspect(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("deploy %s: %w", app, err)
+	}
+	if err := c.store.PutModule(ctx, app, info.Digest, wasm, info.Functions); err != nil {
+		return nil, fmt.Errorf("deploy %s: %w", app, err)
+	}
+	return info, nil
+}
+
+func validateAppName(app string) error {
+	if app == "" || len(app) > 64 {
+		return fmt.Errorf("%w: app name %q must be 1–64 characters", ErrInvalidInput, app)
+	}
+	for _, r := range app {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("%w: app name %q contains %q; use letters, digits, '-', '_' and '.'", ErrInvalidInput, app, r)
+		}
+	}
+	return nil
+}

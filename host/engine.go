@@ -1,0 +1,243 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/durablewasm/durablewasm/abi"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// EngineOptions configure an Engine. Zero values take the documented defaults.
+type EngineOptions struct {
+	// CacheDir holds wazero's on-disk compilation cache. Default:
+	// os.UserCacheDir()/durablewasm/wazero; "-" disables the disk cache.
+	CacheDir string
+	// MemoryLimitBytes caps each guest instance's linear memory (default
+	// 1 GiB). A guest growing past it fails to grow (the Go runtime then
+	// aborts: the instance traps and is discarded).
+	MemoryLimitBytes uint64
+	// StepTimeout bounds one orchestration step (default 10 s). A guest still
+	// running then is cut off: its module instance is discarded.
+	StepTimeout time.Duration
+	// ActivityTimeout bounds one activity execution (default 5 min).
+	ActivityTimeout time.Duration
+	// Logger receives guest logs and engine events (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (o EngineOptions) withDefaults() EngineOptions {
+	if o.MemoryLimitBytes == 0 {
+		o.MemoryLimitBytes = 1 << 30
+	}
+	if o.StepTimeout <= 0 {
+		o.StepTimeout = 10 * time.Second
+	}
+	if o.ActivityTimeout <= 0 {
+		o.ActivityTimeout = 5 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.CacheDir == "" {
+		if d, err := os.UserCacheDir(); err == nil {
+			o.CacheDir = filepath.Join(d, "durablewasm", "wazero")
+		} else {
+			o.CacheDir = "-"
+		}
+	}
+	return o
+}
+
+// Engine compiles guest modules (once per digest, cached on disk) and creates
+// their instances. It is safe for concurrent use. Close releases everything.
+type Engine struct {
+	opts EngineOptions
+	rt   wazero.Runtime
+
+	mu       sync.Mutex
+	compiled map[string]*compileEntry
+}
+
+type compileEntry struct {
+	done chan struct{}
+	mod  wazero.CompiledModule
+	err  error
+}
+
+// NewEngine creates an engine with the WASI and durablewasm host modules.
+func NewEngine(ctx context.Context, opts EngineOptions) (*Engine, error) {
+	opts = opts.withDefaults()
+	pages := uint32(opts.MemoryLimitBytes / 65536)
+	if pages == 0 || pages > 65536 {
+		pages = 65536
+	}
+	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(true).WithMemoryLimitPages(pages)
+	if opts.CacheDir != "-" {
+		cache, err := wazero.NewCompilationCacheWithDir(opts.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("open compilation cache %s: %w", opts.CacheDir, err)
+		}
+		cfg = cfg.WithCompilationCache(cache)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("instantiate wasi: %w", err)
+	}
+	if err := instantiateHostModule(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("instantiate host module: %w", err)
+	}
+	return &Engine{opts: opts, rt: rt, compiled: map[string]*compileEntry{}}, nil
+}
+
+// Close closes the runtime and every instance it created.
+func (e *Engine) Close(ctx context.Context) error { return e.rt.Close(ctx) }
+
+// Digest returns the content address of a module: "sha256:<hex>".
+func Digest(wasm []byte) string {
+	sum := sha256.Sum256(wasm)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// Compile compiles wasm once per digest and validates its imports and
+// exports against the ABI. Concurrent calls for one digest share the work.
+func (e *Engine) Compile(ctx context.Context, digest string, wasm []byte) (wazero.CompiledModule, error) {
+	e.mu.Lock()
+	ent, ok := e.compiled[digest]
+	if !ok {
+		ent = &compileEntry{done: make(chan struct{})}
+		e.compiled[digest] = ent
+		e.mu.Unlock()
+		ent.mod, ent.err = e.compile(ctx, wasm)
+		if ent.err != nil {
+			e.mu.Lock()
+			delete(e.compiled, digest)
+			e.mu.Unlock()
+		}
+		close(ent.done)
+	} else {
+		e.mu.Unlock()
+		select {
+		case <-ent.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return ent.mod, ent.err
+}
+
+// Compiled returns the compiled module for digest if Compile succeeded
+// before.
+func (e *Engine) Compiled(digest string) (wazero.CompiledModule, bool) {
+	e.mu.Lock()
+	ent, ok := e.compiled[digest]
+	e.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	select {
+	case <-ent.done:
+		return ent.mod, ent.err == nil
+	default:
+		return nil, false
+	}
+}
+
+var requiredExports = []string{abi.ExportABIVersion, abi.ExportAlloc, abi.ExportListFunctions,
+	abi.ExportOrchestratorStart, abi.ExportOrchestratorResume, abi.ExportOrchestratorDrop, abi.ExportActivityRun}
+
+// ErrInvalidModule wraps every reason a module is refused.
+var ErrInvalidModule = errors.New("invalid module")
+
+func (e *Engine) compile(ctx context.Context, wasm []byte) (wazero.CompiledModule, error) {
+	if len(wasm) < 8 || !bytes.Equal(wasm[:4], []byte("\x00asm")) {
+		return nil, fmt.Errorf("%w: not a WebAssembly binary (missing \\0asm header)", ErrInvalidModule)
+	}
+	mod, err := e.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("%w: compile: %v", ErrInvalidModule, err)
+	}
+	var problems []string
+	for _, f := range mod.ImportedFunctions() {
+		m, name, _ := f.Import()
+		switch m {
+		case abi.HostModule:
+			if !hostFunctionNames[name] {
+				problems = append(problems, fmt.Sprintf("imports unknown host function %s.%s", m, name))
+			}
+		case wasi_snapshot_preview1.ModuleName:
+		default:
+			problems = append(problems, fmt.Sprintf("imports %s.%s: only the modules %q and %q may be imported", m, name, abi.HostModule, wasi_snapshot_preview1.ModuleName))
+		}
+	}
+	exports := mod.ExportedFunctions()
+	for _, name := range requiredExports {
+		if _, ok := exports[name]; !ok {
+			problems = append(problems, "does not export function "+name)
+		}
+	}
+	if _, ok := mod.ExportedMemories()["memory"]; !ok {
+		problems = append(problems, `does not export its memory as "memory"`)
+	}
+	if len(problems) > 0 {
+		mod.Close(ctx)
+		sort.Strings(problems)
+		return nil, fmt.Errorf("%w: the module %s", ErrInvalidModule, strings.Join(problems, "; "))
+	}
+	return mod, nil
+}
+
+// ModuleInfo is what Inspect learns from a module.
+type ModuleInfo struct {
+	Digest     string
+	ABIVersion int32
+	Functions  []FunctionInfo
+}
+
+// Inspect compiles and instantiates wasm once, checks its ABI version and
+// lists the functions it registers. Deploy uses it to refuse bad modules with
+// a precise reason.
+func (e *Engine) Inspect(ctx context.Context, wasm []byte) (*ModuleInfo, error) {
+	digest := Digest(wasm)
+	if _, err := e.Compile(ctx, digest, wasm); err != nil {
+		return nil, err
+	}
+	inst, err := e.newInstance(ctx, digest, false)
+	if err != nil {
+		return nil, err
+	}
+	defer inst.close(ctx)
+	ctx, cancel := context.WithTimeout(ctx, e.opts.StepTimeout)
+	defer cancel()
+	res, err := inst.mod.ExportedFunction(abi.ExportABIVersion).Call(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: call %s: %v", ErrInvalidModule, abi.ExportABIVersion, err)
+	}
+	v := int32(res[0])
+	if v != abi.Version {
+		return nil, fmt.Errorf("%w: ABI version %d, but this host implements version %d", ErrInvalidModule, v, abi.Version)
+	}
+	lc := &listCall{}
+	if _, err := inst.mod.ExportedFunction(abi.ExportListFunctions).Call(withCall(ctx, lc)); err != nil {
+		return nil, fmt.Errorf("%w: call %s: %v", ErrInvalidModule, abi.ExportListFunctions, err)
+	}
+	if len(lc.fns) == 0 {
+		return nil, fmt.Errorf("%w: the module registers no orchestrator or activity", ErrInvalidModule)
+	}
+	sort.Slice(lc.fns, func(i, j int) bool { return lc.fns[i].Name < lc.fns[j].Name })
+	return &ModuleInfo{Digest: digest, ABIVersion: v, Functions: lc.fns}, nil
+}

@@ -1,0 +1,258 @@
+package host
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/durablewasm/durablewasm/abi"
+	"github.com/durablewasm/durablewasm/host/replay"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// guestInstance is one instantiated module. An orchestration instance
+// multiplexes many orchestrations (handles); an activity instance runs one
+// activity at a time. Callers serialise calls with mu: a Go guest must never
+// be entered concurrently.
+type guestInstance struct {
+	mu      sync.Mutex
+	digest  string
+	mod     api.Module
+	fnAlloc api.Function
+	fnStart api.Function
+	fnRes   api.Function
+	fnDrop  api.Function
+	fnAct   api.Function
+	stderr  *tailBuffer
+	logger  *slog.Logger
+	timeout time.Duration
+
+	handles    map[uint32]*replay.State
+	nextHandle uint32
+	now        atomic.Int64 // replay-safe wall clock for orchestrations
+	dead       atomic.Bool
+}
+
+// tailBuffer keeps the last 8 KiB written (guest stderr: Go panics and fatal
+// errors), for failure messages.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 8192 {
+		t.buf = append([]byte(nil), t.buf[len(t.buf)-8192:]...)
+	}
+	t.mu.Unlock()
+	return len(p), nil
+}
+
+func (t *tailBuffer) take() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := string(t.buf)
+	t.buf = t.buf[:0]
+	return s
+}
+
+type zeroReader struct{ state uint64 }
+
+// Read produces a fixed pseudo-random stream: orchestrator instances get no
+// real entropy, so nothing they do depends on it.
+func (z *zeroReader) Read(p []byte) (int, error) {
+	for i := range p {
+		z.state = z.state*6364136223846793005 + 1442695040888963407
+		p[i] = byte(z.state >> 56)
+	}
+	return len(p), nil
+}
+
+// newInstance instantiates a compiled module. Orchestration instances see the
+// step's replay-safe wall clock and deterministic randomness; activity
+// instances see the real ones. Neither gets a filesystem, environment,
+// arguments or network.
+func (e *Engine) newInstance(ctx context.Context, digest string, orchestration bool) (*guestInstance, error) {
+	compiled, ok := e.Compiled(digest)
+	if !ok {
+		return nil, fmt.Errorf("module %s is not compiled", digest)
+	}
+	g := &guestInstance{digest: digest, stderr: &tailBuffer{}, logger: e.opts.Logger, handles: map[uint32]*replay.State{}, timeout: e.opts.StepTimeout}
+	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize").
+		WithSysNanotime().WithSysNanosleep().WithStderr(g.stderr).WithStdout(io.Discard)
+	if orchestration {
+		cfg = cfg.WithWalltime(func() (int64, int32) {
+			n := g.now.Load()
+			return n / 1e9, int32(n % 1e9)
+		}, sys.ClockResolution(1)).WithRandSource(&zeroReader{state: 0x5eed})
+	} else {
+		cfg = cfg.WithSysWalltime().WithRandSource(rand.Reader)
+		g.timeout = e.opts.ActivityTimeout
+	}
+	if alloc := memoryAllocator(); alloc != nil {
+		ctx = experimental.WithMemoryAllocator(ctx, alloc)
+	}
+	mod, err := e.rt.InstantiateModule(ctx, compiled, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("instantiate module %s: %w%s", digest, err, stderrSuffix(g.stderr.take()))
+	}
+	g.mod = mod
+	g.fnAlloc = mod.ExportedFunction(abi.ExportAlloc)
+	g.fnStart = mod.ExportedFunction(abi.ExportOrchestratorStart)
+	g.fnRes = mod.ExportedFunction(abi.ExportOrchestratorResume)
+	g.fnDrop = mod.ExportedFunction(abi.ExportOrchestratorDrop)
+	g.fnAct = mod.ExportedFunction(abi.ExportActivityRun)
+	return g, nil
+}
+
+func stderrSuffix(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "\nguest stderr:\n" + s
+}
+
+func (g *guestInstance) close(ctx context.Context) {
+	g.dead.Store(true)
+	_ = g.mod.Close(ctx)
+}
+
+// errInstanceDead is returned for calls into a discarded instance.
+var errInstanceDead = errors.New("guest instance was discarded")
+
+// call invokes fn with a deadline; any failure poisons the instance. It
+// returns a GuestFailure when the guest is at fault and a plain error when the
+// caller's context ended.
+func (g *guestInstance) call(ctx context.Context, what string, fn api.Function, args ...uint64) ([]uint64, error) {
+	if g.dead.Load() {
+		return nil, errInstanceDead
+	}
+	cctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	res, err := fn.Call(cctx, args...)
+	if err == nil {
+		return res, nil
+	}
+	g.dead.Store(true)
+	_ = g.mod.Close(context.Background())
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("%s: %w", what, ctx.Err())
+	}
+	msg := err.Error()
+	var exit *sys.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded {
+		msg = fmt.Sprintf("the guest ran longer than the deadline of %s and was stopped", g.timeout)
+	}
+	return nil, &replay.GuestFailure{Failure: &abi.FailureDetails{Type: "GuestTrap", Code: replay.CodeGuestTrap,
+		Message: fmt.Sprintf("%s: %s", what, msg), Stack: g.stderr.take()}}
+}
+
+// write copies b into guest memory allocated with ExportAlloc.
+func (g *guestInstance) write(ctx context.Context, b []byte) (uint32, error) {
+	res, err := g.call(ctx, abi.ExportAlloc, g.fnAlloc, uint64(len(b)))
+	if err != nil {
+		return 0, err
+	}
+	ptr := uint32(res[0])
+	if len(b) > 0 && !g.mod.Memory().Write(ptr, b) {
+		return 0, fmt.Errorf("%s returned %d, outside memory", abi.ExportAlloc, ptr)
+	}
+	return ptr, nil
+}
+
+// orchGuest adapts one handle of an orchestration instance to replay.Guest.
+// The caller holds inst.mu.
+type orchGuest struct {
+	ctx    context.Context
+	inst   *guestInstance
+	handle uint32
+}
+
+func (o *orchGuest) status(s *replay.State, what string, res []uint64, err error) error {
+	if err != nil {
+		return err
+	}
+	switch int32(res[0]) {
+	case abi.StatusOK:
+		return nil
+	case abi.StatusUnknownFunction:
+		return &replay.GuestFailure{Failure: &abi.FailureDetails{Type: "UnknownOrchestrator", Code: replay.CodeUnknownOrchestrator,
+			Message: fmt.Sprintf("module %s registers no orchestrator named %q", o.inst.digest, s.Name)}}
+	case abi.StatusStuck:
+		return &replay.GuestFailure{Failure: &abi.FailureDetails{Type: "Stuck", Code: replay.CodeStuck,
+			Message: "the orchestrator blocked on something other than the SDK's await (a channel, select{}, mutex or sleep) and did not yield before the guest's step deadline"}}
+	default:
+		return &replay.GuestFailure{Failure: &abi.FailureDetails{Type: "GuestError", Code: replay.CodeGuestTrap,
+			Message: fmt.Sprintf("%s returned status %d", what, int32(res[0]))}}
+	}
+}
+
+func (o *orchGuest) Start(s *replay.State) error {
+	o.inst.handles[o.handle] = s
+	o.inst.now.Store(s.Now())
+	req := abi.StartRequest{InstanceID: s.InstanceID, Name: s.Name, Input: []byte(s.Input)}.Encode()
+	ctx := withCall(o.ctx, &orchCall{inst: o.inst})
+	ptr, err := o.inst.write(ctx, req)
+	if err != nil {
+		return err
+	}
+	res, err := o.inst.call(ctx, abi.ExportOrchestratorStart, o.inst.fnStart, uint64(o.handle), uint64(ptr), uint64(len(req)))
+	return o.status(s, abi.ExportOrchestratorStart, res, err)
+}
+
+func (o *orchGuest) Resume(s *replay.State) error {
+	o.inst.handles[o.handle] = s
+	o.inst.now.Store(s.Now())
+	ctx := withCall(o.ctx, &orchCall{inst: o.inst})
+	res, err := o.inst.call(ctx, abi.ExportOrchestratorResume, o.inst.fnRes, uint64(o.handle))
+	return o.status(s, abi.ExportOrchestratorResume, res, err)
+}
+
+// drop ends the orchestration parked under handle. The caller holds inst.mu.
+func (g *guestInstance) drop(ctx context.Context, handle uint32) {
+	delete(g.handles, handle)
+	if g.dead.Load() {
+		return
+	}
+	_, _ = g.call(withCall(ctx, &orchCall{inst: g}), abi.ExportOrchestratorDrop, g.fnDrop, uint64(handle))
+}
+
+// runActivity runs one activity to completion. The caller holds g.mu.
+func (g *guestInstance) runActivity(ctx context.Context, item *ActivityItem, logger *slog.Logger) (ok bool, payload string, err error) {
+	g.nextHandle++
+	c := &actCall{handle: g.nextHandle, logger: logger}
+	ctx = withCall(ctx, c)
+	req := abi.ActivityRequest{InstanceID: item.InstanceID, Name: item.Name, Input: []byte(item.Input), TaskID: item.TaskID}.Encode()
+	ptr, err := g.write(ctx, req)
+	if err != nil {
+		return false, "", err
+	}
+	res, err := g.call(ctx, abi.ExportActivityRun, g.fnAct, uint64(c.handle), uint64(ptr), uint64(len(req)))
+	if err != nil {
+		return false, "", err
+	}
+	switch int32(res[0]) {
+	case abi.StatusOK:
+		if !c.done {
+			return false, string(encodeJSON(&abi.FailureDetails{Type: "GuestError", Message: "activity returned without reporting a result"})), nil
+		}
+		return c.status == abi.CompleteOK, c.payload, nil
+	case abi.StatusUnknownFunction:
+		return false, string(encodeJSON(&abi.FailureDetails{Type: "UnknownActivity",
+			Message: fmt.Sprintf("module %s registers no activity named %q", g.digest, item.Name)})), nil
+	default:
+		return false, string(encodeJSON(&abi.FailureDetails{Type: "GuestError",
+			Message: fmt.Sprintf("%s returned status %d", abi.ExportActivityRun, int32(res[0]))})), nil
+	}
+}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package host
+
+import "github.com/tetratelabs/wazero/experimental"
+
+func memoryAllocator() experimental.MemoryAllocator { return nil }

@@ -1,0 +1,457 @@
+package host
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/durablewasm/durablewasm/abi"
+	"github.com/durablewasm/durablewasm/host/replay"
+)
+
+// warm is one orchestration kept alive between steps.
+type warm struct {
+	id        string
+	partition int
+	meta      InstanceState
+	state     *replay.State
+	inst      *guestInstance
+	handle    uint32
+	elem      *list.Element
+	busy      bool
+}
+
+// warmCache is an LRU of warm orchestrations bounded by count.
+type warmCache struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]*warm
+	lru *list.List
+}
+
+func newWarmCache(max int) *warmCache {
+	return &warmCache{max: max, m: map[string]*warm{}, lru: list.New()}
+}
+
+func (c *warmCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
+
+// take returns the warm entry for id marked busy, or nil.
+func (c *warmCache) take(id string) *warm {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.m[id]
+	if e != nil {
+		e.busy = true
+		c.lru.MoveToFront(e.elem)
+	}
+	return e
+}
+
+// put inserts or refreshes e (no longer busy) and evicts beyond the bound.
+func (c *warmCache) put(e *warm) {
+	var evict []*warm
+	c.mu.Lock()
+	e.busy = false
+	if e.elem == nil {
+		e.elem = c.lru.PushFront(e)
+		c.m[e.id] = e
+	}
+	for el := c.lru.Back(); len(c.m) > c.max && el != nil; {
+		v := el.Value.(*warm)
+		prev := el.Prev()
+		if !v.busy {
+			c.lru.Remove(el)
+			delete(c.m, v.id)
+			evict = append(evict, v)
+		}
+		el = prev
+	}
+	c.mu.Unlock()
+	for _, v := range evict {
+		v.release()
+	}
+}
+
+// remove forgets e and ends its guest orchestration.
+func (c *warmCache) remove(e *warm) {
+	c.mu.Lock()
+	if e.elem != nil && c.m[e.id] == e {
+		c.lru.Remove(e.elem)
+		delete(c.m, e.id)
+	}
+	e.elem = nil
+	c.mu.Unlock()
+	e.release()
+}
+
+func (c *warmCache) dropPartition(p int) {
+	var drop []*warm
+	c.mu.Lock()
+	for id, e := range c.m {
+		if e.partition == p {
+			c.lru.Remove(e.elem)
+			delete(c.m, id)
+			drop = append(drop, e)
+		}
+	}
+	c.mu.Unlock()
+	for _, e := range drop {
+		e.release()
+	}
+}
+
+func (e *warm) release() {
+	if e.inst == nil {
+		return
+	}
+	e.inst.mu.Lock()
+	e.inst.drop(context.Background(), e.handle)
+	e.inst.mu.Unlock()
+	e.inst = nil
+}
+
+// --- the partition loop ------------------------------------------------------
+
+func (w *Worker) partitionLoop(ctx context.Context, p int, epoch int64) {
+	log := w.log.With("partition", p, "epoch", epoch)
+	// Steps and commits run to completion even when ctx ends, so a shutdown
+	// never cuts a guest call or a commit in half.
+	work := context.WithoutCancel(ctx)
+	reclaim := true
+	var nextTimer time.Time
+	timersChecked := time.Time{}
+	for ctx.Err() == nil {
+		var msgs []ControlMessage
+		var err error
+		if reclaim {
+			msgs, err = w.store.ClaimControl(ctx, p, w.opts.ID)
+			if err == nil {
+				reclaim = false
+				if n, err := w.store.DeliverOutbox(work, p, epoch); err != nil {
+					log.Warn("deliver outbox", "err", err)
+				} else if n > 0 {
+					log.Debug("delivered outbox messages", "count", n)
+				}
+			}
+		} else {
+			now := w.opts.Now()
+			if nextTimer.IsZero() && now.Sub(timersChecked) > time.Second || !nextTimer.IsZero() && !now.Before(nextTimer) {
+				_, next, ferr := w.store.FireDueTimers(work, p, epoch, now, 1000)
+				if errors.Is(ferr, ErrStaleEpoch) {
+					log.Warn("lease lost while firing timers")
+					return
+				}
+				if ferr == nil {
+					nextTimer, timersChecked = next, now
+				}
+			}
+			block := time.Second
+			if !nextTimer.IsZero() {
+				if d := nextTimer.Sub(now); d < block {
+					block = max(d, time.Millisecond)
+				}
+			}
+			msgs, err = w.store.ReadControl(ctx, p, w.opts.ID, w.opts.MaxBatch, block)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("read control stream", "err", err)
+			sleepCtx(ctx, 200*time.Millisecond)
+			continue
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		earliest, err := w.processBatch(work, p, epoch, msgs)
+		if errors.Is(err, errLeaseLost) {
+			log.Warn("lease lost: a newer owner holds the partition")
+			return
+		}
+		if err != nil {
+			log.Warn("batch failed; re-reading pending messages", "err", err)
+			reclaim = true
+			sleepCtx(ctx, 100*time.Millisecond)
+		}
+		if !earliest.IsZero() && (nextTimer.IsZero() || earliest.Before(nextTimer)) {
+			nextTimer = earliest
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+type group struct {
+	id   string
+	msgs []ControlMessage
+}
+
+// processBatch steps every instance that has messages in msgs and commits
+// all steps in one pipelined round trip. It returns the earliest new timer.
+func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []ControlMessage) (time.Time, error) {
+	var groups []*group
+	byID := map[string]*group{}
+	for _, m := range msgs {
+		g := byID[m.InstanceID]
+		if g == nil {
+			g = &group{id: m.InstanceID}
+			byID[m.InstanceID] = g
+			groups = append(groups, g)
+		}
+		g.msgs = append(g.msgs, m)
+	}
+	var commits []Commit
+	var entries []*warm
+	var drops []string
+	var earliest time.Time
+	var firstErr error
+	for _, g := range groups {
+		c, e, err := w.step(ctx, p, epoch, g)
+		if err != nil {
+			w.log.Warn("step failed", "instanceId", g.id, "err", err)
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		if c == nil {
+			for _, m := range g.msgs {
+				drops = append(drops, m.ID)
+			}
+			continue
+		}
+		for _, t := range c.Timers {
+			if earliest.IsZero() || t.FireAt.Before(earliest) {
+				earliest = t.FireAt
+			}
+		}
+		commits = append(commits, *c)
+		entries = append(entries, e)
+	}
+	if len(drops) > 0 {
+		if err := w.store.AckControl(ctx, p, epoch, drops); err != nil {
+			if errors.Is(err, ErrStaleEpoch) {
+				return earliest, errLeaseLost
+			}
+			firstErr = err
+		}
+	}
+	if len(commits) == 0 {
+		return earliest, firstErr
+	}
+	errs, err := w.store.Commit(ctx, commits)
+	outbox := false
+	for i, e := range entries {
+		cerr := err
+		if cerr == nil {
+			cerr = errs[i]
+		}
+		if cerr != nil {
+			// The warm state ran ahead of what is stored: rebuild it later.
+			w.cache.remove(e)
+			if errors.Is(cerr, ErrStaleEpoch) {
+				return earliest, errLeaseLost
+			}
+			if firstErr == nil {
+				firstErr = fmt.Errorf("commit %s: %w", e.id, cerr)
+			}
+			continue
+		}
+		outbox = outbox || len(commits[i].Outbox) > 0
+		if e.state.Finished() {
+			w.cache.remove(e)
+		} else {
+			w.cache.put(e)
+		}
+	}
+	if outbox {
+		if _, err := w.store.DeliverOutbox(ctx, p, epoch); err != nil {
+			w.log.Warn("deliver outbox", "partition", p, "err", err)
+		}
+	}
+	return earliest, firstErr
+}
+
+// step runs one instance's messages. A nil commit means the messages are to
+// be acknowledged and dropped (unknown or finished instance, stale
+// generation).
+func (w *Worker) step(ctx context.Context, p int, epoch int64, g *group) (*Commit, *warm, error) {
+	e := w.cache.take(g.id)
+	if e != nil && (e.inst == nil || e.inst.dead.Load()) {
+		w.cache.remove(e)
+		e = nil
+	}
+	// A new generation (ContinueAsNew, or a replaced instance) starts fresh.
+	for _, m := range g.msgs {
+		if m.Event.Type == abi.EventExecutionStarted && e != nil && m.Event.ExecutionID != e.state.ExecutionID {
+			w.cache.remove(e)
+			e = nil
+		}
+	}
+	if e == nil {
+		var err error
+		e, err = w.load(ctx, p, g)
+		if err != nil || e == nil {
+			return nil, nil, err
+		}
+	}
+	var events []abi.HistoryEvent
+	for _, m := range g.msgs {
+		if m.ExecutionID != "" && m.ExecutionID != e.meta.ExecutionID && m.Event.Type != abi.EventExecutionStarted {
+			continue // for an older generation
+		}
+		if m.Event.Type == abi.EventExecutionStarted && m.Event.ExecutionID != e.meta.ExecutionID {
+			continue // superseded start
+		}
+		events = append(events, m.Event)
+	}
+	guest := &orchGuest{ctx: ctx, inst: e.inst, handle: e.handle}
+	e.inst.mu.Lock()
+	res, err := e.state.Step(w.opts.Now().UnixNano(), events, guest)
+	e.inst.mu.Unlock()
+	if err != nil {
+		w.cache.remove(e)
+		return nil, nil, err
+	}
+	c := w.buildCommit(p, epoch, e, res)
+	for _, m := range g.msgs {
+		c.Acks = append(c.Acks, m.ID)
+	}
+	return c, e, nil
+}
+
+// load reads an instance from the store and rebuilds its state.
+func (w *Worker) load(ctx context.Context, p int, g *group) (*warm, error) {
+	meta, hist, err := w.store.LoadInstance(ctx, g.id)
+	if errors.Is(err, ErrInstanceNotFound) {
+		w.log.Warn("dropping messages for an unknown instance", "instanceId", g.id, "count", len(g.msgs))
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if meta.Status.Terminal() {
+		w.log.Debug("dropping messages for a finished instance", "instanceId", g.id, "status", meta.Status, "count", len(g.msgs))
+		return nil, nil
+	}
+	inst, err := w.orchInstance(ctx, meta.Digest, g.id)
+	if err != nil {
+		return nil, err
+	}
+	e := &warm{id: g.id, partition: p, meta: *meta, inst: inst}
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	inst.nextHandle++
+	e.handle = inst.nextHandle
+	if len(hist) == 0 {
+		e.state = replay.New(g.id, w.opts.Limits)
+		return e, nil
+	}
+	st, err := replay.Rebuild(g.id, w.opts.Limits, hist, &orchGuest{ctx: ctx, inst: inst, handle: e.handle})
+	if err != nil {
+		inst.drop(ctx, e.handle)
+		return nil, err
+	}
+	e.state = st
+	return e, nil
+}
+
+// buildCommit turns a step's result into the commit that applies it.
+func (w *Worker) buildCommit(p int, epoch int64, e *warm, res *replay.StepResult) *Commit {
+	now := w.opts.Now().UTC()
+	s := e.state
+	m := &e.meta
+	c := &Commit{Partition: p, Epoch: epoch, CommitID: NewInstanceID(), NewEvents: res.NewEvents}
+	if len(res.NewEvents) > 0 {
+		m.UpdatedAt = now
+	}
+	if s.Started() {
+		m.Name, m.Input, m.ExecutionID = s.Name, s.Input, s.ExecutionID
+		m.ParentInstanceID, m.ParentTaskID = s.ParentID, s.ParentTask
+		m.Status = abi.StatusRunning
+		if s.Suspended() {
+			m.Status = abi.StatusSuspended
+		}
+	}
+	if cs, ok := s.CustomStatus(); ok {
+		m.CustomStatus = cs
+	}
+	m.HistoryLength = int64(s.HistoryLen())
+	n := w.store.Partitions()
+	for _, a := range res.Actions {
+		ev := a.Event
+		switch ev.Type {
+		case abi.EventTaskScheduled:
+			c.Activities = append(c.Activities, ActivityItem{Partition: p, InstanceID: e.id, ExecutionID: s.ExecutionID,
+				TaskID: ev.EventID, Name: ev.Name, Input: ev.Input, Digest: m.Digest})
+		case abi.EventTimerCreated:
+			c.Timers = append(c.Timers, TimerItem{FireAt: time.Unix(0, ev.FireAt).UTC(), Message: ControlMessage{
+				InstanceID: e.id, ExecutionID: s.ExecutionID,
+				Event: abi.HistoryEvent{EventID: -1, Type: abi.EventTimerFired, TaskScheduledID: ev.EventID, FireAt: ev.FireAt}}})
+		case abi.EventSubOrchestrationInstanceCreated:
+			execID := NewInstanceID()
+			child := &InstanceState{InstanceID: ev.InstanceID, Name: ev.Name, ExecutionID: execID, Status: abi.StatusPending,
+				Input: ev.Input, CreatedAt: now, UpdatedAt: now, App: m.App, Digest: m.Digest,
+				ParentInstanceID: e.id, ParentTaskID: ev.EventID}
+			c.Outbox = append(c.Outbox, OutboxMessage{Partition: PartitionFor(ev.InstanceID, n), Create: child,
+				Message: ControlMessage{InstanceID: ev.InstanceID, ExecutionID: execID, MessageID: e.id + "/" + s.ExecutionID + "/" + fmt.Sprint(ev.EventID),
+					Event: abi.HistoryEvent{EventID: -1, Type: abi.EventExecutionStarted, Timestamp: now.UnixNano(), Name: ev.Name,
+						Input: ev.Input, InstanceID: ev.InstanceID, ExecutionID: execID, ParentInstanceID: e.id, ParentTaskID: ev.EventID}}})
+		case abi.EventEventSent:
+			c.Outbox = append(c.Outbox, OutboxMessage{Partition: PartitionFor(ev.InstanceID, n),
+				Message: ControlMessage{InstanceID: ev.InstanceID, MessageID: e.id + "/" + s.ExecutionID + "/" + fmt.Sprint(ev.EventID),
+					Event: abi.HistoryEvent{EventID: -1, Type: abi.EventEventRaised, Timestamp: now.UnixNano(), Name: ev.Name, Input: ev.Input}}})
+		}
+	}
+	if o := res.Outcome; o != nil {
+		m.UpdatedAt = now
+		switch o.Status {
+		case abi.StatusContinuedAsNew:
+			execID := NewInstanceID()
+			m.Status, m.Input, m.Output, m.Failure = abi.StatusContinuedAsNew, o.NewInput, "", nil
+			m.ExecutionID = execID
+			c.ResetHistory, c.NewEvents = true, nil
+			m.HistoryLength = 0
+			c.Local = append(c.Local, ControlMessage{InstanceID: e.id, ExecutionID: execID,
+				Event: abi.HistoryEvent{EventID: -1, Type: abi.EventExecutionStarted, Timestamp: now.UnixNano(), Name: s.Name,
+					Input: o.NewInput, InstanceID: e.id, ExecutionID: execID, ParentInstanceID: s.ParentID, ParentTaskID: s.ParentTask}})
+			for _, ev := range o.Carried {
+				c.Local = append(c.Local, ControlMessage{InstanceID: e.id, ExecutionID: execID, Event: ev})
+			}
+		default:
+			m.Status, m.Output, m.Failure = o.Status, o.Output, o.Failure
+			if s.ParentID != "" {
+				ev := abi.HistoryEvent{EventID: -1, Type: abi.EventSubOrchestrationInstanceCompleted, Timestamp: now.UnixNano(),
+					TaskScheduledID: s.ParentTask, Result: o.Output}
+				if o.Status != abi.StatusCompleted {
+					f := o.Failure
+					if f == nil {
+						f = &abi.FailureDetails{Type: "SubOrchestration" + string(o.Status), Message: fmt.Sprintf("sub-orchestration %s was %s: %s", e.id, o.Status, o.Output)}
+					}
+					ev.Type, ev.Result = abi.EventSubOrchestrationInstanceFailed, ""
+					ev.Failure = &abi.FailureDetails{Type: f.Type, Message: f.Message, Code: f.Code, Stack: f.Stack,
+						Source: fmt.Sprintf("sub-orchestration %s (%s)", s.Name, e.id), Inner: f.Inner}
+				}
+				c.Outbox = append(c.Outbox, OutboxMessage{Partition: PartitionFor(s.ParentID, n),
+					Message: ControlMessage{InstanceID: s.ParentID, MessageID: e.id + "/" + s.ExecutionID + "/done", Event: ev}})
+			}
+		}
+	}
+	c.State = *m
+	return c
+}

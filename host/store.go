@@ -1,0 +1,265 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"hash/fnv"
+	"time"
+
+	"github.com/durablewasm/durablewasm/abi"
+)
+
+// Sentinel errors returned by Store implementations. Callers test them with
+// errors.Is; implementations wrap them with the operation and instance.
+var (
+	// ErrInstanceNotFound: no instance with that id exists in the hub.
+	ErrInstanceNotFound = errors.New("instance not found")
+	// ErrInstanceExists: CreateInstance found a non-terminal instance with
+	// that id (or any instance, when replacing terminal ones is not allowed).
+	ErrInstanceExists = errors.New("instance already exists")
+	// ErrInstanceFinished: the instance is in a terminal state and cannot
+	// accept the message.
+	ErrInstanceFinished = errors.New("instance is finished")
+	// ErrStaleEpoch: the caller no longer owns the partition (its lease epoch
+	// is not the current one). Nothing was written.
+	ErrStaleEpoch = errors.New("partition lease lost (stale epoch)")
+	// ErrModuleNotFound: no module with that digest, or no app of that name.
+	ErrModuleNotFound = errors.New("module not found")
+	// ErrFunctionNotFound: no deployed app registers a function of that name.
+	ErrFunctionNotFound = errors.New("function not found")
+)
+
+// PartitionFor returns the partition (0..n-1) of an instance id. It is a stable
+// FNV-1a hash, identical in every process, so any worker or client finds the
+// same partition for the same id.
+func PartitionFor(instanceID string, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(instanceID))
+	return int(h.Sum32() % uint32(n))
+}
+
+// ControlMessage is one message on a partition's control stream: an event for
+// one instance (ExecutionStarted, TaskCompleted, TimerFired, EventRaised,
+// ExecutionTerminated, …).
+type ControlMessage struct {
+	// ID is the stream entry id, set by the store when the message is read.
+	ID string
+	// InstanceID is the target instance.
+	InstanceID string
+	// ExecutionID is the target generation; "" matches any. A message for an
+	// older generation (before a ContinueAsNew) is dropped by the worker.
+	ExecutionID string
+	// MessageID is a unique id used to de-duplicate deliveries between
+	// partitions; "" when the message is never redelivered.
+	MessageID string
+	// Event is the event the message carries.
+	Event abi.HistoryEvent
+}
+
+// ActivityItem is one activity work item on a partition's activity stream.
+type ActivityItem struct {
+	// ID is the stream entry id, set by the store when the item is read.
+	ID string
+	// Partition is the partition of the orchestration instance (and of the
+	// stream holding the item).
+	Partition int
+	// InstanceID and ExecutionID identify the orchestration generation.
+	InstanceID  string
+	ExecutionID string
+	// TaskID is the EventID of the TaskScheduled event.
+	TaskID int32
+	// Name and Input (JSON text) of the activity.
+	Name  string
+	Input string
+	// Digest is the module digest the orchestration runs on; the activity runs
+	// on the same module.
+	Digest string
+	// Deliveries is how many times the item has been delivered, counting this
+	// delivery (1 on the first read).
+	Deliveries int64
+}
+
+// TimerItem is a durable timer: at FireAt the store moves Message into the
+// partition's control stream.
+type TimerItem struct {
+	FireAt  time.Time
+	Message ControlMessage
+}
+
+// OutboxMessage is a message for an instance in another partition, delivered
+// after the commit that produced it (at least once, de-duplicated by
+// Message.MessageID on arrival).
+type OutboxMessage struct {
+	// Partition is the target partition.
+	Partition int
+	// Message is the message; Message.MessageID must be set.
+	Message ControlMessage
+	// Create, when set, makes delivery create the target instance (Pending)
+	// if no non-terminal instance exists, like CreateInstance; used for
+	// sub-orchestrations.
+	Create *InstanceState
+}
+
+// InstanceState is the queryable state of an orchestration instance.
+type InstanceState struct {
+	InstanceID  string
+	Name        string
+	ExecutionID string
+	Status      abi.RuntimeStatus
+	// Input, Output and CustomStatus are JSON text; "" means null.
+	Input        string
+	Output       string
+	CustomStatus string
+	// Failure is set when Status is Failed.
+	Failure *abi.FailureDetails
+	// CreatedAt and UpdatedAt are UTC times.
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// App and Digest name the deployed module the instance runs on.
+	App    string
+	Digest string
+	// ParentInstanceID and ParentTaskID are set for sub-orchestrations.
+	ParentInstanceID string
+	ParentTaskID     int32
+	// HistoryLength is the number of events in the current generation's
+	// history.
+	HistoryLength int64
+}
+
+// Commit is the atomic result of one orchestration step: everything in it is
+// applied by one script, or nothing is.
+type Commit struct {
+	// Partition and Epoch fence the write: the store refuses it with
+	// ErrStaleEpoch unless Epoch is the partition's current lease epoch.
+	Partition int
+	Epoch     int64
+	// CommitID identifies the step. Applying a commit whose id is the
+	// instance's last applied commit id is a no-op that reports success, so a
+	// retried script never applies twice.
+	CommitID string
+	// State is the instance's new state (written whole).
+	State InstanceState
+	// NewEvents are appended to the history. With ResetHistory the history is
+	// replaced by NewEvents (ContinueAsNew, rewind).
+	NewEvents    []abi.HistoryEvent
+	ResetHistory bool
+	// Acks are the ids of the consumed control messages.
+	Acks []string
+	// Activities are enqueued on the partition's activity stream.
+	Activities []ActivityItem
+	// Timers are added to the partition's timer set.
+	Timers []TimerItem
+	// Local messages are appended to this partition's control stream.
+	Local []ControlMessage
+	// Outbox messages go to other partitions; the store records them in this
+	// partition's outbox in the same script.
+	Outbox []OutboxMessage
+}
+
+// AppRecord describes a deployed app: a name pointing at a module digest.
+type AppRecord struct {
+	Name      string
+	Digest    string
+	Functions []FunctionInfo
+	// DeployedAt is when the app was last pointed at Digest.
+	DeployedAt time.Time
+}
+
+// FunctionInfo names one function a module registers.
+type FunctionInfo struct {
+	Name string
+	// Kind is abi.KindOrchestrator or abi.KindActivity.
+	Kind int
+}
+
+// Store is everything the host needs from durable storage. Implementations
+// are safe for concurrent use. Every method that writes more than one key does
+// so atomically.
+type Store interface {
+	// Partitions returns the hub's fixed partition count.
+	Partitions() int
+
+	// CreateInstance creates st (normally Pending) and enqueues start on its
+	// partition's control stream. An existing terminal instance is replaced
+	// (its history and pending messages are discarded). ErrInstanceExists if
+	// a non-terminal one exists.
+	CreateInstance(ctx context.Context, st InstanceState, start ControlMessage) error
+	// GetInstance returns an instance's state, or ErrInstanceNotFound.
+	GetInstance(ctx context.Context, instanceID string) (*InstanceState, error)
+	// GetHistory returns the instance's current-generation history in order,
+	// or ErrInstanceNotFound.
+	GetHistory(ctx context.Context, instanceID string) ([]abi.HistoryEvent, error)
+	// SendToInstance enqueues msg for msg.InstanceID if the instance exists
+	// and is not terminal: ErrInstanceNotFound / ErrInstanceFinished
+	// otherwise.
+	SendToInstance(ctx context.Context, msg ControlMessage) error
+
+	// AcquireLease takes partition p for owner if it is free or expired, or
+	// renews it if owner already holds it. It returns the epoch of the lease
+	// (increased on every change of owner) and whether owner holds it.
+	AcquireLease(ctx context.Context, p int, owner string, ttl time.Duration) (epoch int64, ok bool, err error)
+	// RenewLease extends owner's lease of p at epoch; false if it is lost.
+	RenewLease(ctx context.Context, p int, owner string, epoch int64, ttl time.Duration) (bool, error)
+	// ReleaseLease gives p up if owner holds it at epoch.
+	ReleaseLease(ctx context.Context, p int, owner string, epoch int64) error
+	// Heartbeat records that worker is alive for ttl and returns the ids of
+	// all live workers, sorted.
+	Heartbeat(ctx context.Context, worker string, ttl time.Duration) ([]string, error)
+	// LeaveWorkers removes worker from the live set.
+	LeaveWorkers(ctx context.Context, worker string) error
+
+	// ReadControl returns up to max new messages of partition p for consumer,
+	// blocking up to block when there are none (0 means do not block).
+	ReadControl(ctx context.Context, p int, consumer string, max int, block time.Duration) ([]ControlMessage, error)
+	// ClaimControl moves every pending (delivered, unacknowledged) message of
+	// partition p to consumer and returns them in stream order. The new owner
+	// of a partition calls it before ReadControl.
+	ClaimControl(ctx context.Context, p int, consumer string) ([]ControlMessage, error)
+	// AckControl acknowledges and deletes messages that were consumed without a
+	// commit (e.g. for unknown instances); fenced like Commit.
+	AckControl(ctx context.Context, p int, epoch int64, ids []string) error
+	// LoadInstance returns an instance's state and its current-generation
+	// history; ErrInstanceNotFound if it does not exist.
+	LoadInstance(ctx context.Context, instanceID string) (*InstanceState, []abi.HistoryEvent, error)
+	// Commit applies commits, each atomically, pipelined in one round trip.
+	// The result has one error per commit (nil on success); the error return
+	// is for failures of the round trip itself.
+	Commit(ctx context.Context, commits []Commit) ([]error, error)
+	// DeliverOutbox delivers partition p's undelivered outbox messages to
+	// their target partitions (de-duplicated by MessageID) and removes them
+	// from the outbox. It returns how many it delivered.
+	DeliverOutbox(ctx context.Context, p int, epoch int64) (int, error)
+	// FireDueTimers moves up to max timers of partition p due at or before
+	// now into its control stream, atomically, and returns how many it moved
+	// and the fire time of the earliest remaining timer (zero if none).
+	FireDueTimers(ctx context.Context, p int, epoch int64, now time.Time, max int) (int, time.Time, error)
+
+	// ReadActivities returns up to max new activity items of partition p,
+	// blocking up to block when there are none.
+	ReadActivities(ctx context.Context, p int, consumer string, max int, block time.Duration) ([]ActivityItem, error)
+	// ClaimActivities moves up to max activity items of partition p that were
+	// delivered at least minIdle ago without completing to consumer (their
+	// worker is presumed dead) and returns them.
+	ClaimActivities(ctx context.Context, p int, consumer string, minIdle time.Duration, max int) ([]ActivityItem, error)
+	// CompleteActivity atomically posts result to the item's partition's
+	// control stream and acknowledges and deletes the item. Completing an
+	// item that is no longer pending is a no-op (another worker finished it).
+	CompleteActivity(ctx context.Context, item ActivityItem, result ControlMessage) error
+
+	// PutModule stores a module's bytes under its digest (idempotent) and
+	// points app at it, recording its functions.
+	PutModule(ctx context.Context, app string, digest string, wasm []byte, functions []FunctionInfo) error
+	// GetModule returns the bytes of the module with that digest, or
+	// ErrModuleNotFound.
+	GetModule(ctx context.Context, digest string) ([]byte, error)
+	// GetApp returns an app record, or ErrModuleNotFound.
+	GetApp(ctx context.Context, app string) (*AppRecord, error)
+	// ListApps returns all apps, sorted by name.
+	ListApps(ctx context.Context) ([]AppRecord, error)
+	// FindFunction returns the app that registers a function of that name,
+	// or ErrFunctionNotFound.
+	FindFunction(ctx context.Context, name string) (*AppRecord, FunctionInfo, error)
+}

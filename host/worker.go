@@ -1,0 +1,311 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/durablewasm/durablewasm/host/replay"
+)
+
+// WorkerOptions configure a Worker. Zero values take the documented defaults.
+type WorkerOptions struct {
+	// ID names the worker in leases and consumer groups. Default:
+	// "<hostname>-<pid>-<random>".
+	ID string
+	// LeaseTTL is how long a partition lease lasts without renewal (default
+	// 10 s); leases are renewed every LeaseTTL/4. A dead worker's partitions
+	// are taken over after about LeaseTTL.
+	LeaseTTL time.Duration
+	// MaxBatch is the most control messages read per partition per round
+	// (default 256).
+	MaxBatch int
+	// ActivityConcurrency is the most activities run at once (default 16).
+	ActivityConcurrency int
+	// OrchestrationInstances is the number of module instances per module
+	// digest that multiplex orchestrations (default GOMAXPROCS).
+	OrchestrationInstances int
+	// MaxWarm bounds how many orchestrations are kept warm in memory (default
+	// 50,000); the least recently used are evicted and later rebuilt by
+	// replaying their history.
+	MaxWarm int
+	// VisibilityTimeout is how long an activity may run before another worker
+	// presumes its worker dead and runs it again (default 5 min).
+	VisibilityTimeout time.Duration
+	// MaxDeliveries fails an activity that was delivered this many times
+	// without completing (default 10).
+	MaxDeliveries int64
+	// Limits bound guest payloads and history.
+	Limits replay.Limits
+	// NoOrchestrations and NoActivities disable either kind of work.
+	NoOrchestrations bool
+	NoActivities     bool
+	// Logger receives worker events (default slog.Default()).
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (o WorkerOptions) withDefaults() WorkerOptions {
+	if o.ID == "" {
+		host, _ := os.Hostname()
+		o.ID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), NewInstanceID()[:6])
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 10 * time.Second
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 256
+	}
+	if o.ActivityConcurrency <= 0 {
+		o.ActivityConcurrency = 16
+	}
+	if o.OrchestrationInstances <= 0 {
+		o.OrchestrationInstances = runtime.GOMAXPROCS(0)
+	}
+	if o.MaxWarm <= 0 {
+		o.MaxWarm = 50_000
+	}
+	if o.VisibilityTimeout <= 0 {
+		o.VisibilityTimeout = 5 * time.Minute
+	}
+	if o.MaxDeliveries <= 0 {
+		o.MaxDeliveries = 10
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Worker runs orchestrations of the partitions it owns and activities of all
+// partitions. Create it with NewWorker and run it with Run.
+type Worker struct {
+	store  Store
+	engine *Engine
+	opts   WorkerOptions
+	log    *slog.Logger
+
+	modMu sync.Mutex
+	pools map[string][]*guestInstance // orchestration instances per digest
+
+	cache *warmCache
+	acts  *activityPool
+}
+
+// NewWorker returns a worker over store and engine.
+func NewWorker(store Store, engine *Engine, opts WorkerOptions) *Worker {
+	opts = opts.withDefaults()
+	w := &Worker{store: store, engine: engine, opts: opts, log: opts.Logger.With("worker", opts.ID),
+		pools: map[string][]*guestInstance{}}
+	w.cache = newWarmCache(opts.MaxWarm)
+	w.acts = newActivityPool(engine, opts.ActivityConcurrency)
+	return w
+}
+
+// ID returns the worker's id.
+func (w *Worker) ID() string { return w.opts.ID }
+
+// WarmCount returns how many orchestrations are held warm.
+func (w *Worker) WarmCount() int { return w.cache.len() }
+
+// Run works until ctx ends. It then lets every step in flight finish and
+// commit, releases its leases, leaves the worker set and returns nil. An
+// error is returned only when it cannot work at all.
+func (w *Worker) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	if !w.opts.NoActivities {
+		for p := 0; p < w.store.Partitions(); p++ {
+			wg.Add(1)
+			go func(p int) {
+				defer wg.Done()
+				w.activityLoop(ctx, p)
+			}(p)
+		}
+	}
+	var err error
+	if !w.opts.NoOrchestrations {
+		err = w.leaseLoop(ctx)
+	} else {
+		<-ctx.Done()
+	}
+	wg.Wait()
+	w.acts.close()
+	return err
+}
+
+// module makes sure the module of digest is compiled.
+func (w *Worker) module(ctx context.Context, digest string) error {
+	if _, ok := w.engine.Compiled(digest); ok {
+		return nil
+	}
+	wasm, err := w.store.GetModule(ctx, digest)
+	if err != nil {
+		return fmt.Errorf("load module %s: %w", digest, err)
+	}
+	if Digest(wasm) != digest {
+		return fmt.Errorf("load module %s: stored bytes have digest %s", digest, Digest(wasm))
+	}
+	_, err = w.engine.Compile(ctx, digest, wasm)
+	return err
+}
+
+// orchInstance returns the live orchestration instance serving instanceID.
+func (w *Worker) orchInstance(ctx context.Context, digest, instanceID string) (*guestInstance, error) {
+	if err := w.module(ctx, digest); err != nil {
+		return nil, err
+	}
+	h := fnv.New32a()
+	h.Write([]byte(instanceID))
+	w.modMu.Lock()
+	defer w.modMu.Unlock()
+	pool := w.pools[digest]
+	if pool == nil {
+		pool = make([]*guestInstance, w.opts.OrchestrationInstances)
+		w.pools[digest] = pool
+	}
+	i := int(h.Sum32() % uint32(len(pool)))
+	if pool[i] == nil || pool[i].dead.Load() {
+		g, err := w.engine.newInstance(ctx, digest, true)
+		if err != nil {
+			return nil, err
+		}
+		pool[i] = g
+	}
+	return pool[i], nil
+}
+
+// --- leases ----------------------------------------------------------------
+
+type ownedPartition struct {
+	epoch  int64
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// preferredOwner picks the owner of p among live workers by rendezvous
+// hashing, so that each partition has one preferred worker and partitions
+// spread evenly and move little when workers come and go.
+func preferredOwner(live []string, p int) string {
+	best, bestScore := "", uint64(0)
+	for _, wid := range live {
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%s/%d", wid, p)
+		if s := h.Sum64(); best == "" || s > bestScore {
+			best, bestScore = wid, s
+		}
+	}
+	return best
+}
+
+func (w *Worker) leaseLoop(ctx context.Context) error {
+	owned := map[int]*ownedPartition{}
+	stop := func(p int, release bool) {
+		op := owned[p]
+		op.cancel()
+		<-op.done
+		delete(owned, p)
+		w.cache.dropPartition(p)
+		if release {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if err := w.store.ReleaseLease(rctx, p, w.opts.ID, op.epoch); err != nil {
+				w.log.Warn("release lease", "partition", p, "err", err)
+			}
+			cancel()
+		}
+	}
+	defer func() {
+		for p := range owned {
+			stop(p, true)
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = w.store.LeaveWorkers(rctx, w.opts.ID)
+		cancel()
+	}()
+	ttl := w.opts.LeaseTTL
+	tick := time.NewTicker(ttl / 4)
+	defer tick.Stop()
+	for {
+		live, err := w.store.Heartbeat(ctx, w.opts.ID, ttl)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			w.log.Warn("heartbeat failed; retrying", "err", err)
+		} else {
+			w.balance(ctx, live, owned, stop)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+func (w *Worker) balance(ctx context.Context, live []string, owned map[int]*ownedPartition, stop func(int, bool)) {
+	me := w.opts.ID
+	alive := false
+	for _, id := range live {
+		alive = alive || id == me
+	}
+	if !alive {
+		live = append(live, me)
+	}
+	for p := 0; p < w.store.Partitions(); p++ {
+		pref := preferredOwner(live, p)
+		if op, ok := owned[p]; ok {
+			// A partition loop that ended on its own lost its lease.
+			select {
+			case <-op.done:
+				stop(p, false)
+				continue
+			default:
+			}
+			if pref != me {
+				w.log.Info("handing partition to its preferred worker", "partition", p, "to", pref)
+				stop(p, true)
+				continue
+			}
+			ok, err := w.store.RenewLease(ctx, p, me, op.epoch, w.opts.LeaseTTL)
+			if err != nil && ctx.Err() == nil {
+				w.log.Warn("renew lease", "partition", p, "err", err)
+			}
+			if err == nil && !ok {
+				w.log.Warn("lost lease", "partition", p)
+				stop(p, false)
+			}
+			continue
+		}
+		if pref != me {
+			continue
+		}
+		epoch, ok, err := w.store.AcquireLease(ctx, p, me, w.opts.LeaseTTL)
+		if err != nil || !ok {
+			if err != nil && ctx.Err() == nil {
+				w.log.Warn("acquire lease", "partition", p, "err", err)
+			}
+			continue
+		}
+		pctx, cancel := context.WithCancel(ctx)
+		op := &ownedPartition{epoch: epoch, cancel: cancel, done: make(chan struct{})}
+		owned[p] = op
+		w.log.Debug("acquired partition", "partition", p, "epoch", epoch)
+		go func() {
+			defer close(op.done)
+			w.partitionLoop(pctx, p, epoch)
+		}()
+	}
+}
+
+// errLeaseLost ends a partition loop.
+var errLeaseLost = errors.New("lease lost")
