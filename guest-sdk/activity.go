@@ -1,0 +1,104 @@
+package durable
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/durablewasm/durablewasm/abi"
+)
+
+// ActivityContext is passed to an activity.
+type ActivityContext struct {
+	rt     *rt
+	handle int32
+	req    abi.ActivityRequest
+}
+
+// InstanceID returns the id of the orchestration that scheduled the activity.
+func (c *ActivityContext) InstanceID() string { return c.req.InstanceID }
+
+// Name returns the activity's registered name.
+func (c *ActivityContext) Name() string { return c.req.Name }
+
+// TaskID returns the id of the activity's TaskScheduled event in the
+// orchestration's history. With InstanceID it identifies the call; an
+// activity may run more than once for one call (at-least-once delivery), so
+// use it as an idempotency key.
+func (c *ActivityContext) TaskID() int32 { return c.req.TaskID }
+
+// GetInput decodes the activity's JSON input into v. A missing input decodes
+// as null, which leaves v unchanged.
+func (c *ActivityContext) GetInput(v any) error {
+	if len(c.req.Input) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(c.req.Input, v); err != nil {
+		return fmt.Errorf("decode input of activity %s: %w", c.req.Name, err)
+	}
+	return nil
+}
+
+// Logger returns a logger whose messages go to the host's log under this
+// activity.
+func (c *ActivityContext) Logger() *Logger {
+	return &Logger{emit: func(level int32, msg string) { c.rt.host.Log(c.handle, level, msg) }}
+}
+
+// RunActivity implements abi.ExportActivityRun: it runs the activity to
+// completion in its own goroutine (so a panic or runtime.Goexit cannot take
+// the export down), reports the outcome with complete and returns StatusOK.
+func (r *rt) RunActivity(handle int32, req []byte) int32 {
+	ar, err := abi.DecodeActivityRequest(append([]byte(nil), req...))
+	if err != nil {
+		return abi.StatusBadRequest
+	}
+	fn, _ := r.act(ar.Name).(func(*ActivityContext) (any, error))
+	if fn == nil {
+		return abi.StatusUnknownFunction
+	}
+	c := &ActivityContext{rt: r, handle: handle, req: ar}
+	status, payload := runActivity(c, fn)
+	r.host.Complete(handle, status, payload)
+	return abi.StatusOK
+}
+
+func runActivity(c *ActivityContext, fn func(*ActivityContext) (any, error)) (status int32, payload []byte) {
+	type outcome struct {
+		status  int32
+		payload []byte
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		returned := false
+		defer func() {
+			rec := recover()
+			switch {
+			case rec != nil:
+				done <- outcome{abi.CompleteFailed, failureJSON(&abi.FailureDetails{
+					Type: "Panic", Message: fmt.Sprintf("panic: %v", rec), Stack: string(debug.Stack()),
+				})}
+			case !returned:
+				done <- outcome{abi.CompleteFailed, failureJSON(&abi.FailureDetails{
+					Type: "ActivityError", Message: "activity exited without returning (runtime.Goexit?)",
+				})}
+			}
+		}()
+		out, err := fn(c)
+		returned = true
+		if err != nil {
+			done <- outcome{abi.CompleteFailed, failureJSON(errorFailure("ActivityError", err))}
+			return
+		}
+		b, err := json.Marshal(out)
+		if err != nil {
+			done <- outcome{abi.CompleteFailed, failureJSON(&abi.FailureDetails{
+				Type: "ActivityError", Message: fmt.Sprintf("encode activity result: %v", err),
+			})}
+			return
+		}
+		done <- outcome{abi.CompleteOK, b}
+	}()
+	o := <-done
+	return o.status, o.payload
+}

@@ -1,0 +1,49 @@
+// Package durable is the Go guest SDK of durablewasm: it lets orchestrator and
+// activity functions written in Go be compiled to WebAssembly (GOOS=wasip1,
+// GOARCH=wasm, -buildmode=c-shared) and run by the durablewasm host.
+//
+// A guest is a main package with an empty main function whose init functions
+// register the guest's functions:
+//
+//	func init() {
+//		durable.RegisterOrchestrator("Hello", func(ctx *durable.OrchestrationContext) (any, error) {
+//			var out string
+//			err := ctx.CallActivity("SayHello", "Tokyo").Await(&out)
+//			return out, err
+//		})
+//		durable.RegisterActivity("SayHello", func(ctx *durable.ActivityContext) (any, error) {
+//			var name string
+//			if err := ctx.GetInput(&name); err != nil {
+//				return nil, err
+//			}
+//			return "Hello " + name + "!", nil
+//		})
+//	}
+//
+//	func main() {}
+//
+// built with
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o guest.wasm .
+//
+// # Execution model
+//
+// One Wasm instance multiplexes many orchestrations. Each orchestration runs
+// in its own goroutine; the export that starts or resumes it waits until the
+// goroutine either awaits an unresolved task (it parks, blocked on a channel,
+// and stays alive between export calls) or returns. A user function that
+// blocks on anything but a Task's Await (a bare select{}, a channel, a mutex)
+// is reported to the host as stuck after StepDeadline.
+//
+// # Determinism
+//
+// An orchestrator may be replayed from its history at any time (after a
+// worker restart, an eviction or a move), and must then make the same calls
+// in the same order. Use CurrentUTCDateTime and NewGUID instead of wall
+// clocks and random ids, do not start goroutines, do not perform I/O, and
+// do not iterate over maps to decide what to schedule. Activities have no
+// such restrictions.
+//
+// Package durabletest runs the same orchestration code natively, without
+// Wasm, against an in-process fake host with a fake clock.
+package durable
