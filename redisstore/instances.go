@@ -1,0 +1,133 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/durablewasm/durablewasm/abi"
+	"github.com/durablewasm/durablewasm/host"
+)
+
+// CreateInstance creates st and enqueues start on its partition's control
+// stream, in one script. An existing terminal instance is replaced: its
+// state and history are deleted (messages and timers still queued for it
+// carry its old execution id and are dropped by the worker). A non-terminal
+// instance makes it fail with host.ErrInstanceExists and write nothing.
+// Calling it again with the same non-empty st.ExecutionID after it succeeded
+// (a retry) succeeds without writing.
+func (s *Store) CreateInstance(ctx context.Context, st host.InstanceState, start host.ControlMessage) error {
+	id := st.InstanceID
+	if err := checkID("create instance", id); err != nil {
+		return err
+	}
+	if st.Status == "" {
+		st.Status = abi.StatusPending
+	}
+	if start.InstanceID == "" {
+		start.InstanceID = id
+	}
+	_, k := s.partition(id)
+	st.HistoryLength = 0
+	args := []interface{}{id, st.ExecutionID, string(st.Status), createdScore(st.CreatedAt), encodeMsg(&start)}
+	args = append(args, toStrings(stateFields(&st, true))...)
+	res, err := scriptCreate.Run(ctx, s.rdb,
+		[]string{k.instance(id), k.history(id), k.ctl(), k.idxCreated(), k.idxStatusPrefix()}, args...).Text()
+	if err != nil {
+		return fmt.Errorf("create instance %s: %w", id, err)
+	}
+	if res == "exists" {
+		return fmt.Errorf("create instance %s: %w (it is not in a terminal state; terminate or purge it first)", id, host.ErrInstanceExists)
+	}
+	return nil
+}
+
+// GetInstance returns an instance's state, or host.ErrInstanceNotFound.
+func (s *Store) GetInstance(ctx context.Context, instanceID string) (*host.InstanceState, error) {
+	_, k := s.partition(instanceID)
+	h, err := s.rdb.HGetAll(ctx, k.instance(instanceID)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("get instance %s: %w", instanceID, err)
+	}
+	if len(h) == 0 {
+		return nil, fmt.Errorf("get instance %s: %w", instanceID, host.ErrInstanceNotFound)
+	}
+	st, err := parseState(instanceID, h)
+	if err != nil {
+		return nil, fmt.Errorf("get instance %s: %w", instanceID, err)
+	}
+	return st, nil
+}
+
+// GetHistory returns the instance's current-generation history in order, or
+// host.ErrInstanceNotFound.
+func (s *Store) GetHistory(ctx context.Context, instanceID string) ([]abi.HistoryEvent, error) {
+	_, h, err := s.load(ctx, "get history", instanceID)
+	return h, err
+}
+
+// LoadInstance returns an instance's state and current-generation history,
+// read atomically (one MULTI on the instance's slot), or
+// host.ErrInstanceNotFound.
+func (s *Store) LoadInstance(ctx context.Context, instanceID string) (*host.InstanceState, []abi.HistoryEvent, error) {
+	return s.load(ctx, "load instance", instanceID)
+}
+
+func (s *Store) load(ctx context.Context, op, id string) (*host.InstanceState, []abi.HistoryEvent, error) {
+	_, k := s.partition(id)
+	var hc *redis.MapStringStringCmd
+	var lc *redis.StringSliceCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		hc = p.HGetAll(ctx, k.instance(id))
+		lc = p.LRange(ctx, k.history(id), 0, -1)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: %w", op, id, err)
+	}
+	if len(hc.Val()) == 0 {
+		return nil, nil, fmt.Errorf("%s %s: %w", op, id, host.ErrInstanceNotFound)
+	}
+	st, err := parseState(id, hc.Val())
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: %w", op, id, err)
+	}
+	raw := lc.Val()
+	hist := make([]abi.HistoryEvent, len(raw))
+	for i, r := range raw {
+		if hist[i], err = abi.DecodeEvent([]byte(r)); err != nil {
+			return nil, nil, fmt.Errorf("%s %s: history event %d: %w", op, id, i, err)
+		}
+	}
+	return st, hist, nil
+}
+
+// SendToInstance enqueues msg on the control stream of msg.InstanceID's
+// partition if the instance exists and is not terminal; otherwise it returns
+// host.ErrInstanceNotFound or host.ErrInstanceFinished and writes nothing.
+// When msg.MessageID is set, a second send of the same id (within
+// Options.DedupTTL) succeeds without enqueuing again.
+func (s *Store) SendToInstance(ctx context.Context, msg host.ControlMessage) error {
+	id := msg.InstanceID
+	if err := checkID("send to instance", id); err != nil {
+		return err
+	}
+	_, k := s.partition(id)
+	res, err := scriptSend.Run(ctx, s.rdb, []string{k.instance(id), k.ctl(), k.dedup(msg.MessageID)},
+		encodeMsg(&msg), msg.MessageID, ms(s.opts.DedupTTL)).Text()
+	if err != nil {
+		return fmt.Errorf("send to instance %s: %w", id, err)
+	}
+	switch res {
+	case "notfound":
+		return fmt.Errorf("send to instance %s: %w", id, host.ErrInstanceNotFound)
+	case "finished":
+		return fmt.Errorf("send to instance %s: %w", id, host.ErrInstanceFinished)
+	}
+	return nil
+}
+
+// isNil reports whether err is redis.Nil (empty reply).
+func isNil(err error) bool { return errors.Is(err, redis.Nil) }

@@ -1,0 +1,112 @@
+package redisstore
+
+// Key layout. Every Redis key this package reads or writes is named in this
+// file; the Lua scripts receive them as KEYS (the one exception: the runtime
+// status index keys are built in Lua as KEYS[idx prefix] .. status, because
+// the old status is only known inside the script — the prefix carries the
+// partition's hash tag, so the derived key is in the same slot).
+//
+// All keys start with "dw:". Hub-level keys carry the hash tag {<hub>}, keys
+// of partition p carry {<hub>:<p>}. A script only ever touches the keys of one
+// tag, so every script is single-slot and runs unchanged on Redis Cluster.
+//
+// Hub-level ({H} = {<hub>}):
+//
+//	dw:{H}:meta            hash   partitions (fixed at creation), created (unix ms)
+//	dw:{H}:workers         zset   worker id -> expiry (unix ms, Redis TIME)
+//	dw:{H}:mod:<digest>    string module bytes, written once (content-addressed)
+//	dw:{H}:apps            hash   app name -> AppRecord JSON
+//	dw:{H}:funcs           hash   function name -> app name
+//
+// Partition p ({P} = {<hub>:<p>}):
+//
+//	dw:{P}:lease           hash   owner, epoch (fencing token), exp (unix ms, Redis TIME)
+//	dw:{P}:ctl             stream control messages, consumer group "dw", field m = message
+//	dw:{P}:act             stream activity work items, consumer group "dw", field a = item
+//	dw:{P}:timers          zset   member = encoded control message, score = fire time
+//	                              (unix ms, rounded up so a timer never fires early)
+//	dw:{P}:outbox          stream messages for other partitions, field o = envelope
+//	dw:{P}:dead            stream dead letters: entries that could not be decoded,
+//	                              fields src (stream), id, field, raw, reason
+//	dw:{P}:dedup:<msgid>   string delivered message id marker, PX = Options.DedupTTL
+//	dw:{P}:idx:created     zset   instance id -> created time (unix ms)
+//	dw:{P}:idx:st:<Status> zset   instance id -> created time, one per runtime status
+//	dw:{P}:i:<id>          hash   instance state (fields below)
+//	dw:{P}:h:<id>          list   history, one abi.EncodeEvent JSON per element
+//
+// Instance hash fields: n name, x execution id, s status, in input, out
+// output, cs custom status, f failure (FailureDetails JSON or ""), c created
+// (unix ns), u updated (unix ns), app, d digest, pi parent instance id, pt
+// parent task id, hl history length, lc last applied commit id.
+//
+// Why user-supplied instance ids (and message ids, digests, app names) are
+// safe inside key names: they are always the LAST component of a key and
+// always come after the hash tag. Redis Cluster hashes the text between the
+// first "{" and the first "}" after it; that is always our tag, because the
+// hub name is validated to letters and digits and the partition is a number,
+// so a "{" or "}" in an id can neither start nor end the tag and cannot move
+// the key to another slot. Each key kind has a distinct fixed prefix ending in
+// ":" before the id, so two different ids (or two kinds) never produce the
+// same key. Ids are never used in SCAN/KEYS patterns; only the validated hub
+// name is (see hubPattern).
+
+import (
+	"strconv"
+
+	"github.com/durablewasm/durablewasm/abi"
+)
+
+// group is the consumer group name of the control and activity streams.
+const group = "dw"
+
+// Stream entry field names.
+const (
+	fieldMsg    = "m" // control stream: encoded ControlMessage
+	fieldItem   = "a" // activity stream: encoded ActivityItem
+	fieldOutbox = "o" // outbox stream: encoded outbox envelope
+)
+
+type hubKeys struct {
+	prefix string // "dw:{H}:"
+}
+
+func newHubKeys(hub string) hubKeys { return hubKeys{prefix: "dw:{" + hub + "}:"} }
+
+func (h hubKeys) meta() string                { return h.prefix + "meta" }
+func (h hubKeys) workers() string             { return h.prefix + "workers" }
+func (h hubKeys) module(digest string) string { return h.prefix + "mod:" + digest }
+func (h hubKeys) apps() string                { return h.prefix + "apps" }
+func (h hubKeys) funcs() string               { return h.prefix + "funcs" }
+
+// partKeys names the keys of one partition.
+type partKeys struct {
+	prefix string // "dw:{H:p}:"
+}
+
+func newPartKeys(hub string, p int) partKeys {
+	return partKeys{prefix: "dw:{" + hub + ":" + strconv.Itoa(p) + "}:"}
+}
+
+func (k partKeys) lease() string                 { return k.prefix + "lease" }
+func (k partKeys) ctl() string                   { return k.prefix + "ctl" }
+func (k partKeys) act() string                   { return k.prefix + "act" }
+func (k partKeys) timers() string                { return k.prefix + "timers" }
+func (k partKeys) outbox() string                { return k.prefix + "outbox" }
+func (k partKeys) dead() string                  { return k.prefix + "dead" }
+func (k partKeys) dedup(messageID string) string { return k.prefix + "dedup:" + messageID }
+func (k partKeys) idxCreated() string            { return k.prefix + "idx:created" }
+
+// idxStatusPrefix is the prefix of the per-status index keys; scripts append
+// the status name.
+func (k partKeys) idxStatusPrefix() string { return k.prefix + "idx:st:" }
+
+// idxStatus is the index of instances in status s.
+func (k partKeys) idxStatus(s abi.RuntimeStatus) string { return k.idxStatusPrefix() + string(s) }
+func (k partKeys) instance(id string) string            { return k.prefix + "i:" + id }
+func (k partKeys) history(id string) string             { return k.prefix + "h:" + id }
+
+// hubPattern is a SCAN pattern matching every key of the hub (hub-level and
+// all partitions). It is safe because hub names are letters and digits only.
+func hubPattern(hub string) []string {
+	return []string{"dw:{" + hub + "}:*", "dw:{" + hub + ":*"}
+}

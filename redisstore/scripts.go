@@ -1,0 +1,339 @@
+package redisstore
+
+import (
+	"context"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Lua scripts. Rules every script follows:
+//
+//   - All checks (lease epoch, existence, commit id, de-dup) come before the
+//     first write: a Lua runtime error does not roll back earlier writes.
+//   - All keys are passed in KEYS and share one hash tag (see keys.go); the
+//     status index keys are KEYS[n] .. status.
+//   - Times that scripts compare (lease expiry, worker liveness) come from the
+//     server's TIME, one clock for all workers. Timer due times come from the
+//     caller (FireDueTimers' now).
+//   - Values are passed as flat ARGV strings (sections of "count, items...")
+//     rather than one JSON argument: history events are already JSON, and
+//     flat ARGV avoids escaping them a second time and cjson's 14-digit
+//     number formatting.
+//   - unpack() is chunked (Redis' Lua has a C stack limit of ~8000 values).
+//   - The scripts must run on real Redis 7 and on miniredis (gopher-lua).
+
+// luaPrelude is prepended to every script.
+const luaPrelude = `
+local terminal = {Completed=true, Failed=true, Canceled=true, Terminated=true}
+local function chunked(cmd, key, pre, list, from, n)
+  local i = 0
+  while i < n do
+    local j = math.min(i + 1000, n)
+    local args = {}
+    for _, v in ipairs(pre) do args[#args+1] = v end
+    for x = from + i, from + j - 1 do args[#args+1] = list[x] end
+    redis.call(cmd, key, unpack(args))
+    i = j
+  end
+end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function reindex(prefix, id, old, new, score)
+  if old and old ~= new then redis.call('ZREM', prefix .. old, id) end
+  redis.call('ZADD', prefix .. new, score, id)
+end
+`
+
+func newScript(body string) *redis.Script {
+	return redis.NewScript(luaPrelude + strings.ReplaceAll(body, "$GROUP", group))
+}
+
+// scriptCreate creates an instance and enqueues its start message.
+//
+// KEYS: 1 instance, 2 history, 3 ctl, 4 idx:created, 5 idx:st: prefix
+// ARGV: 1 id, 2 execution id, 3 status, 4 created score (ms), 5 start message,
+// 6.. instance hash field/value pairs.
+// Returns "ok", "dup" (an instance with this execution id exists: a retry),
+// or "exists" (a non-terminal instance exists; nothing written).
+var scriptCreate = newScript(`
+local old = redis.call('HGET', KEYS[1], 's')
+if old then
+  if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'x') == ARGV[2] then return 'dup' end
+  if not terminal[old] then return 'exists' end
+  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('ZREM', KEYS[5] .. old, ARGV[1])
+end
+chunked('HSET', KEYS[1], {}, ARGV, 6, #ARGV - 5)
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
+redis.call('ZADD', KEYS[5] .. ARGV[3], ARGV[4], ARGV[1])
+redis.call('XADD', KEYS[3], '*', 'm', ARGV[5])
+return 'ok'
+`)
+
+// scriptSend enqueues a message for an existing, non-terminal instance.
+//
+// KEYS: 1 instance, 2 ctl, 3 dedup marker
+// ARGV: 1 message, 2 message id ("" = no de-dup), 3 de-dup ttl ms
+// Returns "ok", "dup" (already delivered), "notfound" or "finished".
+var scriptSend = newScript(`
+if ARGV[2] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return 'dup' end
+local s = redis.call('HGET', KEYS[1], 's')
+if not s then return 'notfound' end
+if terminal[s] then return 'finished' end
+redis.call('XADD', KEYS[2], '*', 'm', ARGV[1])
+if ARGV[2] ~= '' then redis.call('SET', KEYS[3], '1', 'PX', ARGV[3]) end
+return 'ok'
+`)
+
+// scriptDeliver delivers one outbox message on the target partition.
+//
+// KEYS: 1 dedup marker, 2 ctl, 3 instance, 4 history, 5 idx:created,
+// 6 idx:st: prefix
+// ARGV: 1 message, 2 message id, 3 de-dup ttl ms, 4 create ("1"/"0"),
+// 5 id, 6 status, 7 created score, 8.. instance field/value pairs (create only)
+// Returns "ok", "dup" (delivered before) or "skipped" (create found a
+// non-terminal instance; the message is dropped and marked delivered).
+var scriptDeliver = newScript(`
+if ARGV[2] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then return 'dup' end
+local res = 'ok'
+if ARGV[4] == '1' then
+  local old = redis.call('HGET', KEYS[3], 's')
+  if old and not terminal[old] then
+    res = 'skipped'
+  else
+    if old then
+      redis.call('DEL', KEYS[3], KEYS[4])
+      redis.call('ZREM', KEYS[6] .. old, ARGV[5])
+    end
+    chunked('HSET', KEYS[3], {}, ARGV, 8, #ARGV - 7)
+    redis.call('ZADD', KEYS[5], ARGV[7], ARGV[5])
+    redis.call('ZADD', KEYS[6] .. ARGV[6], ARGV[7], ARGV[5])
+  end
+end
+if res == 'ok' then redis.call('XADD', KEYS[2], '*', 'm', ARGV[1]) end
+if ARGV[2] ~= '' then redis.call('SET', KEYS[1], '1', 'PX', ARGV[3]) end
+return res
+`)
+
+// scriptCommit applies one orchestration step.
+//
+// KEYS: 1 lease, 2 instance, 3 history, 4 ctl, 5 act, 6 timers, 7 outbox,
+// 8 idx:created, 9 idx:st: prefix
+// ARGV: 1 epoch, 2 commit id, 3 id, 4 status, 5 created score, 6 reset ("1"),
+// then sections, each "n, item1..itemn": instance field/value pairs, history
+// events, acked control ids, activity items, timers (score, member pairs),
+// local control messages, outbox envelopes.
+// Returns "ok", "dup" (commit id already applied) or "stale" (epoch is not the
+// lease's current one). "dup" and "stale" write nothing.
+var scriptCommit = newScript(`
+local epoch = redis.call('HGET', KEYS[1], 'epoch') or '0'
+if epoch ~= ARGV[1] then return 'stale' end
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[2], 'lc') == ARGV[2] then return 'dup' end
+local pos = 7
+local function section()
+  local n = tonumber(ARGV[pos])
+  local from = pos + 1
+  pos = pos + 1 + n
+  return from, n
+end
+local ff, fn = section()
+local ef, en = section()
+local af, an = section()
+local vf, vn = section()
+local tf, tn = section()
+local lf, ln = section()
+local of, on = section()
+local old = redis.call('HGET', KEYS[2], 's')
+if ARGV[6] == '1' then redis.call('DEL', KEYS[3]) end
+if en > 0 then chunked('RPUSH', KEYS[3], {}, ARGV, ef, en) end
+local hl = redis.call('LLEN', KEYS[3])
+if fn > 0 then chunked('HSET', KEYS[2], {}, ARGV, ff, fn) end
+redis.call('HSET', KEYS[2], 'hl', hl, 'lc', ARGV[2])
+if not old then redis.call('ZADD', KEYS[8], ARGV[5], ARGV[3]) end
+reindex(KEYS[9], ARGV[3], old, ARGV[4], ARGV[5])
+if an > 0 then
+  chunked('XACK', KEYS[4], {'$GROUP'}, ARGV, af, an)
+  chunked('XDEL', KEYS[4], {}, ARGV, af, an)
+end
+for i = vf, vf + vn - 1 do redis.call('XADD', KEYS[5], '*', 'a', ARGV[i]) end
+if tn > 0 then chunked('ZADD', KEYS[6], {}, ARGV, tf, tn) end
+for i = lf, lf + ln - 1 do redis.call('XADD', KEYS[4], '*', 'm', ARGV[i]) end
+for i = of, of + on - 1 do redis.call('XADD', KEYS[7], '*', 'o', ARGV[i]) end
+return 'ok'
+`)
+
+// scriptAckControl acks and deletes control messages, fenced by epoch.
+//
+// KEYS: 1 lease, 2 ctl. ARGV: 1 epoch, 2.. ids. Returns "ok" or "stale".
+var scriptAckControl = newScript(`
+local epoch = redis.call('HGET', KEYS[1], 'epoch') or '0'
+if epoch ~= ARGV[1] then return 'stale' end
+chunked('XACK', KEYS[2], {'$GROUP'}, ARGV, 2, #ARGV - 1)
+chunked('XDEL', KEYS[2], {}, ARGV, 2, #ARGV - 1)
+return 'ok'
+`)
+
+// scriptOutboxDel deletes delivered outbox entries, fenced by epoch.
+//
+// KEYS: 1 lease, 2 outbox. ARGV: 1 epoch, 2.. ids. Returns "ok" or "stale".
+var scriptOutboxDel = newScript(`
+local epoch = redis.call('HGET', KEYS[1], 'epoch') or '0'
+if epoch ~= ARGV[1] then return 'stale' end
+chunked('XDEL', KEYS[2], {}, ARGV, 2, #ARGV - 1)
+return 'ok'
+`)
+
+// scriptCheckEpoch returns "ok" or "stale". KEYS: 1 lease. ARGV: 1 epoch.
+var scriptCheckEpoch = newScript(`
+local epoch = redis.call('HGET', KEYS[1], 'epoch') or '0'
+if epoch ~= ARGV[1] then return 'stale' end
+return 'ok'
+`)
+
+// scriptFireTimers moves due timers into the control stream.
+//
+// KEYS: 1 lease, 2 timers, 3 ctl. ARGV: 1 epoch, 2 now (ms), 3 max.
+// Returns {moved, next score or ""}; moved is -1 for a stale epoch.
+var scriptFireTimers = newScript(`
+local epoch = redis.call('HGET', KEYS[1], 'epoch') or '0'
+if epoch ~= ARGV[1] then return {-1, ''} end
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, m in ipairs(due) do redis.call('XADD', KEYS[3], '*', 'm', m) end
+if #due > 0 then chunked('ZREM', KEYS[2], {}, due, 1, #due) end
+local nxt = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+local ns = ''
+if #nxt == 2 then ns = nxt[2] end
+return {#due, ns}
+`)
+
+// scriptCompleteActivity posts an activity result and retires the item.
+//
+// KEYS: 1 act, 2 ctl. ARGV: 1 item id, 2 result message.
+// Returns 1 when applied, 0 when the item was no longer pending.
+var scriptCompleteActivity = newScript(`
+local p = redis.call('XPENDING', KEYS[1], '$GROUP', ARGV[1], ARGV[1], 1)
+if #p == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', 'm', ARGV[2])
+redis.call('XACK', KEYS[1], '$GROUP', ARGV[1])
+redis.call('XDEL', KEYS[1], ARGV[1])
+return 1
+`)
+
+// scriptAcquireLease takes or renews a partition lease.
+//
+// KEYS: 1 lease. ARGV: 1 owner, 2 ttl ms. Returns {epoch, 1 if held}.
+var scriptAcquireLease = newScript(`
+local cur = redis.call('HMGET', KEYS[1], 'owner', 'epoch', 'exp')
+local owner = cur[1] or ''
+local epoch = tonumber(cur[2] or '0')
+local exp = tonumber(cur[3] or '0')
+local now = now_ms()
+local nexp = now + tonumber(ARGV[2])
+if owner ~= '' and owner == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'exp', nexp)
+  return {epoch, 1}
+end
+if owner == '' or exp <= now then
+  epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+  redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'exp', nexp)
+  return {epoch, 1}
+end
+return {epoch, 0}
+`)
+
+// scriptRenewLease extends a lease held by owner at epoch.
+//
+// KEYS: 1 lease. ARGV: 1 owner, 2 epoch, 3 ttl ms. Returns 1 or 0.
+var scriptRenewLease = newScript(`
+local cur = redis.call('HMGET', KEYS[1], 'owner', 'epoch')
+if ARGV[1] == '' or cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'exp', now_ms() + tonumber(ARGV[3]))
+return 1
+`)
+
+// scriptReleaseLease frees a lease held by owner at epoch; the epoch is
+// increased so the releaser's epoch is stale from now on.
+//
+// KEYS: 1 lease. ARGV: 1 owner, 2 epoch. Returns 1 or 0.
+var scriptReleaseLease = newScript(`
+local cur = redis.call('HMGET', KEYS[1], 'owner', 'epoch')
+if ARGV[1] == '' or cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return 0 end
+redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+redis.call('HSET', KEYS[1], 'owner', '', 'exp', 0)
+return 1
+`)
+
+// scriptHeartbeat records a live worker and returns all live workers.
+//
+// KEYS: 1 workers. ARGV: 1 worker, 2 ttl ms.
+var scriptHeartbeat = newScript(`
+local now = now_ms()
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+`)
+
+// scriptPutModule stores a module and points an app at it.
+//
+// KEYS: 1 module, 2 apps, 3 funcs. ARGV: 1 app, 2 wasm bytes, 3 app record
+// JSON, 4.. function names.
+// Returns {"ok"} or {"conflict", function, owning app}.
+var scriptPutModule = newScript(`
+for i = 4, #ARGV do
+  local owner = redis.call('HGET', KEYS[3], ARGV[i])
+  if owner and owner ~= ARGV[1] then return {'conflict', ARGV[i], owner} end
+end
+local keep = {}
+for i = 4, #ARGV do keep[ARGV[i]] = true end
+local prev = redis.call('HGET', KEYS[2], ARGV[1])
+local drop = {}
+if prev then
+  local rec = cjson.decode(prev)
+  if type(rec.functions) == 'table' then
+    for _, f in ipairs(rec.functions) do
+      if not keep[f.name] and redis.call('HGET', KEYS[3], f.name) == ARGV[1] then drop[#drop+1] = f.name end
+    end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'NX')
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+for _, f in ipairs(drop) do redis.call('HDEL', KEYS[3], f) end
+for i = 4, #ARGV do redis.call('HSET', KEYS[3], ARGV[i], ARGV[1]) end
+return {'ok'}
+`)
+
+// allScripts lists every script, for preloading.
+var allScripts = []*redis.Script{
+	scriptCreate, scriptSend, scriptDeliver, scriptCommit, scriptAckControl,
+	scriptOutboxDel, scriptCheckEpoch, scriptFireTimers, scriptCompleteActivity,
+	scriptAcquireLease, scriptRenewLease, scriptReleaseLease, scriptHeartbeat,
+	scriptPutModule, scriptDeadLetter,
+}
+
+// runScript runs s with EVALSHA, falling back to EVAL when the server does not
+// have it cached (first use, restart, or a cluster node that never saw it).
+// NOSCRIPT means the script did not run, so the fallback cannot apply twice.
+func runScript(ctx context.Context, c redis.Scripter, s *redis.Script, keys []string, args ...interface{}) *redis.Cmd {
+	return s.Run(ctx, c, keys, args...)
+}
+
+// isNoScript reports whether err is a NOSCRIPT error reply.
+func isNoScript(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+}
+
+// scriptDeadLetter parks an undecodable stream entry in the partition's
+// dead-letter stream and removes it from its stream (acking it first when the
+// stream has a consumer group).
+//
+// KEYS: 1 source stream, 2 dead-letter stream. ARGV: 1 entry id, 2 field,
+// 3 raw value, 4 reason, 5 "1" to XACK.
+var scriptDeadLetter = newScript(`
+redis.call('XADD', KEYS[2], '*', 'src', KEYS[1], 'id', ARGV[1], 'field', ARGV[2], 'raw', ARGV[3], 'reason', ARGV[4])
+if ARGV[5] == '1' then redis.call('XACK', KEYS[1], '$GROUP', ARGV[1]) end
+redis.call('XDEL', KEYS[1], ARGV[1])
+return 1
+`)

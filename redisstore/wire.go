@@ -1,0 +1,233 @@
+package redisstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/durablewasm/durablewasm/abi"
+	"github.com/durablewasm/durablewasm/host"
+)
+
+// wireMsg is the stored form of a host.ControlMessage (without its stream
+// entry id). The event is abi.EncodeEvent's JSON, embedded verbatim.
+type wireMsg struct {
+	I string          `json:"i"`
+	X string          `json:"x,omitempty"`
+	M string          `json:"mid,omitempty"`
+	E json.RawMessage `json:"e"`
+}
+
+func encodeMsg(m *host.ControlMessage) string {
+	b, err := json.Marshal(wireMsg{I: m.InstanceID, X: m.ExecutionID, M: m.MessageID, E: abi.EncodeEvent(&m.Event)})
+	if err != nil { // cannot happen: plain strings and valid JSON
+		panic(fmt.Sprintf("redisstore: encode message: %v", err))
+	}
+	return string(b)
+}
+
+func decodeMsg(id, s string) (host.ControlMessage, error) {
+	var w wireMsg
+	if err := json.Unmarshal([]byte(s), &w); err != nil {
+		return host.ControlMessage{}, fmt.Errorf("decode control message %s: %w", id, err)
+	}
+	ev, err := abi.DecodeEvent(w.E)
+	if err != nil {
+		return host.ControlMessage{}, fmt.Errorf("decode control message %s: %w", id, err)
+	}
+	return host.ControlMessage{ID: id, InstanceID: w.I, ExecutionID: w.X, MessageID: w.M, Event: ev}, nil
+}
+
+// wireItem is the stored form of a host.ActivityItem (without id, partition
+// and delivery count, which come from the stream).
+type wireItem struct {
+	I  string `json:"i"`
+	X  string `json:"x,omitempty"`
+	T  int32  `json:"t"`
+	N  string `json:"n"`
+	In string `json:"in,omitempty"`
+	D  string `json:"d,omitempty"`
+}
+
+func encodeItem(a *host.ActivityItem) string {
+	b, _ := json.Marshal(wireItem{I: a.InstanceID, X: a.ExecutionID, T: a.TaskID, N: a.Name, In: a.Input, D: a.Digest})
+	return string(b)
+}
+
+func decodeItem(p int, id, s string) (host.ActivityItem, error) {
+	var w wireItem
+	if err := json.Unmarshal([]byte(s), &w); err != nil {
+		return host.ActivityItem{}, fmt.Errorf("decode activity item %s: %w", id, err)
+	}
+	return host.ActivityItem{ID: id, Partition: p, InstanceID: w.I, ExecutionID: w.X, TaskID: w.T,
+		Name: w.N, Input: w.In, Digest: w.D, Deliveries: 1}, nil
+}
+
+// wireOutbox is the stored form of a host.OutboxMessage.
+type wireOutbox struct {
+	P int             `json:"p"`
+	M string          `json:"m"`
+	C json.RawMessage `json:"c,omitempty"` // wireState of Create
+}
+
+// wireState is the JSON form of an InstanceState inside an outbox envelope.
+type wireState struct {
+	F []string `json:"f"` // instance hash field/value pairs
+	S string   `json:"s"` // status
+	C string   `json:"c"` // created score (ms)
+}
+
+func encodeOutbox(o *host.OutboxMessage) string {
+	w := wireOutbox{P: o.Partition, M: encodeMsg(&o.Message)}
+	if o.Create != nil {
+		st := *o.Create
+		if st.InstanceID == "" {
+			st.InstanceID = o.Message.InstanceID
+		}
+		c, _ := json.Marshal(wireState{F: stateFields(&st, true), S: string(st.Status), C: createdScore(st.CreatedAt)})
+		w.C = c
+	}
+	b, _ := json.Marshal(w)
+	return string(b)
+}
+
+// Instance hash field names.
+const (
+	hName     = "n"
+	hExec     = "x"
+	hStatus   = "s"
+	hInput    = "in"
+	hOutput   = "out"
+	hCustom   = "cs"
+	hFailure  = "f"
+	hCreated  = "c"
+	hUpdated  = "u"
+	hApp      = "app"
+	hDigest   = "d"
+	hParent   = "pi"
+	hParentTk = "pt"
+	hHistLen  = "hl"
+)
+
+// stateFields returns the instance hash as field/value pairs. The instance id
+// is not stored (it is in the key). withHL includes the history length (the
+// commit script computes it itself).
+func stateFields(st *host.InstanceState, withHL bool) []string {
+	f := ""
+	if st.Failure != nil {
+		b, _ := json.Marshal(st.Failure)
+		f = string(b)
+	}
+	out := []string{
+		hName, st.Name,
+		hExec, st.ExecutionID,
+		hStatus, string(st.Status),
+		hInput, st.Input,
+		hOutput, st.Output,
+		hCustom, st.CustomStatus,
+		hFailure, f,
+		hCreated, timeNS(st.CreatedAt),
+		hUpdated, timeNS(st.UpdatedAt),
+		hApp, st.App,
+		hDigest, st.Digest,
+		hParent, st.ParentInstanceID,
+		hParentTk, strconv.FormatInt(int64(st.ParentTaskID), 10),
+	}
+	if withHL {
+		out = append(out, hHistLen, strconv.FormatInt(st.HistoryLength, 10))
+	}
+	return out
+}
+
+func parseState(id string, h map[string]string) (*host.InstanceState, error) {
+	st := &host.InstanceState{
+		InstanceID:       id,
+		Name:             h[hName],
+		ExecutionID:      h[hExec],
+		Status:           abi.RuntimeStatus(h[hStatus]),
+		Input:            h[hInput],
+		Output:           h[hOutput],
+		CustomStatus:     h[hCustom],
+		CreatedAt:        parseNS(h[hCreated]),
+		UpdatedAt:        parseNS(h[hUpdated]),
+		App:              h[hApp],
+		Digest:           h[hDigest],
+		ParentInstanceID: h[hParent],
+	}
+	if v := h[hParentTk]; v != "" {
+		n, _ := strconv.ParseInt(v, 10, 32)
+		st.ParentTaskID = int32(n)
+	}
+	if v := h[hHistLen]; v != "" {
+		st.HistoryLength, _ = strconv.ParseInt(v, 10, 64)
+	}
+	if f := h[hFailure]; f != "" {
+		var fd abi.FailureDetails
+		if err := json.Unmarshal([]byte(f), &fd); err != nil {
+			return nil, fmt.Errorf("instance %s: decode failure details: %w", id, err)
+		}
+		st.Failure = &fd
+	}
+	return st, nil
+}
+
+// timeNS formats t as unix nanoseconds; the zero time is "".
+func timeNS(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(t.UnixNano(), 10)
+}
+
+// parseNS parses unix nanoseconds into a UTC time; "" is the zero time.
+func parseNS(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// createdScore is the index score of an instance: its created time in unix
+// milliseconds (exact in a Lua/Redis double).
+func createdScore(t time.Time) string {
+	if t.IsZero() {
+		return "0"
+	}
+	return strconv.FormatInt(t.UnixMilli(), 10)
+}
+
+// fireScore is a timer's score: its fire time in unix milliseconds rounded
+// UP, so that score <= floor(now ms) implies fireAt <= now (never early).
+func fireScore(t time.Time) string {
+	ns := t.UnixNano()
+	ms := ns / 1e6
+	if ns%1e6 > 0 {
+		ms++
+	}
+	return strconv.FormatInt(ms, 10)
+}
+
+// scoreTime converts a millisecond score returned by Redis into a UTC time.
+func scoreTime(s string) time.Time {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) {
+		return time.Time{}
+	}
+	return time.UnixMilli(int64(f)).UTC()
+}
+
+func ms(d time.Duration) string {
+	m := d.Milliseconds()
+	if m < 1 {
+		m = 1
+	}
+	return strconv.FormatInt(m, 10)
+}
+
+func encodeEventString(e *abi.HistoryEvent) string { return string(abi.EncodeEvent(e)) }
