@@ -425,14 +425,21 @@ func (w *Worker) buildCommit(p int, epoch int64, e *warm, res *replay.StepResult
 			execID := NewInstanceID()
 			m.Status, m.Input, m.Output, m.Failure = abi.StatusContinuedAsNew, o.NewInput, "", nil
 			m.ExecutionID = execID
+			// The new generation's history starts with the carried events, so
+			// they stay ahead of events that arrive later.
 			c.ResetHistory, c.NewEvents = true, nil
-			m.HistoryLength = 0
+			if len(o.Carried) > 0 {
+				c.NewEvents = append(c.NewEvents, abi.HistoryEvent{EventID: -1, Type: abi.EventOrchestratorStarted, Timestamp: now.UnixNano()})
+				for _, ev := range o.Carried {
+					ev.Timestamp = now.UnixNano()
+					c.NewEvents = append(c.NewEvents, ev)
+				}
+				c.NewEvents = append(c.NewEvents, abi.HistoryEvent{EventID: -1, Type: abi.EventOrchestratorCompleted, Timestamp: now.UnixNano()})
+			}
+			m.HistoryLength = int64(len(c.NewEvents))
 			c.Local = append(c.Local, ControlMessage{InstanceID: e.id, ExecutionID: execID,
 				Event: abi.HistoryEvent{EventID: -1, Type: abi.EventExecutionStarted, Timestamp: now.UnixNano(), Name: s.Name,
 					Input: o.NewInput, InstanceID: e.id, ExecutionID: execID, ParentInstanceID: s.ParentID, ParentTaskID: s.ParentTask}})
-			for _, ev := range o.Carried {
-				c.Local = append(c.Local, ControlMessage{InstanceID: e.id, ExecutionID: execID, Event: ev})
-			}
 		default:
 			m.Status, m.Output, m.Failure = o.Status, o.Output, o.Failure
 			if s.ParentID != "" {
