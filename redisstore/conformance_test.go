@@ -64,6 +64,7 @@ func runConformance(t *testing.T, b *backend) {
 		{"Timers", testTimers},
 		{"Outbox", testOutbox},
 		{"Modules", testModules},
+		{"DeleteHub", testDeleteHub},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1054,5 +1055,34 @@ func testModules(t *testing.T, b *backend) {
 	}
 	if _, err := s.GetApp(ctx, "nope"); !errors.Is(err, host.ErrModuleNotFound) {
 		t.Errorf("GetApp(missing) = %v", err)
+	}
+}
+
+func testDeleteHub(t *testing.T, b *backend) {
+	s := b.store(t, Options{Partitions: 4})
+	other := b.store(t, Options{Partitions: 4})
+	for i := 0; i < 20; i++ {
+		mustCreate(t, s, fmt.Sprintf("d{%d}*", i))
+	}
+	mustCreate(t, other, "keep")
+	if err := s.PutModule(ctx, "app", "sha256:d", []byte("x"), nil); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.DeleteHub(ctx)
+	if err != nil || n < 20 {
+		t.Fatalf("DeleteHub = %d, %v", n, err)
+	}
+	s2, err := New(ctx, b.client, s.Hub(), Options{Partitions: 2})
+	if err != nil || s2.Partitions() != 2 {
+		t.Fatalf("recreated hub: %v, partitions %d", err, s2.Partitions())
+	}
+	if _, err := s2.GetInstance(ctx, "d{1}*"); !errors.Is(err, host.ErrInstanceNotFound) {
+		t.Errorf("instance survived DeleteHub: %v", err)
+	}
+	if _, err := s2.GetModule(ctx, "sha256:d"); !errors.Is(err, host.ErrModuleNotFound) {
+		t.Errorf("module survived DeleteHub: %v", err)
+	}
+	if _, err := other.GetInstance(ctx, "keep"); err != nil {
+		t.Errorf("DeleteHub deleted another hub's instance: %v", err)
 	}
 }

@@ -1,0 +1,73 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// DeleteHub deletes every key of the task hub — instances, histories, queues,
+// timers, leases, modules and apps — and returns how many keys it deleted. It
+// scans with the hub's own key patterns (the validated hub name, never an
+// instance id), on every master of a cluster. Workers of the hub must be
+// stopped first; the Store must not be used afterwards (create a new one with
+// New to recreate the hub).
+func (s *Store) DeleteHub(ctx context.Context) (int64, error) {
+	var n atomic.Int64
+	del := func(ctx context.Context, c *redis.Client) error {
+		for _, pat := range hubPattern(s.hub) {
+			it := c.Scan(ctx, 0, pat, 1000).Iterator()
+			var batch []string
+			flush := func() error {
+				if len(batch) == 0 {
+					return nil
+				}
+				// One key per UNLINK: keys of different slots cannot share a
+				// command on a cluster node.
+				pipe := c.Pipeline()
+				for _, k := range batch {
+					pipe.Unlink(ctx, k)
+				}
+				cmds, err := pipe.Exec(ctx)
+				if err != nil {
+					return err
+				}
+				for _, cmd := range cmds {
+					n.Add(cmd.(*redis.IntCmd).Val())
+				}
+				batch = batch[:0]
+				return nil
+			}
+			for it.Next(ctx) {
+				batch = append(batch, it.Val())
+				if len(batch) >= 500 {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+			}
+			if err := it.Err(); err != nil {
+				return err
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var err error
+	switch c := s.rdb.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, del)
+	case *redis.Client:
+		err = del(ctx, c)
+	default:
+		err = fmt.Errorf("unsupported client type %T", s.rdb)
+	}
+	if err != nil {
+		return n.Load(), fmt.Errorf("delete task hub %s: %w", s.hub, err)
+	}
+	return n.Load(), nil
+}
