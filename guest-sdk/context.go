@@ -79,7 +79,7 @@ func (c *OrchestrationContext) CallActivity(name string, input any, opts ...Call
 		return c.failedTask(fmt.Errorf("encode input of activity %s: %w", name, err))
 	}
 	schedule := func() *primTask {
-		res := c.o.mustCall(func(h bridge.Host, hd int32) int64 {
+		res, _ := c.o.call(func(h bridge.Host, hd int32) int64 {
 			return int64(h.ScheduleActivity(hd, name, in))
 		})
 		return c.newPrim(res, abi.ImportScheduleActivity, "activity", name)
@@ -102,7 +102,7 @@ func (c *OrchestrationContext) CallSubOrchestrator(name string, input any, opts 
 		return c.failedTask(fmt.Errorf("encode input of sub-orchestration %s: %w", name, err))
 	}
 	schedule := func() *primTask {
-		res := c.o.mustCall(func(h bridge.Host, hd int32) int64 {
+		res, _ := c.o.call(func(h bridge.Host, hd int32) int64 {
 			return int64(h.ScheduleSubOrchestrator(hd, name, co.instanceID, in))
 		})
 		return c.newPrim(res, abi.ImportScheduleSubOrchestrator, "sub-orchestration", name)
@@ -122,7 +122,7 @@ func (c *OrchestrationContext) CreateTimer(fireAt time.Time) Task {
 
 func (c *OrchestrationContext) createTimer(fireAt time.Time) *primTask {
 	ns := fireAt.UnixNano()
-	res := c.o.mustCall(func(h bridge.Host, hd int32) int64 { return int64(h.CreateTimer(hd, ns)) })
+	res, _ := c.o.call(func(h bridge.Host, hd int32) int64 { return int64(h.CreateTimer(hd, ns)) })
 	return c.newPrim(res, abi.ImportCreateTimer, "timer", fireAt.UTC().Format(time.RFC3339Nano))
 }
 
@@ -134,7 +134,7 @@ func (c *OrchestrationContext) WaitForExternalEvent(name string) Task {
 }
 
 func (c *OrchestrationContext) waitEvent(name string) *primTask {
-	res := c.o.mustCall(func(h bridge.Host, hd int32) int64 { return int64(h.WaitEvent(hd, name)) })
+	res, _ := c.o.call(func(h bridge.Host, hd int32) int64 { return int64(h.WaitEvent(hd, name)) })
 	return c.newPrim(res, abi.ImportWaitEvent, "event", name)
 }
 
@@ -202,7 +202,10 @@ func (c *OrchestrationContext) SetCustomStatus(v any) {
 // CurrentUTCDateTime returns the replay-safe current time (the time of the
 // step's triggering event, as recorded in history), in UTC.
 func (c *OrchestrationContext) CurrentUTCDateTime() time.Time {
-	ns := c.o.mustCall(func(h bridge.Host, hd int32) int64 { return h.Now(hd) })
+	ns, ok := c.o.call(func(h bridge.Host, hd int32) int64 { return h.Now(hd) })
+	if !ok {
+		return time.Time{}
+	}
 	if ns < 0 && ns >= abi.ErrLimit {
 		panic(&HostError{Func: abi.ImportNow, Code: ns})
 	}
@@ -213,7 +216,10 @@ func (c *OrchestrationContext) CurrentUTCDateTime() time.Time {
 // same on every replay.
 func (c *OrchestrationContext) NewGUID() string {
 	var buf [36]byte
-	n := c.o.mustCall(func(h bridge.Host, hd int32) int64 { return int64(h.NewGUID(hd, &buf)) })
+	n, ok := c.o.call(func(h bridge.Host, hd int32) int64 { return int64(h.NewGUID(hd, &buf)) })
+	if !ok {
+		return ""
+	}
 	if n < 0 || n > 36 {
 		panic(&HostError{Func: abi.ImportNewGUID, Code: n})
 	}

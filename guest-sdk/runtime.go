@@ -167,7 +167,8 @@ func (o *orchestration) abort(sig *abortSignal) {
 }
 
 // call runs one host call unless o is dead. ok is false when o is dead (the
-// call was not made). Codes that require stopping (nondeterminism, limit)
+// call was not made and res is 0): once an orchestration is stopped, every
+// host call it makes (e.g. from user defers) is a no-op. Codes that require stopping (nondeterminism, limit)
 // abort the goroutine.
 func (o *orchestration) call(f func(h bridge.Host, handle int32) int64) (res int64, ok bool) {
 	o.mu.Lock()

@@ -103,10 +103,12 @@ type primTask struct {
 }
 
 // newPrim wraps the result of a scheduling host call. A negative id (other
-// than the codes that abort) makes a task that is already failed.
+// than the codes that abort) makes a task that is already failed. When the
+// orchestration is stopped the call was a no-op; the task never completes
+// and awaiting it unwinds the goroutine.
 func (c *OrchestrationContext) newPrim(res int64, fn, kind, name string) *primTask {
 	t := &primTask{c: c, id: int32(res), kind: kind, name: name}
-	if res < 0 {
+	if res < 0 && !c.o.isDead() {
 		t.done, t.seq = true, c.nextDoneSeq()
 		t.err = fmt.Errorf("schedule %s %s: %w", kind, name, &HostError{Func: fn, Code: res})
 	}
