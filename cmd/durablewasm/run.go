@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/durablewasm/durablewasm/abi"
+	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/redisstore"
+	"github.com/durablewasm/durablewasm/samples"
+	"github.com/urfave/cli/v2"
+)
+
+func workerFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "activity-concurrency", Value: 16, Usage: "most activities run at once"},
+		&cli.DurationFlag{Name: "lease-ttl", Value: 10 * time.Second, Usage: "partition lease duration; a dead worker's partitions move after about this long"},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+	}
+}
+
+func newLogger(c *cli.Context) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
+}
+
+// runWorker runs a worker on store until the command's context ends.
+func runWorker(c *cli.Context, store host.Store, engine *host.Engine, log *slog.Logger) error {
+	w := host.NewWorker(store, engine, host.WorkerOptions{
+		ActivityConcurrency: c.Int("activity-concurrency"),
+		LeaseTTL:            c.Duration("lease-ttl"),
+		Logger:              log,
+	})
+	log.Info("worker started", "id", w.ID(), "partitions", store.Partitions())
+	err := w.Run(c.Context)
+	log.Info("worker stopped", "id", w.ID())
+	return err
+}
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "run orchestration and activity workers against Redis (SIGTERM finishes the step in flight, releases leases and exits)",
+		Flags: withConn(workerFlags()...),
+		Action: func(c *cli.Context) error {
+			log := newLogger(c)
+			store, err := openStore(c)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			engine, err := host.NewEngine(c.Context, host.EngineOptions{Logger: log})
+			if err != nil {
+				return err
+			}
+			defer engine.Close(context.Background())
+			return runWorker(c, store, engine, log)
+		},
+	}
+}
+
+func upCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "up",
+		Usage: "run everything on an embedded, in-memory Redis with the bundled samples deployed",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:6399", Usage: "loopback address of the embedded Redis (a free port is used if it is taken)"},
+			&cli.StringFlag{Name: "task-hub-name", Value: "DurableFunctionsHub", Usage: "task hub"},
+			&cli.IntFlag{Name: "partitions", Value: 16, Usage: "partitions of the task hub"},
+		}, workerFlags()...),
+		Action: func(c *cli.Context) error {
+			log := newLogger(c)
+			emb, err := redisstore.StartEmbedded(c.String("listen"))
+			if err != nil {
+				emb, err = redisstore.StartEmbedded("127.0.0.1:0")
+			}
+			if err != nil {
+				return exitWith(1, "start embedded Redis: %v", err)
+			}
+			defer emb.Close()
+			stateFile, err := redisstore.DefaultStateFile()
+			if err != nil {
+				return exitWith(1, "locate the state file: %v", err)
+			}
+			if err := redisstore.WriteStateFile(stateFile, emb.URL()); err != nil {
+				return exitWith(1, "write %s: %v", stateFile, err)
+			}
+			defer os.Remove(stateFile)
+			store, err := redisstore.Open(c.Context, emb.URL(), c.String("task-hub-name"), redisstore.Options{Partitions: c.Int("partitions")})
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			engine, err := host.NewEngine(c.Context, host.EngineOptions{Logger: log})
+			if err != nil {
+				return err
+			}
+			defer engine.Close(context.Background())
+			info, err := host.NewClient(store, engine).Deploy(c.Context, "samples", samples.Wasm)
+			if err != nil {
+				return err
+			}
+			var orchs []string
+			for _, f := range info.Functions {
+				if f.Kind == abi.KindOrchestrator {
+					orchs = append(orchs, f.Name)
+				}
+			}
+			w := c.App.Writer
+			fmt.Fprintf(w, "durablewasm is up.\n")
+			fmt.Fprintf(w, "  embedded Redis: %s (in memory only: everything is lost when this process stops)\n", emb.URL())
+			fmt.Fprintf(w, "  task hub:       %s\n", c.String("task-hub-name"))
+			fmt.Fprintf(w, "  deployed app:   samples (%s)\n", info.Digest)
+			fmt.Fprintf(w, "  orchestrators:  %s\n", strings.Join(orchs, ", "))
+			fmt.Fprintf(w, "Other durablewasm commands on this machine find it through %s. Try, in another shell:\n", stateFile)
+			fmt.Fprintf(w, "  durablewasm start-new --function-name E1_HelloSequence --id x1\n")
+			fmt.Fprintf(w, "  durablewasm get-runtime-status --id x1 --show-output true\n")
+			fmt.Fprintf(w, "Stop with Ctrl-C.\n")
+			return runWorker(c, store, engine, log)
+		},
+	}
+}
+
+func deployCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "deploy",
+		Usage:     "validate and store a module; running workers use it for new instances without restart",
+		ArgsUsage: "FILE.wasm",
+		Flags:     withConn(&cli.StringFlag{Name: "name", Usage: "app name (default: the file name without .wasm)"}),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return exitWith(2, "deploy takes exactly one argument, the module file (e.g. durablewasm deploy app.wasm --name app)")
+			}
+			path := c.Args().First()
+			wasm, err := os.ReadFile(path)
+			if err != nil {
+				return exitWith(1, "read module: %v", err)
+			}
+			name := c.String("name")
+			if name == "" {
+				name = strings.TrimSuffix(filepath.Base(path), ".wasm")
+			}
+			store, err := openStore(c)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			engine, err := host.NewEngine(c.Context, host.EngineOptions{})
+			if err != nil {
+				return err
+			}
+			defer engine.Close(context.Background())
+			info, err := host.NewClient(store, engine).Deploy(c.Context, name, wasm)
+			if err != nil {
+				return exitWith(1, "%v", err)
+			}
+			fmt.Fprintf(c.App.Writer, "Deployed '%s' as %s (ABI v%d).\n", name, info.Digest, info.ABIVersion)
+			for _, f := range info.Functions {
+				kind := "activity"
+				if f.Kind == abi.KindOrchestrator {
+					kind = "orchestrator"
+				}
+				fmt.Fprintf(c.App.Writer, "  %-12s %s\n", kind, f.Name)
+			}
+			return nil
+		},
+	}
+}
