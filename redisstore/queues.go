@@ -292,7 +292,9 @@ func (s *Store) commitCall(c *host.Commit) (scriptCall, error) {
 // appends NewEvents (replacing the history with ResetHistory), writes State
 // (HistoryLength is set to the stored history's length), updates the
 // created/status indexes, XACKs and XDELs Acks, and adds Activities, Timers,
-// Local messages and Outbox entries. The result has one error per commit; the
+// Local messages and Outbox entries. A partition that was never leased has
+// epoch 0. Commit does not require the instance to exist (it writes State
+// whole). The result has one error per commit; the
 // error return is for a failed round trip (then the outcome of each commit is
 // unknown, and retrying with the same CommitIDs is safe).
 func (s *Store) Commit(ctx context.Context, commits []host.Commit) ([]error, error) {
