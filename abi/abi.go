@@ -66,14 +66,16 @@ const (
 	// next external event of that name (events raised earlier are buffered).
 	ImportWaitEvent = "wait_event"
 	// ImportCancelTask: (h, task i32) -> i32. Withdraws an unresolved event
-	// wait so that it no longer consumes events. Other kinds are ignored.
+	// wait so that it no longer consumes events. Other kinds are ignored (a
+	// timer that lost a race still fires later; the orchestration is then
+	// resumed for nothing, which costs one cheap step).
 	ImportCancelTask = "cancel_task"
 	// ImportSendEvent: (h, id_ptr, id_len, name_ptr, name_len, data_ptr, data_len) -> i32.
 	// Raises an event on another instance (fire and forget).
 	ImportSendEvent = "send_event"
 	// ImportPoll: (h, ids_ptr, count) -> i32. ids_ptr holds count i32 (LE)
 	// task ids. Returns the index in that array of the task that was resolved
-	// first, or -1 when none is resolved yet.
+	// first, or PollNone when none is resolved yet.
 	ImportPoll = "poll"
 	// ImportTaskResult: (h, task, buf_ptr, buf_cap) -> i64. Returns
 	// (result_kind << 32) | payload_len. When payload_len <= buf_cap the
@@ -81,7 +83,9 @@ const (
 	// calls again with a larger buffer. result_kind is ResultPending,
 	// ResultOK or ResultFailed; a negative i64 is an error code.
 	ImportTaskResult = "task_result"
-	// ImportNow: (h) -> i64. The replay-safe current time in unix nanoseconds.
+	// ImportNow: (h) -> i64. The replay-safe current time in unix nanoseconds
+	// (outside an orchestration step: the real time). It never returns an
+	// error code.
 	ImportNow = "now"
 	// ImportNewGUID: (h, buf_ptr) -> i32. Writes a deterministic 36-byte UUID
 	// string to buf_ptr and returns 36.
@@ -138,21 +142,26 @@ const (
 	ResultFailed  = 2
 )
 
-// Error codes returned (negated) by host functions.
+// PollNone is ImportPoll's result when none of the tasks is resolved yet. It
+// is not an error; error codes start at -2.
+const PollNone = -1
+
+// Error codes returned by host functions. They are all below PollNone, so no
+// result of any host function is ambiguous.
 const (
 	// ErrNotInStep: the call was made outside a step of that handle.
-	ErrNotInStep = -1
+	ErrNotInStep = -2
 	// ErrNondeterminism: the call does not match history. The host has
 	// already failed the orchestration; the guest must stop running it.
-	ErrNondeterminism = -2
+	ErrNondeterminism = -3
 	// ErrBadArgument: a pointer or length is out of range or a value is
 	// malformed.
-	ErrBadArgument = -3
+	ErrBadArgument = -4
 	// ErrUnknownTask: the task id was never issued to this orchestration.
-	ErrUnknownTask = -4
+	ErrUnknownTask = -5
 	// ErrLimit: a payload or history limit was exceeded; the host fails the
 	// orchestration.
-	ErrLimit = -5
+	ErrLimit = -6
 )
 
 // Log levels passed to ImportLog.

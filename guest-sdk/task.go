@@ -61,7 +61,7 @@ func (c *OrchestrationContext) poll(ids []int32) int {
 	}
 	r := c.o.mustCall(func(h bridge.Host, hd int32) int64 { return int64(h.Poll(hd, ids)) })
 	switch {
-	case r == -1:
+	case r == abi.PollNone:
 		return -1
 	case r < 0 || r >= int64(len(ids)):
 		panic(&HostError{Func: abi.ImportPoll, Code: r})

@@ -75,24 +75,54 @@ var boolFlags = map[string]bool{"--show-input": true, "--show-output": true, "--
 	"--show-history-output": true, "--recursive": true, "--yes": true, "--wait": true, "--force": true}
 
 // normalizeArgs rewrites "--flag true|false" into "--flag=true|false" for
-// boolean flags, so both of Core Tools' spellings work.
+// boolean flags, so both of Core Tools' spellings work, and moves positional
+// arguments after the flags ("deploy app.wasm --name x" works as well as
+// "deploy --name x app.wasm"), since the flag parser stops at the first one.
 func normalizeArgs(args []string) []string {
-	out := make([]string, 0, len(args))
-	for i := 0; i < len(args); i++ {
+	if len(args) < 2 {
+		return args
+	}
+	out := []string{args[0]}
+	var positional []string
+	i := 1
+	if !strings.HasPrefix(args[1], "-") {
+		out = append(out, args[1]) // the command
+		i = 2
+	}
+	for ; i < len(args); i++ {
 		a := args[i]
-		name := strings.TrimPrefix(a, "-")
-		name = "--" + strings.TrimPrefix(name, "-")
-		if boolFlags[name] && i+1 < len(args) {
-			switch strings.ToLower(args[i+1]) {
-			case "true", "false":
-				out = append(out, name+"="+strings.ToLower(args[i+1]))
-				i++
-				continue
+		if a == "--" {
+			positional = append(positional, args[i+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			positional = append(positional, a)
+			continue
+		}
+		name := "--" + strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			out = append(out, a)
+			continue
+		}
+		if boolFlags[name] {
+			if i+1 < len(args) {
+				switch v := strings.ToLower(args[i+1]); v {
+				case "true", "false":
+					out = append(out, name+"="+v)
+					i++
+					continue
+				}
 			}
+			out = append(out, a)
+			continue
 		}
 		out = append(out, a)
+		if i+1 < len(args) && name != "--help" && name != "--h" {
+			out = append(out, args[i+1])
+			i++
+		}
 	}
-	return out
+	return append(out, positional...)
 }
 
 // connectionFlags are accepted by every command that talks to Redis.

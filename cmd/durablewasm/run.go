@@ -20,6 +20,7 @@ func workerFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "activity-concurrency", Value: 16, Usage: "most activities run at once"},
 		&cli.DurationFlag{Name: "lease-ttl", Value: 10 * time.Second, Usage: "partition lease duration; a dead worker's partitions move after about this long"},
+		&cli.DurationFlag{Name: "visibility-timeout", Value: 5 * time.Minute, Usage: "how long an activity may run before another worker presumes its worker dead and runs it again"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 	}
 }
@@ -37,6 +38,7 @@ func runWorker(c *cli.Context, store host.Store, engine *host.Engine, log *slog.
 	w := host.NewWorker(store, engine, host.WorkerOptions{
 		ActivityConcurrency: c.Int("activity-concurrency"),
 		LeaseTTL:            c.Duration("lease-ttl"),
+		VisibilityTimeout:   c.Duration("visibility-timeout"),
 		Logger:              log,
 	})
 	log.Info("worker started", "id", w.ID(), "partitions", store.Partitions())

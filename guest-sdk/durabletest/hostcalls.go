@@ -106,7 +106,7 @@ func (h *host) Poll(hd int32, ids []int32) int32 {
 	if in == nil {
 		return code
 	}
-	best := int32(-1)
+	best := int32(abi.PollNone)
 	var bestSeq uint64
 	for i, id := range ids {
 		t := in.tasks[id]

@@ -351,10 +351,10 @@ func (s *State) CancelTask(id int32) int32 {
 	return 0
 }
 
-// Poll returns the index in ids of the task resolved first, or -1 when none
-// is resolved. An unknown id yields abi.ErrUnknownTask.
+// Poll returns the index in ids of the task resolved first, or abi.PollNone
+// when none is resolved. An unknown id yields abi.ErrUnknownTask.
 func (s *State) Poll(ids []int32) int32 {
-	best, bestOrder := int32(-1), uint64(0)
+	best, bestOrder := int32(abi.PollNone), uint64(0)
 	for i, id := range ids {
 		t, ok := s.tasks[id]
 		if !ok {
