@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
 	"github.com/durablewasm/durablewasm/host"
 	"github.com/durablewasm/durablewasm/redisstore"
 	"github.com/durablewasm/durablewasm/samples"
+	"github.com/redis/go-redis/v9"
 )
 
 func TestMain(m *testing.M) {
