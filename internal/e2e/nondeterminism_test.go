@@ -1,0 +1,94 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/durablewasm/durablewasm/abi"
+	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/replay"
+)
+
+// TestChangedOrderFailsOnReplay runs an orchestration on v1 of a module, moves
+// it to v2 (the same orchestrator with two activity calls swapped) and
+// replays it there: the instance fails with the nondeterminism error, while
+// the worker keeps serving the other instances, old digest and new.
+func TestChangedOrderFailsOnReplay(t *testing.T) {
+	e := newEnv(t, miniURL(t))
+	ctx := context.Background()
+	e.deploy("ordered", buildGuest(t, "testdata/guests/order_v1"))
+	stop := e.worker(host.WorkerOptions{})
+	for _, id := range []string{"moved", "stays"} {
+		e.start("Ordered", id, "")
+	}
+	for _, id := range []string{"moved", "stays"} {
+		waitHistory(t, e, id, func(h []abi.HistoryEvent) bool { return countType(h, abi.EventTaskCompleted) == 1 })
+	}
+	stop()
+
+	// Deploy v2; new instances start on it.
+	e.deploy("ordered", buildGuest(t, "testdata/guests/order_v2"))
+	app, err := e.store.GetApp(ctx, "ordered")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Move "moved" to v2, as `durablewasm migrate` will: rewrite the digest
+	// the instance runs on.
+	key := fmt.Sprintf("dw:{%s:%d}:i:%s", e.hub, host.PartitionFor("moved", e.store.Partitions()), "moved")
+	if err := e.store.Client().HSet(ctx, key, "d", app.Digest).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.worker(host.WorkerOptions{})
+	e.start("Ordered", "fresh", "")
+	for _, id := range []string{"moved", "stays", "fresh"} {
+		if err := e.client.RaiseEvent(ctx, id, "go", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := e.wait("moved", 20*time.Second)
+	if st.Status != abi.StatusFailed || st.Failure == nil || st.Failure.Code != replay.CodeMismatch {
+		t.Fatalf("moved: status %s failure %+v", st.Status, st.Failure)
+	}
+	for _, want := range []string{"event 0", `"Step" with input "A"`, `"Step" with input "B"`} {
+		if !strings.Contains(st.Failure.Message, want) {
+			t.Errorf("failure message %q lacks %q", st.Failure.Message, want)
+		}
+	}
+	if st := e.wait("stays", 20*time.Second); st.Status != abi.StatusCompleted || st.Output != `"AB"` {
+		t.Errorf("stays (v1): %s %s %v", st.Status, st.Output, st.Failure)
+	}
+	if st := e.wait("fresh", 20*time.Second); st.Status != abi.StatusCompleted || st.Output != `"AB"` {
+		t.Errorf("fresh (v2): %s %s %v", st.Status, st.Output, st.Failure)
+	}
+	h, _ := e.client.GetHistory(ctx, "fresh")
+	if first := firstScheduled(h); first != `"B"` {
+		t.Errorf("fresh ran on v2, whose first call is B; history's first call has input %s", first)
+	}
+}
+
+func firstScheduled(h []abi.HistoryEvent) string {
+	for _, ev := range h {
+		if ev.Type == abi.EventTaskScheduled {
+			return ev.Input
+		}
+	}
+	return ""
+}
+
+func waitHistory(t *testing.T, e *env, id string, ok func([]abi.HistoryEvent) bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		h, _ := e.client.GetHistory(context.Background(), id)
+		if ok(h) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: history never reached the expected state: %+v", id, h)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
