@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,8 @@ type guestInstance struct {
 	stderr  *tailBuffer
 	logger  *slog.Logger
 	timeout time.Duration
+	// memLimit is the engine's memory limit in bytes, for error messages.
+	memLimit uint64
 
 	handles    map[uint32]*replay.State
 	nextHandle uint32
@@ -88,7 +91,8 @@ func (e *Engine) newInstance(ctx context.Context, digest string, orchestration b
 	if !ok {
 		return nil, fmt.Errorf("module %s is not compiled", digest)
 	}
-	g := &guestInstance{digest: digest, stderr: &tailBuffer{}, logger: e.opts.Logger, handles: map[uint32]*replay.State{}, timeout: e.opts.StepTimeout}
+	g := &guestInstance{digest: digest, stderr: &tailBuffer{}, logger: e.opts.Logger, handles: map[uint32]*replay.State{},
+		timeout: e.opts.StepTimeout, memLimit: e.opts.MemoryLimitBytes}
 	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize").
 		WithSysNanotime().WithSysNanosleep().WithStderr(g.stderr).WithStdout(io.Discard)
 	if orchestration {
@@ -145,17 +149,43 @@ func (g *guestInstance) call(ctx context.Context, what string, fn api.Function, 
 		return res, nil
 	}
 	g.dead.Store(true)
+	var memBytes uint64
+	if mem := g.mod.Memory(); mem != nil {
+		memBytes = uint64(mem.Size())
+	}
 	_ = g.mod.Close(context.Background())
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("%s: %w", what, ctx.Err())
 	}
-	msg := err.Error()
+	msg, trace, _ := strings.Cut(err.Error(), "\n")
 	var exit *sys.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded {
 		msg = fmt.Sprintf("the guest ran longer than the deadline of %s and was stopped", g.timeout)
 	}
+	stderr := g.stderr.take()
+	if line := fatalLine(stderr); line != "" {
+		msg += " (" + line + ")"
+	}
+	if g.memLimit > 0 && memBytes*10 >= g.memLimit*9 {
+		msg += fmt.Sprintf("; its memory reached %d MiB of the %d MiB limit", memBytes>>20, g.memLimit>>20)
+	}
+	if trace != "" {
+		stderr = trace + "\n" + stderr
+	}
 	return nil, &replay.GuestFailure{Failure: &abi.FailureDetails{Type: "GuestTrap", Code: replay.CodeGuestTrap,
-		Message: fmt.Sprintf("%s: %s", what, msg), Stack: g.stderr.take()}}
+		Message: fmt.Sprintf("%s: %s", what, msg), Stack: stderr}}
+}
+
+// fatalLine returns the first line of a guest's stderr that explains a
+// crash (Go's "fatal error: …" or "panic: …"), or "".
+func fatalLine(stderr string) string {
+	for _, l := range strings.Split(stderr, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "fatal error:") || strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "runtime: out of memory") {
+			return l
+		}
+	}
+	return ""
 }
 
 // write copies b into guest memory allocated with ExportAlloc.

@@ -49,7 +49,9 @@ func buildGuest(t testing.TB, pkg string) []byte {
 
 // env is one task hub with a client and any number of workers.
 type env struct {
-	t      testing.TB
+	t testing.TB
+	// engineOpts configure the engines of workers started later.
+	engineOpts host.EngineOptions
 	url    string
 	hub    string
 	store  *redisstore.Store
@@ -96,7 +98,9 @@ func (e *env) worker(opts host.WorkerOptions) (stop func()) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	eng, err := host.NewEngine(ctx, host.EngineOptions{CacheDir: filepath.Join(os.TempDir(), "durablewasm-test-cache"), Logger: testLogger(e.t)})
+	eo := e.engineOpts
+	eo.CacheDir, eo.Logger = filepath.Join(os.TempDir(), "durablewasm-test-cache"), testLogger(e.t)
+	eng, err := host.NewEngine(ctx, eo)
 	if err != nil {
 		e.t.Fatal(err)
 	}
