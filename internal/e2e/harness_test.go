@@ -52,11 +52,11 @@ type env struct {
 	t testing.TB
 	// engineOpts configure the engines of workers started later.
 	engineOpts host.EngineOptions
-	url    string
-	hub    string
-	store  *redisstore.Store
-	engine *host.Engine
-	client *host.Client
+	url        string
+	hub        string
+	store      *redisstore.Store
+	engine     *host.Engine
+	client     *host.Client
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
