@@ -90,6 +90,9 @@ type HistoryEvent struct {
 	// Reason is the reason of ExecutionTerminated, Suspended, Resumed and
 	// Rewound.
 	Reason string `json:"reason,omitempty"`
+	// NoCascade on ExecutionTerminated leaves the instance's running
+	// sub-orchestrations alone (by default they are terminated too).
+	NoCascade bool `json:"noCascade,omitempty"`
 	// Failure describes TaskFailed, SubOrchestrationInstanceFailed and a
 	// failed ExecutionCompleted.
 	Failure *FailureDetails `json:"failure,omitempty"`

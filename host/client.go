@@ -141,10 +141,81 @@ func (c *Client) RaiseEvent(ctx context.Context, instanceID, name, data string) 
 	return c.send(ctx, instanceID, abi.HistoryEvent{Type: abi.EventEventRaised, Name: name, Input: data}, "raise event "+name+" on")
 }
 
-// Terminate ends a running instance with reason. Errors: ErrInstanceNotFound,
+// Terminate ends a running instance with reason: at once if it is waiting,
+// else at its next await. With recursive, its running sub-orchestrations are
+// terminated too (and theirs). Errors: ErrInstanceNotFound,
 // ErrInstanceFinished.
-func (c *Client) Terminate(ctx context.Context, instanceID, reason string) error {
-	return c.send(ctx, instanceID, abi.HistoryEvent{Type: abi.EventExecutionTerminated, Reason: reason}, "terminate")
+func (c *Client) Terminate(ctx context.Context, instanceID, reason string, recursive bool) error {
+	return c.send(ctx, instanceID, abi.HistoryEvent{Type: abi.EventExecutionTerminated, Reason: reason, NoCascade: !recursive}, "terminate")
+}
+
+// Rewind puts a Failed instance back to Running. It re-runs only what
+// failed (activities, sub-orchestrations, which are rewound in turn) and
+// keeps every successful result; durable timers are kept too. Errors:
+// ErrInstanceNotFound, ErrNotFailed.
+func (c *Client) Rewind(ctx context.Context, instanceID, reason string) error {
+	msg := ControlMessage{InstanceID: instanceID, Event: abi.HistoryEvent{EventID: -1, Type: abi.EventExecutionRewound,
+		Timestamp: c.now().UnixNano(), Reason: reason}}
+	if err := c.store.RewindInstance(ctx, msg); err != nil {
+		return fmt.Errorf("rewind %s: %w", instanceID, err)
+	}
+	return nil
+}
+
+// Restart starts the orchestrator of an existing instance again with the
+// same input: under a new random id when newID, else under the same id
+// (which must have finished: ErrInstanceExists otherwise). It returns the
+// new instance. Errors: ErrInstanceNotFound.
+func (c *Client) Restart(ctx context.Context, instanceID string, newID bool) (*InstanceState, error) {
+	st, err := c.GetStatus(ctx, instanceID)
+	if err != nil {
+		return nil, err
+	}
+	id := instanceID
+	if newID {
+		id = ""
+	}
+	return c.StartNew(ctx, StartOptions{FunctionName: st.Name, InstanceID: id, Input: st.Input})
+}
+
+// QueryInstances returns one page of the instances matching q, ordered by
+// created time then id; pass the returned token to get the next page.
+func (c *Client) QueryInstances(ctx context.Context, q InstanceQuery) (*InstancePage, error) {
+	page, err := c.store.QueryInstances(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("query instances: %w", err)
+	}
+	return page, nil
+}
+
+// PurgeInstance removes an instance and everything it owns. Without force
+// only a finished instance is purged (ErrNotFinished otherwise).
+func (c *Client) PurgeInstance(ctx context.Context, instanceID string, force bool) error {
+	if err := c.store.PurgeInstance(ctx, instanceID, force); err != nil {
+		return fmt.Errorf("purge %s: %w", instanceID, err)
+	}
+	return nil
+}
+
+// PurgeInstances removes the instances matching q (finished ones only
+// unless force), in batches, reporting progress after each; it can be run
+// again to continue after an interruption.
+func (c *Client) PurgeInstances(ctx context.Context, q InstanceQuery, force bool, progress func(PurgeResult)) (PurgeResult, error) {
+	res, err := c.store.PurgeInstances(ctx, q, force, 0, progress)
+	if err != nil {
+		return res, fmt.Errorf("purge instances: %w", err)
+	}
+	return res, nil
+}
+
+// DeleteTaskHub removes every key of the task hub: instances, histories,
+// queues, timers, modules. It returns the number of keys removed.
+func (c *Client) DeleteTaskHub(ctx context.Context) (int64, error) {
+	n, err := c.store.DeleteHub(ctx)
+	if err != nil {
+		return n, fmt.Errorf("delete task hub: %w", err)
+	}
+	return n, nil
 }
 
 // Suspend pauses an instance: events are kept but the orchestration does not

@@ -291,6 +291,11 @@ func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []Co
 // be acknowledged and dropped (unknown or finished instance, stale
 // generation).
 func (w *Worker) step(ctx context.Context, p int, epoch int64, g *group) (*Commit, *warm, error) {
+	for _, m := range g.msgs {
+		if m.Event.Type == abi.EventExecutionRewound {
+			return w.rewind(ctx, p, epoch, g, m.Event.Reason)
+		}
+	}
 	e := w.cache.take(g.id)
 	if e != nil && (e.inst == nil || e.inst.dead.Load()) {
 		w.cache.remove(e)
@@ -310,16 +315,7 @@ func (w *Worker) step(ctx context.Context, p int, epoch int64, g *group) (*Commi
 			return nil, nil, err
 		}
 	}
-	var events []abi.HistoryEvent
-	for _, m := range g.msgs {
-		if m.ExecutionID != "" && m.ExecutionID != e.meta.ExecutionID && m.Event.Type != abi.EventExecutionStarted {
-			continue // for an older generation
-		}
-		if m.Event.Type == abi.EventExecutionStarted && m.Event.ExecutionID != e.meta.ExecutionID {
-			continue // superseded start
-		}
-		events = append(events, m.Event)
-	}
+	events := eventsFor(e, g.msgs)
 	guest := &orchGuest{ctx: ctx, inst: e.inst, handle: e.handle}
 	e.inst.mu.Lock()
 	res, err := e.state.Step(w.opts.Now().UnixNano(), events, guest)
@@ -332,6 +328,132 @@ func (w *Worker) step(ctx context.Context, p int, epoch int64, g *group) (*Commi
 	for _, m := range g.msgs {
 		c.Acks = append(c.Acks, m.ID)
 	}
+	return c, e, nil
+}
+
+// eventsFor returns the events of msgs that belong to e's generation.
+func eventsFor(e *warm, msgs []ControlMessage) []abi.HistoryEvent {
+	var events []abi.HistoryEvent
+	for _, m := range msgs {
+		switch {
+		case m.Event.Type == abi.EventExecutionRewound:
+			continue // handled by rewind
+		case m.ExecutionID != "" && m.ExecutionID != e.meta.ExecutionID && m.Event.Type != abi.EventExecutionStarted:
+			continue // for an older generation
+		case m.Event.Type == abi.EventExecutionStarted && m.Event.ExecutionID != e.meta.ExecutionID:
+			continue // superseded start
+		}
+		events = append(events, m.Event)
+	}
+	return events
+}
+
+// rewind puts a Failed instance back to Running: it rewrites the history
+// without the failures that ended it, replays it, and re-issues the work
+// that failed or whose result was lost, keeping every successful result.
+// Failed sub-orchestrations are rewound too.
+func (w *Worker) rewind(ctx context.Context, p int, epoch int64, g *group, reason string) (*Commit, *warm, error) {
+	if old := w.cache.take(g.id); old != nil {
+		w.cache.remove(old)
+	}
+	meta, hist, err := w.store.LoadInstance(ctx, g.id)
+	if errors.Is(err, ErrInstanceNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if meta.Status != abi.StatusFailed {
+		w.log.Info("ignoring rewind of an instance that is not Failed", "instanceId", g.id, "status", meta.Status)
+		if meta.Status.Terminal() {
+			return nil, nil, nil
+		}
+		// Process the other messages normally; the rewind is acknowledged.
+		var rest []ControlMessage
+		for _, m := range g.msgs {
+			if m.Event.Type != abi.EventExecutionRewound {
+				rest = append(rest, m)
+			}
+		}
+		c, e, err := w.step(ctx, p, epoch, &group{id: g.id, msgs: rest})
+		if c != nil {
+			c.Acks = nil
+			for _, m := range g.msgs {
+				c.Acks = append(c.Acks, m.ID)
+			}
+		}
+		return c, e, err
+	}
+	now := w.opts.Now()
+	n := w.store.Partitions()
+	// Sub-orchestrations without a completion in history: their result may
+	// have been dropped while this instance was failed, or they failed.
+	var extra []abi.HistoryEvent
+	var rewindChildren []string
+	for _, sub := range replay.PlanRewind(hist, reason, now.UnixNano()).SubOrchestrations {
+		child, err := w.store.GetInstance(ctx, sub.InstanceID)
+		switch {
+		case err != nil && !errors.Is(err, ErrInstanceNotFound):
+			return nil, nil, err
+		case err != nil:
+			extra = append(extra, abi.HistoryEvent{Type: abi.EventSubOrchestrationInstanceFailed, TaskScheduledID: sub.EventID,
+				Failure: &abi.FailureDetails{Type: "SubOrchestrationMissing", Message: fmt.Sprintf("sub-orchestration %s no longer exists (purged?)", sub.InstanceID)}})
+		case child.Status == abi.StatusCompleted:
+			extra = append(extra, abi.HistoryEvent{Type: abi.EventSubOrchestrationInstanceCompleted, TaskScheduledID: sub.EventID, Result: child.Output})
+		case child.Status == abi.StatusFailed:
+			rewindChildren = append(rewindChildren, sub.InstanceID)
+		case child.Status.Terminal():
+			extra = append(extra, abi.HistoryEvent{Type: abi.EventSubOrchestrationInstanceFailed, TaskScheduledID: sub.EventID,
+				Failure: &abi.FailureDetails{Type: "SubOrchestration" + string(child.Status), Message: fmt.Sprintf("sub-orchestration %s was %s: %s", sub.InstanceID, child.Status, child.Output)}})
+		}
+	}
+	plan := replay.PlanRewind(hist, reason, now.UnixNano(), extra...)
+	inst, err := w.orchInstance(ctx, meta.Digest, g.id)
+	if err != nil {
+		return nil, nil, err
+	}
+	e := &warm{id: g.id, partition: p, meta: *meta, inst: inst}
+	e.meta.Failure, e.meta.Output = nil, ""
+	inst.mu.Lock()
+	inst.nextHandle++
+	e.handle = inst.nextHandle
+	guest := &orchGuest{ctx: ctx, inst: inst, handle: e.handle}
+	st, err := replay.Rebuild(g.id, w.opts.Limits, plan.History, guest)
+	var res *replay.StepResult
+	if err == nil {
+		e.state = st
+		res, err = st.Step(now.UnixNano(), eventsFor(e, g.msgs), guest)
+	}
+	if err != nil {
+		inst.drop(ctx, e.handle)
+	}
+	inst.mu.Unlock()
+	if err != nil {
+		return nil, nil, err
+	}
+	c := w.buildCommit(p, epoch, e, res)
+	c.ResetHistory = true
+	c.NewEvents = append(append([]abi.HistoryEvent(nil), plan.History...), res.NewEvents...)
+	c.State.HistoryLength = int64(len(c.NewEvents))
+	e.meta.HistoryLength = c.State.HistoryLength
+	for _, a := range plan.Activities {
+		c.Activities = append(c.Activities, ActivityItem{Partition: p, InstanceID: g.id, ExecutionID: st.ExecutionID,
+			TaskID: a.EventID, Name: a.Name, Input: a.Input, Digest: meta.Digest})
+	}
+	for _, t := range plan.Timers {
+		c.Timers = append(c.Timers, TimerItem{FireAt: time.Unix(0, t.FireAt).UTC(), Message: ControlMessage{
+			InstanceID: g.id, ExecutionID: st.ExecutionID,
+			Event: abi.HistoryEvent{EventID: -1, Type: abi.EventTimerFired, TaskScheduledID: t.EventID, FireAt: t.FireAt}}})
+	}
+	for _, child := range rewindChildren {
+		c.Outbox = append(c.Outbox, OutboxMessage{Partition: PartitionFor(child, n), Message: ControlMessage{InstanceID: child,
+			MessageID: fmt.Sprintf("%s/%s/rewind/%d/%s", g.id, st.ExecutionID, now.UnixNano(), child),
+			Event:     abi.HistoryEvent{EventID: -1, Type: abi.EventExecutionRewound, Timestamp: now.UnixNano(), Reason: "parent " + g.id + " rewound: " + reason}}})
+	}
+	for _, m := range g.msgs {
+		c.Acks = append(c.Acks, m.ID)
+	}
+	w.log.Info("rewound instance", "instanceId", g.id, "activities", len(plan.Activities), "timers", len(plan.Timers), "subOrchestrations", len(rewindChildren))
 	return c, e, nil
 }
 
@@ -442,6 +564,14 @@ func (w *Worker) buildCommit(p int, epoch int64, e *warm, res *replay.StepResult
 					Input: o.NewInput, InstanceID: e.id, ExecutionID: execID, ParentInstanceID: s.ParentID, ParentTaskID: s.ParentTask}})
 		default:
 			m.Status, m.Output, m.Failure = o.Status, o.Output, o.Failure
+			if o.Status == abi.StatusTerminated && !o.NoCascade {
+				for _, child := range s.OpenSubOrchestrations() {
+					c.Outbox = append(c.Outbox, OutboxMessage{Partition: PartitionFor(child, n), Message: ControlMessage{InstanceID: child,
+						MessageID: e.id + "/" + s.ExecutionID + "/terminate/" + child,
+						Event: abi.HistoryEvent{EventID: -1, Type: abi.EventExecutionTerminated, Timestamp: now.UnixNano(),
+							Reason: fmt.Sprintf("parent %s was terminated: %s", e.id, o.Output)}}})
+				}
+			}
 			if s.ParentID != "" {
 				ev := abi.HistoryEvent{EventID: -1, Type: abi.EventSubOrchestrationInstanceCompleted, Timestamp: now.UnixNano(),
 					TaskScheduledID: s.ParentTask, Result: o.Output}

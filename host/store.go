@@ -27,6 +27,13 @@ var (
 	ErrModuleNotFound = errors.New("module not found")
 	// ErrFunctionNotFound: no deployed app registers a function of that name.
 	ErrFunctionNotFound = errors.New("function not found")
+	// ErrNotFailed: the operation (rewind) needs a Failed instance.
+	ErrNotFailed = errors.New("instance is not in the Failed state")
+	// ErrNotFinished: purging a Pending, Running or Suspended instance
+	// without force.
+	ErrNotFinished = errors.New("instance has not finished")
+	// ErrBadToken: a continuation token that this store did not issue.
+	ErrBadToken = errors.New("invalid continuation token")
 )
 
 // PartitionFor returns the partition (0..n-1) of an instance id. It is a stable
@@ -159,6 +166,41 @@ type Commit struct {
 	Outbox []OutboxMessage
 }
 
+// InstanceQuery selects instances. Zero fields do not filter.
+type InstanceQuery struct {
+	// CreatedFrom and CreatedTo bound the created time (inclusive). Zero
+	// means unbounded.
+	CreatedFrom time.Time
+	CreatedTo   time.Time
+	// Statuses keeps instances in any of these statuses; empty keeps all.
+	Statuses []abi.RuntimeStatus
+	// InstanceIDPrefix keeps ids starting with it.
+	InstanceIDPrefix string
+	// PageSize is the most instances returned (default 100, at most 1000).
+	PageSize int
+	// ContinuationToken resumes after the last instance of a previous page;
+	// "" starts at the beginning.
+	ContinuationToken string
+}
+
+// InstancePage is one page of a query: instances ordered by created time,
+// then id, across all partitions. ContinuationToken is "" on the last page.
+// Paging is stable under concurrent writes: an instance that matches the
+// query through all pages appears exactly once.
+type InstancePage struct {
+	Instances         []InstanceState
+	ContinuationToken string
+}
+
+// PurgeResult reports a purge.
+type PurgeResult struct {
+	// Deleted is the number of instances removed.
+	Deleted int
+	// Skipped is the number of matching instances left because they have not
+	// finished (purges without force).
+	Skipped int
+}
+
 // AppRecord describes a deployed app: a name pointing at a module digest.
 type AppRecord struct {
 	Name      string
@@ -196,6 +238,26 @@ type Store interface {
 	// and is not terminal: ErrInstanceNotFound / ErrInstanceFinished
 	// otherwise.
 	SendToInstance(ctx context.Context, msg ControlMessage) error
+	// RewindInstance enqueues msg (an ExecutionRewound event) for a Failed
+	// instance: ErrInstanceNotFound, or ErrNotFailed naming the status.
+	RewindInstance(ctx context.Context, msg ControlMessage) error
+	// QueryInstances returns one page of the instances matching q, using the
+	// created-time and status indexes (never a scan of the hub).
+	// ErrBadToken for a token it did not issue.
+	QueryInstances(ctx context.Context, q InstanceQuery) (*InstancePage, error)
+	// PurgeInstance removes everything an instance owns: state, history,
+	// index entries and pending timers. Without force a Pending, Running or
+	// Suspended instance is refused with ErrNotFinished. ErrInstanceNotFound
+	// if it does not exist.
+	PurgeInstance(ctx context.Context, instanceID string, force bool) error
+	// PurgeInstances removes up to max instances matching q (q.PageSize and
+	// q.ContinuationToken are ignored), finished ones only unless force, in
+	// batches; calling it again continues where it stopped. progress, if not
+	// nil, is called after each batch with the running totals.
+	PurgeInstances(ctx context.Context, q InstanceQuery, force bool, max int, progress func(PurgeResult)) (PurgeResult, error)
+	// DeleteHub removes every key of the task hub, on every node of a
+	// cluster, and returns how many keys it removed.
+	DeleteHub(ctx context.Context) (int64, error)
 
 	// AcquireLease takes partition p for owner if it is free or expired, or
 	// renews it if owner already holds it. It returns the epoch of the lease

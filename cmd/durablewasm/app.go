@@ -43,6 +43,7 @@ func newApp() *cli.App {
 			upCommand(), serveCommand(), deployCommand(),
 			startNewCommand(), getRuntimeStatusCommand(), getHistoryCommand(), raiseEventCommand(),
 			terminateCommand(), suspendCommand(), resumeCommand(), waitCommand(),
+			getInstancesCommand(), purgeHistoryCommand(), deleteTaskHubCommand(), rewindCommand(), restartCommand(),
 		},
 	}
 	return app
@@ -72,7 +73,8 @@ func run(ctx context.Context, app *cli.App, args []string) int {
 // boolFlags are the flags that `func durable` documents with a separate
 // value ("--show-input true"); normalizeArgs joins such pairs.
 var boolFlags = map[string]bool{"--show-input": true, "--show-output": true, "--show-history": true,
-	"--show-history-output": true, "--recursive": true, "--yes": true, "--wait": true, "--force": true}
+	"--show-history-output": true, "--recursive": true, "--yes": true, "--wait": true, "--force": true,
+	"--new-id": true, "--restart-with-new-instance-id": true, "--y": true}
 
 // normalizeArgs rewrites "--flag true|false" into "--flag=true|false" for
 // boolean flags, so both of Core Tools' spellings work, and moves positional

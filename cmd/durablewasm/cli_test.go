@@ -24,9 +24,14 @@ func TestMain(m *testing.M) {
 
 // runCLI runs the app in-process and returns stdout, stderr and the exit code.
 func runCLI(ctx context.Context, args ...string) (string, string, int) {
+	return runCLIInput(ctx, "", args...)
+}
+
+// runCLIInput is runCLI with stdin.
+func runCLIInput(ctx context.Context, stdin string, args ...string) (string, string, int) {
 	var out, errb bytes.Buffer
 	app := newApp()
-	app.Writer, app.ErrWriter = &out, &errb
+	app.Writer, app.ErrWriter, app.Reader = &out, &errb, strings.NewReader(stdin)
 	code := run(ctx, app, append([]string{"durablewasm"}, args...))
 	return out.String(), errb.String(), code
 }

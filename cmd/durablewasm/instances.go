@@ -222,10 +222,6 @@ func reasonOp(name, usage, done string, op func(*host.Client, context.Context, s
 	}
 }
 
-func terminateCommand() *cli.Command {
-	return reasonOp("terminate", "terminate a running instance", "Sent a termination message to instance '%s'.", (*host.Client).Terminate)
-}
-
 func suspendCommand() *cli.Command {
 	return reasonOp("suspend", "suspend a running instance", "Sent a suspend message to instance '%s'.", (*host.Client).Suspend)
 }

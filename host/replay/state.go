@@ -59,6 +59,7 @@ var kindEvent = map[TaskKind]abi.EventType{
 type task struct {
 	kind     TaskKind
 	name     string
+	instance string // sub-orchestration instance id
 	resolved bool
 	canceled bool
 	order    uint64
@@ -91,6 +92,9 @@ type Outcome struct {
 	KeepEvents bool
 	// Carried are the unconsumed external events kept by ContinueAsNew.
 	Carried []abi.HistoryEvent
+	// NoCascade is set when a termination must not reach the running
+	// sub-orchestrations.
+	NoCascade bool
 }
 
 // Limits bound what a guest may record. Zero fields take the defaults.
@@ -250,7 +254,7 @@ func (s *State) record(kind TaskKind, e abi.HistoryEvent) int32 {
 		s.actions = append(s.actions, Action{Event: e})
 	}
 	if _, ok := s.tasks[id]; !ok { // a completion applied before the call keeps its result
-		s.tasks[id] = &task{kind: kind, name: e.Name}
+		s.tasks[id] = &task{kind: kind, name: e.Name, instance: e.InstanceID}
 	}
 	return id
 }
@@ -510,7 +514,7 @@ func (s *State) apply(e *abi.HistoryEvent) bool {
 		s.suspended = false
 	case abi.EventExecutionTerminated:
 		if s.outcome == nil {
-			s.outcome = &Outcome{Status: abi.StatusTerminated, Output: e.Reason}
+			s.outcome = &Outcome{Status: abi.StatusTerminated, Output: e.Reason, NoCascade: e.NoCascade}
 		}
 	case abi.EventOrchestratorStarted:
 		s.now = e.Timestamp
@@ -568,6 +572,18 @@ func (s *State) OpenTasks() []int32 {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// OpenSubOrchestrations returns the instance ids of the sub-orchestrations
+// the orchestration started and that have not completed, sorted by task id.
+func (s *State) OpenSubOrchestrations() []string {
+	var out []string
+	for _, id := range s.OpenTasks() {
+		if t := s.tasks[id]; t.kind == KindSubOrchestration && t.instance != "" {
+			out = append(out, t.instance)
+		}
+	}
 	return out
 }
 

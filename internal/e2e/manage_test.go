@@ -1,0 +1,144 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/durablewasm/durablewasm/abi"
+	"github.com/durablewasm/durablewasm/host"
+)
+
+func manageEnv(t *testing.T, url string) *env {
+	e := newEnv(t, url)
+	e.deploy("manage", buildGuest(t, "testdata/guests/manage"))
+	e.worker(host.WorkerOptions{})
+	return e
+}
+
+// TestRewindRerunsOnlyWhatFailed fails an orchestration (after a successful
+// activity and a durable timer), rewinds it, and checks that only the failed
+// activity ran again.
+func TestRewindRerunsOnlyWhatFailed(t *testing.T) {
+	backends(t, func(t *testing.T, url string) {
+		e := manageEnv(t, url)
+		ctx := context.Background()
+		until := time.Now().Add(1500 * time.Millisecond).UnixMilli()
+		e.start("Flaky", "f1", fmt.Sprint(until))
+		st := e.wait("f1", 20*time.Second)
+		if st.Status != abi.StatusFailed || st.Failure == nil || st.Failure.Message != "not yet" {
+			t.Fatalf("first run: %s %+v", st.Status, st.Failure)
+		}
+		if err := e.client.Rewind(ctx, "f1", "retry"); !errors.Is(err, nil) {
+			t.Fatal(err)
+		}
+		st = e.wait("f1", 20*time.Second)
+		if st.Status == abi.StatusFailed {
+			// Rewound before the activity could succeed: it failed again.
+			time.Sleep(time.Until(time.UnixMilli(until)))
+			if err := e.client.Rewind(ctx, "f1", "retry again"); err != nil {
+				t.Fatal(err)
+			}
+			st = e.wait("f1", 20*time.Second)
+		}
+		if st.Status != abi.StatusCompleted || st.Output != `"ok+done"` {
+			t.Fatalf("after rewind: %s %s %+v", st.Status, st.Output, st.Failure)
+		}
+		h, _ := e.client.GetHistory(ctx, "f1")
+		ok := 0
+		for _, ev := range h {
+			if ev.Type == abi.EventTaskScheduled && ev.Name == "Ok" {
+				ok++
+			}
+		}
+		if ok != 1 || countType(h, abi.EventTimerCreated) != 1 || countType(h, abi.EventExecutionRewound) < 1 {
+			t.Fatalf("history after rewind: Ok scheduled %d times (want 1), timers %d, rewinds %d",
+				ok, countType(h, abi.EventTimerCreated), countType(h, abi.EventExecutionRewound))
+		}
+		if err := e.client.Rewind(ctx, "f1", "again"); !errors.Is(err, host.ErrNotFailed) {
+			t.Fatalf("rewinding a completed instance: %v", err)
+		}
+		if err := e.client.Rewind(ctx, "missing", ""); !errors.Is(err, host.ErrInstanceNotFound) {
+			t.Fatalf("rewinding a missing instance: %v", err)
+		}
+	})
+}
+
+func TestRewindReachesFailedSubOrchestration(t *testing.T) {
+	e := manageEnv(t, miniURL(t))
+	ctx := context.Background()
+	until := time.Now().Add(time.Second).UnixMilli()
+	e.start("FlakyParent", "p1", fmt.Sprint(until))
+	if st := e.wait("p1", 20*time.Second); st.Status != abi.StatusFailed {
+		t.Fatalf("parent: %s", st.Status)
+	}
+	if st := e.wait("p1:child", 20*time.Second); st.Status != abi.StatusFailed {
+		t.Fatalf("child: %s", st.Status)
+	}
+	time.Sleep(time.Until(time.UnixMilli(until)))
+	if err := e.client.Rewind(ctx, "p1", "fixed"); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.wait("p1", 20*time.Second); st.Status != abi.StatusCompleted || st.Output != `"parent(ok+done)"` {
+		t.Fatalf("parent after rewind: %s %s %+v", st.Status, st.Output, st.Failure)
+	}
+	if st := e.wait("p1:child", 20*time.Second); st.Status != abi.StatusCompleted {
+		t.Fatalf("child after rewind: %s", st.Status)
+	}
+}
+
+func TestTerminateIsRecursiveUnlessAskedNot(t *testing.T) {
+	e := manageEnv(t, miniURL(t))
+	ctx := context.Background()
+	e.start("Tree", "t1", "")
+	e.start("Tree", "t2", "")
+	e.waitStatus("t1:leaf", abi.StatusRunning, 20*time.Second)
+	e.waitStatus("t2:leaf", abi.StatusRunning, 20*time.Second)
+	if err := e.client.Terminate(ctx, "t1", "stop", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.client.Terminate(ctx, "t2", "stop", false); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.wait("t1:leaf", 20*time.Second); st.Status != abi.StatusTerminated {
+		t.Fatalf("leaf of a recursive terminate: %s", st.Status)
+	}
+	if st := e.wait("t2", 20*time.Second); st.Status != abi.StatusTerminated {
+		t.Fatalf("t2: %s", st.Status)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if st, _ := e.client.GetStatus(ctx, "t2:leaf"); st.Status != abi.StatusRunning {
+		t.Fatalf("leaf of a non-recursive terminate: %s", st.Status)
+	}
+	if err := e.client.Terminate(ctx, "t1", "again", true); !errors.Is(err, host.ErrInstanceFinished) {
+		t.Fatalf("terminating a finished instance: %v", err)
+	}
+}
+
+func TestRestart(t *testing.T) {
+	e := samplesEnv(t, miniURL(t))
+	e.worker(host.WorkerOptions{})
+	ctx := context.Background()
+	e.start("HelloWorld", "r1", `"Ann"`)
+	e.wait("r1", 20*time.Second)
+	st, err := e.client.Restart(ctx, "r1", true)
+	if err != nil || st.InstanceID == "r1" || len(st.InstanceID) != 32 {
+		t.Fatalf("restart with a new id: %+v %v", st, err)
+	}
+	if done := e.wait(st.InstanceID, 20*time.Second); done.Output != `"Hello Ann!"` {
+		t.Fatalf("restarted output %s", done.Output)
+	}
+	if st, err = e.client.Restart(ctx, "r1", false); err != nil || st.InstanceID != "r1" {
+		t.Fatalf("restart with the same id: %+v %v", st, err)
+	}
+	e.wait("r1", 20*time.Second)
+	e.start("Counter", "r2", "0")
+	if _, err := e.client.Restart(ctx, "r2", false); !errors.Is(err, host.ErrInstanceExists) {
+		t.Fatalf("restarting a running instance under its id: %v", err)
+	}
+	if _, err := e.client.Restart(ctx, "nope", true); !errors.Is(err, host.ErrInstanceNotFound) {
+		t.Fatalf("restarting a missing instance: %v", err)
+	}
+}
