@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -131,3 +132,32 @@ func (s *Store) SendToInstance(ctx context.Context, msg host.ControlMessage) err
 
 // isNil reports whether err is redis.Nil (empty reply).
 func isNil(err error) bool { return errors.Is(err, redis.Nil) }
+
+// RewindInstance enqueues msg, an ExecutionRewound event, on the control
+// stream of msg.InstanceID's partition if the instance is Failed (one script;
+// the status is left for the worker to change). Otherwise it writes nothing
+// and returns host.ErrInstanceNotFound, or host.ErrNotFailed naming the
+// status. When msg.MessageID is set, a second rewind with the same id (within
+// Options.DedupTTL) succeeds without enqueuing again.
+func (s *Store) RewindInstance(ctx context.Context, msg host.ControlMessage) error {
+	id := msg.InstanceID
+	if err := checkID("rewind instance", id); err != nil {
+		return err
+	}
+	if msg.Event.Type != abi.EventExecutionRewound {
+		return fmt.Errorf("rewind instance %s: the message carries a %s event, not %s", id, msg.Event.Type, abi.EventExecutionRewound)
+	}
+	_, k := s.partition(id)
+	res, err := scriptRewind.Run(ctx, s.rdb, []string{k.instance(id), k.ctl(), k.dedup(msg.MessageID)},
+		encodeMsg(&msg), msg.MessageID, ms(s.opts.DedupTTL)).Text()
+	if err != nil {
+		return fmt.Errorf("rewind instance %s: %w", id, err)
+	}
+	switch {
+	case res == "notfound":
+		return fmt.Errorf("rewind instance %s: %w", id, host.ErrInstanceNotFound)
+	case strings.HasPrefix(res, "st:"):
+		return fmt.Errorf("rewind instance %s: %w: it is %s", id, host.ErrNotFailed, strings.TrimPrefix(res, "st:"))
+	}
+	return nil
+}

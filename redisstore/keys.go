@@ -1,10 +1,13 @@
 package redisstore
 
 // Key layout. Every Redis key this package reads or writes is named in this
-// file; the Lua scripts receive them as KEYS (the one exception: the runtime
+// file; the Lua scripts receive them as KEYS (the exceptions: the runtime
 // status index keys are built in Lua as KEYS[idx prefix] .. status, because
-// the old status is only known inside the script — the prefix carries the
-// partition's hash tag, so the derived key is in the same slot).
+// the old status is only known inside the script, and the fire-timers and
+// commit scripts build timer index keys as KEYS[tm prefix] .. instance id,
+// because the owner of a fired timer is only known inside the script — each
+// prefix carries the partition's hash tag, so a derived key is in the same
+// slot).
 //
 // All keys start with "dw:". Hub-level keys carry the hash tag {<hub>}, keys
 // of partition p carry {<hub>:<p>}. A script only ever touches the keys of one
@@ -33,6 +36,10 @@ package redisstore
 //	dw:{P}:idx:st:<Status> zset   instance id -> created time, one per runtime status
 //	dw:{P}:i:<id>          hash   instance state (fields below)
 //	dw:{P}:h:<id>          list   history, one abi.EncodeEvent JSON per element
+//	dw:{P}:tm:<id>         set    the members of dw:{P}:timers whose message is for
+//	                              instance <id> (added by Commit, removed when the
+//	                              timer fires or the instance is purged), so a purge
+//	                              finds an instance's timers without scanning
 //
 // Instance hash fields: n name, x execution id, s status, in input, out
 // output, cs custom status, f failure (FailureDetails JSON or ""), c created
@@ -104,6 +111,13 @@ func (k partKeys) idxStatusPrefix() string { return k.prefix + "idx:st:" }
 func (k partKeys) idxStatus(s abi.RuntimeStatus) string { return k.idxStatusPrefix() + string(s) }
 func (k partKeys) instance(id string) string            { return k.prefix + "i:" + id }
 func (k partKeys) history(id string) string             { return k.prefix + "h:" + id }
+
+// timerIndexPrefix is the prefix of the per-instance timer index keys;
+// scripts append the owner id (see timerOwner).
+func (k partKeys) timerIndexPrefix() string { return k.prefix + "tm:" }
+
+// timerIndex is the timer index of instance id.
+func (k partKeys) timerIndex(id string) string { return k.timerIndexPrefix() + timerOwner(id) }
 
 // hubPattern is a SCAN pattern matching every key of the hub (hub-level and
 // all partitions). It is safe because hub names are letters and digits only.

@@ -254,13 +254,13 @@ func (s *Store) commitCall(c *host.Commit) (scriptCall, error) {
 		}
 		args = append(args, encodeItem(&a))
 	}
-	args = append(args, 2*len(c.Timers))
+	args = append(args, 3*len(c.Timers))
 	for i := range c.Timers {
 		m := c.Timers[i].Message
 		if m.InstanceID == "" {
 			m.InstanceID = id
 		}
-		args = append(args, fireScore(c.Timers[i].FireAt), encodeMsg(&m))
+		args = append(args, fireScore(c.Timers[i].FireAt), encodeMsg(&m), timerOwner(m.InstanceID))
 	}
 	args = append(args, len(c.Local))
 	for i := range c.Local {
@@ -281,7 +281,7 @@ func (s *Store) commitCall(c *host.Commit) (scriptCall, error) {
 		}
 		args = append(args, encodeOutbox(o))
 	}
-	keys := []string{k.lease(), k.instance(id), k.history(id), k.ctl(), k.act(), k.timers(), k.outbox(), k.idxCreated(), k.idxStatusPrefix()}
+	keys := []string{k.lease(), k.instance(id), k.history(id), k.ctl(), k.act(), k.timers(), k.outbox(), k.idxCreated(), k.idxStatusPrefix(), k.timerIndexPrefix()}
 	return scriptCall{script: scriptCommit, keys: keys, args: args}, nil
 }
 
@@ -292,7 +292,8 @@ func (s *Store) commitCall(c *host.Commit) (scriptCall, error) {
 // appends NewEvents (replacing the history with ResetHistory), writes State
 // (HistoryLength is set to the stored history's length), updates the
 // created/status indexes, XACKs and XDELs Acks, and adds Activities, Timers,
-// Local messages and Outbox entries. A partition that was never leased has
+// Local messages and Outbox entries (each timer is also recorded in its
+// instance's timer index, dw:{hub:p}:tm:<id>). A partition that was never leased has
 // epoch 0. Commit does not require the instance to exist (it writes State
 // whole). The result has one error per commit; the
 // error return is for a failed round trip (then the outcome of each commit is
@@ -466,7 +467,7 @@ func (s *Store) FireDueTimers(ctx context.Context, p int, epoch int64, now time.
 		max = 1000
 	}
 	k := s.parts[p]
-	vals, err := scriptFireTimers.Run(ctx, s.rdb, []string{k.lease(), k.timers(), k.ctl()},
+	vals, err := scriptFireTimers.Run(ctx, s.rdb, []string{k.lease(), k.timers(), k.ctl(), k.timerIndexPrefix()},
 		strconv.FormatInt(epoch, 10), strconv.FormatInt(now.UnixMilli(), 10), max).Slice()
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("fire timers of partition %d: %w", p, err)

@@ -12,7 +12,9 @@ import (
 //   - All checks (lease epoch, existence, commit id, de-dup) come before the
 //     first write: a Lua runtime error does not roll back earlier writes.
 //   - All keys are passed in KEYS and share one hash tag (see keys.go); the
-//     status index keys are KEYS[n] .. status.
+//     status index keys are KEYS[n] .. status and, in the commit and
+//     fire-timers scripts, the per-instance timer index keys are
+//     KEYS[n] .. instance id.
 //   - Times that scripts compare (lease expiry, worker liveness) come from the
 //     server's TIME, one clock for all workers. Timer due times come from the
 //     caller (FireDueTimers' now).
@@ -121,10 +123,11 @@ return res
 // scriptCommit applies one orchestration step.
 //
 // KEYS: 1 lease, 2 instance, 3 history, 4 ctl, 5 act, 6 timers, 7 outbox,
-// 8 idx:created, 9 idx:st: prefix
-// ARGV: 1 epoch, 2 commit id, 3 id, 4 status, 5 created score, 6 reset ("1"),
+// 8 idx:created, 9 idx:st: prefix, 10 timer index prefix
+// ARGV: 1 epoch, 2 commit id, 3 id, 4 status, 5 created score (ms), 6 reset ("1"),
 // then sections, each "n, item1..itemn": instance field/value pairs, history
-// events, acked control ids, activity items, timers (score, member pairs),
+// events, acked control ids, activity items, timers (score, member, owner
+// instance id triples; the member is also added to the owner's timer index),
 // local control messages, outbox envelopes.
 // Returns "ok", "dup" (commit id already applied) or "stale" (epoch is not the
 // lease's current one). "dup" and "stale" write nothing.
@@ -159,7 +162,10 @@ if an > 0 then
   chunked('XDEL', KEYS[4], {}, ARGV, af, an)
 end
 for i = vf, vf + vn - 1 do redis.call('XADD', KEYS[5], '*', 'a', ARGV[i]) end
-if tn > 0 then chunked('ZADD', KEYS[6], {}, ARGV, tf, tn) end
+for i = tf, tf + tn - 1, 3 do
+  redis.call('ZADD', KEYS[6], ARGV[i], ARGV[i+1])
+  redis.call('SADD', KEYS[10] .. ARGV[i+2], ARGV[i+1])
+end
 for i = lf, lf + ln - 1 do redis.call('XADD', KEYS[4], '*', 'm', ARGV[i]) end
 for i = of, of + on - 1 do redis.call('XADD', KEYS[7], '*', 'o', ARGV[i]) end
 return 'ok'
@@ -195,13 +201,20 @@ return 'ok'
 
 // scriptFireTimers moves due timers into the control stream.
 //
-// KEYS: 1 lease, 2 timers, 3 ctl. ARGV: 1 epoch, 2 now (ms), 3 max.
+// KEYS: 1 lease, 2 timers, 3 ctl, 4 timer index prefix. ARGV: 1 epoch,
+// 2 now (ms), 3 max.
+// Each fired member is also removed from its instance's timer index (the
+// owner is the member's "i" field; a member that does not decode is left).
 // Returns {moved, next score or ""}; moved is -1 for a stale epoch.
 var scriptFireTimers = newScript(`
 local epoch = redis.call('HGET', KEYS[1], 'epoch') or '0'
 if epoch ~= ARGV[1] then return {-1, ''} end
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, m in ipairs(due) do redis.call('XADD', KEYS[3], '*', 'm', m) end
+for _, m in ipairs(due) do
+  redis.call('XADD', KEYS[3], '*', 'm', m)
+  local ok, d = pcall(cjson.decode, m)
+  if ok and type(d) == 'table' and type(d.i) == 'string' then redis.call('SREM', KEYS[4] .. d.i, m) end
+end
 if #due > 0 then chunked('ZREM', KEYS[2], {}, due, 1, #due) end
 local nxt = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 local ns = ''
@@ -310,7 +323,7 @@ var allScripts = []*redis.Script{
 	scriptCreate, scriptSend, scriptDeliver, scriptCommit, scriptAckControl,
 	scriptOutboxDel, scriptCheckEpoch, scriptFireTimers, scriptCompleteActivity,
 	scriptAcquireLease, scriptRenewLease, scriptReleaseLease, scriptHeartbeat,
-	scriptPutModule, scriptDeadLetter,
+	scriptPutModule, scriptDeadLetter, scriptRewind, scriptIndexRange, scriptPurge,
 }
 
 // runScript runs s with EVALSHA, falling back to EVAL when the server does not
@@ -336,4 +349,88 @@ redis.call('XADD', KEYS[2], '*', 'src', KEYS[1], 'id', ARGV[1], 'field', ARGV[2]
 if ARGV[5] == '1' then redis.call('XACK', KEYS[1], '$GROUP', ARGV[1]) end
 redis.call('XDEL', KEYS[1], ARGV[1])
 return 1
+`)
+
+// scriptRewind enqueues a rewind message for a Failed instance.
+//
+// KEYS: 1 instance, 2 ctl, 3 dedup marker
+// ARGV: 1 message, 2 message id ("" = no de-dup), 3 de-dup ttl ms
+// Returns "ok", "dup" (already delivered), "notfound", or "st:<status>" (the
+// instance is not Failed; nothing written).
+var scriptRewind = newScript(`
+if ARGV[2] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return 'dup' end
+local s = redis.call('HGET', KEYS[1], 's')
+if not s then return 'notfound' end
+if s ~= 'Failed' then return 'st:' .. s end
+redis.call('XADD', KEYS[2], '*', 'm', ARGV[1])
+if ARGV[2] ~= '' then redis.call('SET', KEYS[3], '1', 'PX', ARGV[3]) end
+return 'ok'
+`)
+
+// scriptIndexRange reads several index sorted sets of one partition at one
+// instant (a script is atomic, and MULTI cannot be pipelined across slots on
+// a cluster). It writes nothing.
+//
+// KEYS: index keys. ARGV: 1 min score, 2 max score, 3 count.
+// Returns one ZRANGEBYSCORE … WITHSCORES LIMIT 0 count reply per key.
+var scriptIndexRange = newScript(`
+local out = {}
+for i, k in ipairs(KEYS) do
+  out[i] = redis.call('ZRANGEBYSCORE', k, ARGV[1], ARGV[2], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
+end
+return out
+`)
+
+// scriptPurge purges instances of one partition. Each is checked before it
+// is touched: it exists; it still matches (its status is among the allowed
+// ones, its created index score and, when given, its created time are the
+// ones it was selected with — an instance replaced since is left alone); it
+// is terminal unless forced. Then the script deletes its hash, history and
+// timer index, the timer set members listed in that index, and its created
+// and status index entries.
+//
+// KEYS: 1 idx:created, 2 idx:st: prefix, 3 timers, then per instance: hash,
+// history, timer index.
+// ARGV: 1 force ("1"/"0"), 2 n allowed statuses (0 = any), the statuses, then
+// per instance: id, created score ("" = not checked), created ns ("" = not
+// checked).
+// Returns one reply per instance: "deleted", "notfound", "gone" (no longer
+// matches) or the status of an unfinished instance that was refused.
+var scriptPurge = newScript(`
+local force = ARGV[1] == '1'
+local na = tonumber(ARGV[2])
+local allowed = nil
+if na > 0 then
+  allowed = {}
+  for i = 3, 2 + na do allowed[ARGV[i]] = true end
+end
+local res = {}
+local kb = 3
+for a = 3 + na, #ARGV, 3 do
+  local id, score, created = ARGV[a], ARGV[a+1], ARGV[a+2]
+  local ik, hk, tk = KEYS[kb+1], KEYS[kb+2], KEYS[kb+3]
+  kb = kb + 3
+  local s = redis.call('HGET', ik, 's')
+  local r
+  if not s then
+    r = 'notfound'
+  elseif allowed and not allowed[s] then
+    r = 'gone'
+  elseif score ~= '' and tonumber(redis.call('ZSCORE', KEYS[1], id) or '') ~= tonumber(score) then
+    r = 'gone'
+  elseif created ~= '' and redis.call('HGET', ik, 'c') ~= created then
+    r = 'gone'
+  elseif not force and not terminal[s] then
+    r = s
+  else
+    local tm = redis.call('SMEMBERS', tk)
+    if #tm > 0 then chunked('ZREM', KEYS[3], {}, tm, 1, #tm) end
+    redis.call('UNLINK', ik, hk, tk)
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', KEYS[2] .. s, id)
+    r = 'deleted'
+  end
+  res[#res+1] = r
+end
+return res
 `)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
@@ -228,6 +229,20 @@ func ms(d time.Duration) string {
 		m = 1
 	}
 	return strconv.FormatInt(m, 10)
+}
+
+// timerOwner returns id as the fire-timers script sees it after decoding a
+// timer message's JSON "i" field: id itself when it is valid UTF-8, else the
+// JSON round trip of it (invalid bytes become U+FFFD). Commit and purge name
+// the timer index with it, so all three agree.
+func timerOwner(id string) string {
+	if utf8.ValidString(id) {
+		return id
+	}
+	b, _ := json.Marshal(id)
+	var out string
+	_ = json.Unmarshal(b, &out)
+	return out
 }
 
 func encodeEventString(e *abi.HistoryEvent) string { return string(abi.EncodeEvent(e)) }
