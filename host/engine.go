@@ -17,6 +17,7 @@ import (
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
@@ -160,6 +161,38 @@ func (e *Engine) Compiled(digest string) (wazero.CompiledModule, bool) {
 var requiredExports = []string{abi.ExportABIVersion, abi.ExportAlloc, abi.ExportListFunctions,
 	abi.ExportOrchestratorStart, abi.ExportOrchestratorResume, abi.ExportOrchestratorDrop, abi.ExportActivityRun}
 
+// exportSignatures are the Wasm signatures the ABI requires of each export.
+var exportSignatures = map[string]string{
+	abi.ExportABIVersion:         "() -> (i32)",
+	abi.ExportAlloc:              "(i32) -> (i32)",
+	abi.ExportListFunctions:      "() -> (i32)",
+	abi.ExportOrchestratorStart:  "(i32, i32, i32) -> (i32)",
+	abi.ExportOrchestratorResume: "(i32) -> (i32)",
+	abi.ExportOrchestratorDrop:   "(i32) -> (i32)",
+	abi.ExportActivityRun:        "(i32, i32, i32) -> (i32)",
+}
+
+// hostSignatures are the signatures of the host functions, by name.
+var hostSignatures = map[string]string{}
+
+func init() {
+	for _, f := range hostFunctions() {
+		hostSignatures[f.name] = signature(f.params, f.results)
+	}
+}
+
+// signature renders a function type as "(i32, i64) -> (i32)".
+func signature(params, results []api.ValueType) string {
+	name := func(ts []api.ValueType) string {
+		parts := make([]string, len(ts))
+		for i, t := range ts {
+			parts[i] = api.ValueTypeName(t)
+		}
+		return "(" + strings.Join(parts, ", ") + ")"
+	}
+	return name(params) + " -> " + name(results)
+}
+
 // ErrInvalidModule wraps every reason a module is refused.
 var ErrInvalidModule = errors.New("invalid module")
 
@@ -186,8 +219,21 @@ func (e *Engine) compile(ctx context.Context, wasm []byte) (wazero.CompiledModul
 	}
 	exports := mod.ExportedFunctions()
 	for _, name := range requiredExports {
-		if _, ok := exports[name]; !ok {
+		def, ok := exports[name]
+		if !ok {
 			problems = append(problems, "does not export function "+name)
+			continue
+		}
+		want := exportSignatures[name]
+		if got := signature(def.ParamTypes(), def.ResultTypes()); got != want {
+			problems = append(problems, fmt.Sprintf("exports %s with signature %s; the ABI requires %s", name, got, want))
+		}
+	}
+	for _, f := range mod.ImportedFunctions() {
+		if m, name, _ := f.Import(); m == abi.HostModule && hostFunctionNames[name] {
+			if got, want := signature(f.ParamTypes(), f.ResultTypes()), hostSignatures[name]; got != want {
+				problems = append(problems, fmt.Sprintf("imports %s.%s with signature %s; the host provides %s", m, name, got, want))
+			}
 		}
 	}
 	if _, ok := mod.ExportedMemories()["memory"]; !ok {
@@ -218,7 +264,7 @@ func (e *Engine) Inspect(ctx context.Context, wasm []byte) (*ModuleInfo, error) 
 	}
 	inst, err := e.newInstance(ctx, digest, false)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
 	}
 	defer inst.close(ctx)
 	ctx, cancel := context.WithTimeout(ctx, e.opts.StepTimeout)
@@ -234,6 +280,9 @@ func (e *Engine) Inspect(ctx context.Context, wasm []byte) (*ModuleInfo, error) 
 	lc := &listCall{}
 	if _, err := inst.mod.ExportedFunction(abi.ExportListFunctions).Call(withCall(ctx, lc)); err != nil {
 		return nil, fmt.Errorf("%w: call %s: %v", ErrInvalidModule, abi.ExportListFunctions, err)
+	}
+	if len(lc.problems) > 0 {
+		return nil, fmt.Errorf("%w: the module %s", ErrInvalidModule, strings.Join(lc.problems, "; "))
 	}
 	if len(lc.fns) == 0 {
 		return nil, fmt.Errorf("%w: the module registers no orchestrator or activity", ErrInvalidModule)

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/durablewasm/durablewasm/abi"
@@ -18,7 +19,10 @@ import (
 type callKey struct{}
 
 // listCall collects registrations during ExportListFunctions.
-type listCall struct{ fns []FunctionInfo }
+type listCall struct {
+	fns      []FunctionInfo
+	problems []string
+}
 
 // orchCall marks a call into an orchestration instance.
 type orchCall struct{ inst *guestInstance }
@@ -65,13 +69,15 @@ func read(m api.Module, ptr, n uint64) (string, bool) {
 	return string(b), true
 }
 
-// orchState returns the state for the handle in stack[0], or nil.
+// orchState returns the state for the handle in stack[0] if it is the
+// orchestration being started or resumed, else nil: a guest cannot act on
+// another orchestration's behalf.
 func orchState(ctx context.Context, stack []uint64) *replay.State {
 	c, ok := ctx.Value(callKey{}).(*orchCall)
-	if !ok {
+	if !ok || uint32(stack[0]) != c.inst.current {
 		return nil
 	}
-	return c.inst.handles[uint32(stack[0])]
+	return c.inst.handles[c.inst.current]
 }
 
 func ret32(stack []uint64, v int32) { stack[0] = api.EncodeI32(v) }
@@ -84,8 +90,14 @@ func hostFunctions() []hostFunc {
 				return
 			}
 			name, ok := read(m, stack[1], stack[2])
-			if ok && name != "" {
-				c.fns = append(c.fns, FunctionInfo{Name: name, Kind: int(int32(stack[0]))})
+			kind := int(int32(stack[0]))
+			switch {
+			case !ok || name == "":
+				c.problems = append(c.problems, "registers a function with an empty or unreadable name")
+			case kind != abi.KindOrchestrator && kind != abi.KindActivity:
+				c.problems = append(c.problems, fmt.Sprintf("registers %q with kind %d (accepted: %d orchestrator, %d activity)", name, kind, abi.KindOrchestrator, abi.KindActivity))
+			default:
+				c.fns = append(c.fns, FunctionInfo{Name: name, Kind: kind})
 			}
 		}},
 		{abi.ImportScheduleActivity, []api.ValueType{i32, i32, i32, i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, stack []uint64) {
@@ -262,15 +274,19 @@ func hostFunctions() []hostFunc {
 			status := int32(stack[1])
 			switch c := ctx.Value(callKey{}).(type) {
 			case *orchCall:
-				s := c.inst.handles[uint32(stack[0])]
+				s := orchState(ctx, stack)
 				if s == nil {
 					ret32(stack, abi.ErrNotInStep)
 					return
 				}
 				ret32(stack, s.Complete(status, v))
 			case *actCall:
-				if c.handle != uint32(stack[0]) || c.done || (status != abi.CompleteOK && status != abi.CompleteFailed) {
+				if c.handle != uint32(stack[0]) || c.done {
 					ret32(stack, abi.ErrNotInStep)
+					return
+				}
+				if status != abi.CompleteOK && status != abi.CompleteFailed {
+					ret32(stack, abi.ErrBadArgument)
 					return
 				}
 				c.done, c.status, c.payload = true, status, v
@@ -295,7 +311,7 @@ func hostFunctions() []hostFunc {
 			}
 			switch c := ctx.Value(callKey{}).(type) {
 			case *orchCall:
-				s := c.inst.handles[uint32(stack[0])]
+				s := orchState(ctx, stack)
 				if s == nil || s.IsReplaying() {
 					return
 				}

@@ -41,6 +41,9 @@ type guestInstance struct {
 
 	handles    map[uint32]*replay.State
 	nextHandle uint32
+	// current is the handle being started, resumed or dropped; host
+	// functions refuse every other handle.
+	current uint32
 	now        atomic.Int64 // replay-safe wall clock for orchestrations
 	dead       atomic.Bool
 }
@@ -196,7 +199,10 @@ func (g *guestInstance) write(ctx context.Context, b []byte) (uint32, error) {
 	}
 	ptr := uint32(res[0])
 	if len(b) > 0 && !g.mod.Memory().Write(ptr, b) {
-		return 0, fmt.Errorf("%s returned %d, outside memory", abi.ExportAlloc, ptr)
+		// A guest bug, not a passing condition: fail it rather than retry.
+		g.close(context.Background())
+		return 0, &replay.GuestFailure{Failure: &abi.FailureDetails{Type: "GuestError", Code: replay.CodeGuestTrap,
+			Message: fmt.Sprintf("%s(%d) returned %d, outside the guest's memory of %d bytes", abi.ExportAlloc, len(b), ptr, g.mod.Memory().Size())}}
 	}
 	return ptr, nil
 }
@@ -230,6 +236,7 @@ func (o *orchGuest) status(s *replay.State, what string, res []uint64, err error
 
 func (o *orchGuest) Start(s *replay.State) error {
 	o.inst.handles[o.handle] = s
+	o.inst.current = o.handle
 	o.inst.now.Store(s.Now())
 	req := abi.StartRequest{InstanceID: s.InstanceID, Name: s.Name, Input: []byte(s.Input)}.Encode()
 	ctx := withCall(o.ctx, &orchCall{inst: o.inst})
@@ -243,6 +250,7 @@ func (o *orchGuest) Start(s *replay.State) error {
 
 func (o *orchGuest) Resume(s *replay.State) error {
 	o.inst.handles[o.handle] = s
+	o.inst.current = o.handle
 	o.inst.now.Store(s.Now())
 	ctx := withCall(o.ctx, &orchCall{inst: o.inst})
 	res, err := o.inst.call(ctx, abi.ExportOrchestratorResume, o.inst.fnRes, uint64(o.handle))
@@ -255,6 +263,7 @@ func (g *guestInstance) drop(ctx context.Context, handle uint32) {
 	if g.dead.Load() {
 		return
 	}
+	g.current = handle
 	_, _ = g.call(withCall(ctx, &orchCall{inst: g}), abi.ExportOrchestratorDrop, g.fnDrop, uint64(handle))
 }
 

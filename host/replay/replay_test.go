@@ -352,3 +352,17 @@ func TestNewGUIDIsDeterministic(t *testing.T) {
 	}
 	_ = fmt.Sprint()
 }
+
+func TestRebuildDetectsActivityBecomingEventWait(t *testing.T) {
+	_, hist := runLive(t, hello, helloBatches()[:2]...) // activity 0 scheduled and completed
+	s, err := Rebuild("i1", Limits{}, hist, &fakeGuest{fn: func(o *orch) string {
+		r, _ := o.await(o.check(o.s.WaitEvent("x")))
+		return r
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := s.Aborted(); f == nil || f.Code != CodeMismatch || !strings.Contains(f.Message, `waits for external event "x"`) {
+		t.Fatalf("aborted = %v, want %s naming the event wait", f, CodeMismatch)
+	}
+}

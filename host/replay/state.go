@@ -253,8 +253,12 @@ func (s *State) record(kind TaskKind, e abi.HistoryEvent) int32 {
 		s.step = append(s.step, e)
 		s.actions = append(s.actions, Action{Event: e})
 	}
-	if _, ok := s.tasks[id]; !ok { // a completion applied before the call keeps its result
+	if t, ok := s.tasks[id]; !ok { // a completion applied before the call keeps its result
 		s.tasks[id] = &task{kind: kind, name: e.Name, instance: e.InstanceID}
+	} else if t.kind != kind {
+		s.abort(&abi.FailureDetails{Type: "Nondeterminism", Code: CodeMismatch,
+			Message: fmt.Sprintf("nondeterministic orchestration: event %d: history completes a different kind of task there than the orchestrator's %s", id, describe(e))})
+		return abi.ErrNondeterminism
 	}
 	return id
 }
@@ -314,7 +318,18 @@ func (s *State) WaitEvent(name string) int32 {
 	}
 	id := s.nextSeq
 	s.nextSeq++
-	t := &task{kind: KindEvent, name: name}
+	if old, ok := s.historySched[id]; ok {
+		s.abort(&abi.FailureDetails{Type: "Nondeterminism", Code: CodeMismatch,
+			Message: fmt.Sprintf("nondeterministic orchestration: event %d: history has %s but the orchestrator now waits for external event %q", id, describe(old), name)})
+		return abi.ErrNondeterminism
+	}
+	t, exists := s.tasks[id]
+	if exists && t.kind != KindEvent {
+		s.abort(&abi.FailureDetails{Type: "Nondeterminism", Code: CodeMismatch,
+			Message: fmt.Sprintf("nondeterministic orchestration: event %d: history completes a task there, but the orchestrator now waits for external event %q", id, name)})
+		return abi.ErrNondeterminism
+	}
+	t = &task{kind: KindEvent, name: name}
 	s.tasks[id] = t
 	if q := s.buffered[name]; len(q) > 0 {
 		s.buffered[name] = q[1:]
@@ -480,6 +495,13 @@ func (s *State) apply(e *abi.HistoryEvent) bool {
 	case abi.EventTaskCompleted, abi.EventTaskFailed, abi.EventTimerFired,
 		abi.EventSubOrchestrationInstanceCompleted, abi.EventSubOrchestrationInstanceFailed:
 		t, ok := s.tasks[e.TaskScheduledID]
+		if ok && !t.resolved && t.kind != kindOf(completionOf(e.Type)) {
+			if s.replaying {
+				s.abort(&abi.FailureDetails{Type: "Nondeterminism", Code: CodeMismatch,
+					Message: fmt.Sprintf("nondeterministic orchestration: history has %s for event %d, but the orchestrator made a different kind of call there", e.Type, e.TaskScheduledID)})
+			}
+			return false
+		}
 		if !ok || t.resolved {
 			sched, inHistory := s.historySched[e.TaskScheduledID]
 			if ok || !inHistory || sched.Type != completionOf(e.Type) {

@@ -149,7 +149,7 @@ func TestTerminateAndSuspend(t *testing.T) {
 	e.start("Counter", "c1", "0")
 	e.start("Counter", "c2", "0")
 	e.waitStatus("c1", abi.StatusRunning, 10*time.Second)
-	if err := e.client.Terminate(ctx, "c1", "enough"); err != nil {
+	if err := e.client.Terminate(ctx, "c1", "enough", true); err != nil {
 		t.Fatal(err)
 	}
 	st := e.wait("c1", 10*time.Second)
