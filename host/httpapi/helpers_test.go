@@ -39,7 +39,7 @@ func newTestServer(t testing.TB, mod func(*Options)) (*Server, *fakeStore) {
 // request describes one test request.
 type request struct {
 	method, target, body string
-	header             map[string]string
+	header               map[string]string
 	// localAddr is the address the request arrived on (default 127.0.0.1:7071).
 	localAddr string
 	// remoteAddr is the peer (default 127.0.0.1:50000).
