@@ -585,7 +585,9 @@ func (w *Worker) buildCommit(p int, epoch int64, e *warm, res *replay.StepResult
 						Source: fmt.Sprintf("sub-orchestration %s (%s)", s.Name, e.id), Inner: f.Inner}
 				}
 				c.Outbox = append(c.Outbox, OutboxMessage{Partition: PartitionFor(s.ParentID, n),
-					Message: ControlMessage{InstanceID: s.ParentID, MessageID: e.id + "/" + s.ExecutionID + "/done", Event: ev}})
+					// The history length makes the id unique per completion: a
+					// rewound child completes again under a new id.
+					Message: ControlMessage{InstanceID: s.ParentID, MessageID: fmt.Sprintf("%s/%s/done/%d", e.id, s.ExecutionID, s.HistoryLen()), Event: ev}})
 			}
 		}
 	}

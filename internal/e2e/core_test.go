@@ -83,8 +83,8 @@ func TestSamples(t *testing.T) {
 		// until it expired.
 		st, _ := e.client.GetStatus(ctx, "monitor-expires")
 		var res flows.MonitorResult
-		if err := json.Unmarshal([]byte(st.Output), &res); err != nil || res.Alerted || res.Checks < 4 || res.Checks > 9 {
-			t.Errorf("expiring monitor output %s: want not alerted after 4-9 checks", st.Output)
+		if err := json.Unmarshal([]byte(st.Output), &res); err != nil || res.Alerted || res.Checks < 2 || res.Checks > 9 {
+			t.Errorf("expiring monitor output %s: want not alerted after 2-9 checks (about 7 at 200 ms; miniredis can stall)", st.Output)
 		}
 		// Sub-orchestrations are real instances with their own status.
 		sub, err := e.client.GetStatus(ctx, "suborch:hello")
