@@ -104,6 +104,16 @@ const (
 	// ImportLog: (h, level i32, ptr, len) -> (). Orchestrator logs are dropped
 	// while replaying.
 	ImportLog = "log"
+	// ImportManagementURLs: (h, id_ptr, id_len, buf_ptr, buf_cap) -> i64.
+	// Only for activities. Returns the length of the JSON management payload
+	// of instance id (the activity's own orchestration when id is empty):
+	// Durable Functions' HttpManagementPayload, {"id", "statusQueryGetUri",
+	// "sendEventPostUri", "terminatePostUri", "rewindPostUri",
+	// "purgeHistoryDeleteUri", "restartPostUri", "suspendPostUri",
+	// "resumePostUri"}. The JSON is copied to buf_ptr when it fits in buf_cap
+	// (same protocol as ImportTaskResult, without the kind). ErrUnavailable
+	// when the host serves no HTTP API.
+	ImportManagementURLs = "management_urls"
 )
 
 // Function kinds passed to ImportRegister.
@@ -162,6 +172,9 @@ const (
 	// ErrLimit: a payload or history limit was exceeded; the host fails the
 	// orchestration.
 	ErrLimit = -6
+	// ErrUnavailable: the host does not offer the requested service (e.g.
+	// management URLs without an HTTP API).
+	ErrUnavailable = -7
 )
 
 // Log levels passed to ImportLog.

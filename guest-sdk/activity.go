@@ -39,6 +39,46 @@ func (c *ActivityContext) GetInput(v any) error {
 	return nil
 }
 
+// ManagementURLs are an instance's HTTP management endpoints, as Durable
+// Functions' CreateHttpManagementPayload returns them, for handing to an
+// external system (which can then query, raise events on, terminate, rewind,
+// purge, restart, suspend or resume the instance).
+type ManagementURLs struct {
+	ID                    string `json:"id"`
+	StatusQueryGetURI     string `json:"statusQueryGetUri"`
+	SendEventPostURI      string `json:"sendEventPostUri"`
+	TerminatePostURI      string `json:"terminatePostUri"`
+	RewindPostURI         string `json:"rewindPostUri"`
+	PurgeHistoryDeleteURI string `json:"purgeHistoryDeleteUri"`
+	RestartPostURI        string `json:"restartPostUri"`
+	SuspendPostURI        string `json:"suspendPostUri"`
+	ResumePostURI         string `json:"resumePostUri"`
+}
+
+// ManagementURLs returns the HTTP management URLs of instanceID ("" means
+// the orchestration that scheduled this activity). It fails when the host
+// serves no HTTP API.
+func (c *ActivityContext) ManagementURLs(instanceID string) (*ManagementURLs, error) {
+	buf := make([]byte, 2048)
+	for {
+		n := c.rt.host.ManagementURLs(c.handle, instanceID, buf)
+		switch {
+		case n == abi.ErrUnavailable:
+			return nil, fmt.Errorf("management URLs of %q: the host serves no HTTP API (start it with an HTTP listener)", instanceID)
+		case n < 0:
+			return nil, &HostError{Func: abi.ImportManagementURLs, Code: n}
+		case n > int64(len(buf)):
+			buf = make([]byte, n)
+			continue
+		}
+		var m ManagementURLs
+		if err := json.Unmarshal(buf[:n], &m); err != nil {
+			return nil, fmt.Errorf("management URLs of %q: %w", instanceID, err)
+		}
+		return &m, nil
+	}
+}
+
 // Logger returns a logger whose messages go to the host's log under this
 // activity.
 func (c *ActivityContext) Logger() *Logger {

@@ -55,6 +55,14 @@ func hostComplete(h int32, status int32, payload *byte, payloadLen uint32) int32
 //go:wasmimport durablewasm log
 func hostLog(h int32, level int32, msg string)
 
+//go:wasmimport durablewasm management_urls
+func hostManagementURLs(h int32, id string, buf *byte, bufCap uint32) int64
+
+func (wasmHost) ManagementURLs(h int32, id string, buf []byte) int64 {
+	p, n := bytesArg(buf)
+	return hostManagementURLs(h, id, p, n)
+}
+
 // wasmHost implements bridge.Host over the imports.
 type wasmHost struct{}
 

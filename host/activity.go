@@ -127,7 +127,7 @@ func (w *Worker) runActivity(ctx context.Context, item *ActivityItem) {
 			return
 		}
 		g.mu.Lock()
-		ok, payload, err = g.runActivity(ctx, item, log)
+		ok, payload, err = g.runActivity(ctx, item, log, w.opts.ManagementPayload)
 		g.mu.Unlock()
 		w.acts.put(g)
 		var gf *replay.GuestFailure

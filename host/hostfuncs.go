@@ -29,11 +29,15 @@ type orchCall struct{ inst *guestInstance }
 
 // actCall marks a call into an activity instance.
 type actCall struct {
-	handle  uint32
-	done    bool
-	status  int32
-	payload string
-	logger  *slog.Logger
+	handle     uint32
+	instanceID string
+	done       bool
+	status     int32
+	payload    string
+	logger     *slog.Logger
+	// management returns an instance's management payload JSON; nil when
+	// the host serves no HTTP API.
+	management func(instanceID string) ([]byte, error)
 }
 
 func withCall(ctx context.Context, c any) context.Context {
@@ -295,6 +299,7 @@ func hostFunctions() []hostFunc {
 				ret32(stack, abi.ErrNotInStep)
 			}
 		}},
+		{abi.ImportManagementURLs, []api.ValueType{i32, i32, i32, i32, i32}, []api.ValueType{i64}, managementURLs},
 		{abi.ImportLog, []api.ValueType{i32, i32, i32, i32}, nil, func(ctx context.Context, m api.Module, stack []uint64) {
 			msg, ok := read(m, stack[2], stack[3])
 			if !ok {
@@ -321,6 +326,36 @@ func hostFunctions() []hostFunc {
 			}
 		}},
 	}
+}
+
+func managementURLs(ctx context.Context, m api.Module, stack []uint64) {
+	c, ok := ctx.Value(callKey{}).(*actCall)
+	if !ok || c.handle != uint32(stack[0]) {
+		stack[0] = api.EncodeI64(abi.ErrNotInStep)
+		return
+	}
+	id, ok := read(m, stack[1], stack[2])
+	if !ok {
+		stack[0] = api.EncodeI64(abi.ErrBadArgument)
+		return
+	}
+	if id == "" {
+		id = c.instanceID
+	}
+	if c.management == nil {
+		stack[0] = api.EncodeI64(abi.ErrUnavailable)
+		return
+	}
+	payload, err := c.management(id)
+	if err != nil {
+		stack[0] = api.EncodeI64(abi.ErrBadArgument)
+		return
+	}
+	if uint64(len(payload)) <= uint64(uint32(stack[4])) && !m.Memory().Write(uint32(stack[3]), payload) {
+		stack[0] = api.EncodeI64(abi.ErrBadArgument)
+		return
+	}
+	stack[0] = uint64(len(payload))
 }
 
 func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {

@@ -268,9 +268,9 @@ func (g *guestInstance) drop(ctx context.Context, handle uint32) {
 }
 
 // runActivity runs one activity to completion. The caller holds g.mu.
-func (g *guestInstance) runActivity(ctx context.Context, item *ActivityItem, logger *slog.Logger) (ok bool, payload string, err error) {
+func (g *guestInstance) runActivity(ctx context.Context, item *ActivityItem, logger *slog.Logger, management func(string) ([]byte, error)) (ok bool, payload string, err error) {
 	g.nextHandle++
-	c := &actCall{handle: g.nextHandle, logger: logger}
+	c := &actCall{handle: g.nextHandle, logger: logger, instanceID: item.InstanceID, management: management}
 	ctx = withCall(ctx, c)
 	req := abi.ActivityRequest{InstanceID: item.InstanceID, Name: item.Name, Input: []byte(item.Input), TaskID: item.TaskID}.Encode()
 	ptr, err := g.write(ctx, req)

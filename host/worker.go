@@ -46,6 +46,10 @@ type WorkerOptions struct {
 	// NoOrchestrations and NoActivities disable either kind of work.
 	NoOrchestrations bool
 	NoActivities     bool
+	// ManagementPayload, when set, gives activities an instance's HTTP
+	// management URLs (abi.ImportManagementURLs) as Durable Functions'
+	// HttpManagementPayload JSON. The HTTP API sets it.
+	ManagementPayload func(instanceID string) ([]byte, error)
 	// Logger receives worker events (default slog.Default()).
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).

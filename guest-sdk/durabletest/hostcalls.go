@@ -3,7 +3,9 @@ package durabletest
 import (
 	"crypto/sha1"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/durablewasm/durablewasm/abi"
@@ -224,6 +226,31 @@ func (h *host) Complete(hd int32, status int32, payload []byte) int32 {
 		return abi.ErrBadArgument
 	}
 	return 0
+}
+
+// ManagementURLs returns management URLs on
+// http://localhost:7071/runtime/webhooks/durabletask for the activity's
+// instance (or instanceID), like `durablewasm up` would.
+func (h *host) ManagementURLs(hd int32, instanceID string, buf []byte) int64 {
+	a := h.acts[hd]
+	if a == nil || hd != h.cur {
+		return abi.ErrNotInStep
+	}
+	if instanceID == "" {
+		instanceID = a.inst.res.InstanceID
+	}
+	base := "http://localhost:7071/runtime/webhooks/durabletask/instances/" + url.PathEscape(instanceID)
+	q := "?taskHub=DurableFunctionsHub&connection=Storage"
+	b, _ := json.Marshal(map[string]string{
+		"id": instanceID, "statusQueryGetUri": base + q, "sendEventPostUri": base + "/raiseEvent/{eventName}" + q,
+		"terminatePostUri": base + "/terminate?reason={text}&" + q[1:], "rewindPostUri": base + "/rewind?reason={text}&" + q[1:],
+		"purgeHistoryDeleteUri": base + q, "restartPostUri": base + "/restart" + q,
+		"suspendPostUri": base + "/suspend?reason={text}&" + q[1:], "resumePostUri": base + "/resume?reason={text}&" + q[1:],
+	})
+	if len(b) <= len(buf) {
+		copy(buf, b)
+	}
+	return int64(len(b))
 }
 
 func (h *host) Log(hd int32, level int32, msg string) {

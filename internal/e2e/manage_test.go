@@ -158,3 +158,24 @@ func TestRestart(t *testing.T) {
 		t.Fatalf("restarting a missing instance: %v", err)
 	}
 }
+
+// TestActivityGetsManagementURLs checks the management_urls host function:
+// an activity receives the payload the worker's HTTP API provides, and a
+// clear error when there is none.
+func TestActivityGetsManagementURLs(t *testing.T) {
+	e := newEnv(t, miniURL(t))
+	e.deploy("manage", buildGuest(t, "testdata/guests/manage"))
+	stop := e.worker(host.WorkerOptions{ManagementPayload: func(id string) ([]byte, error) {
+		return []byte(`{"id":"` + id + `","statusQueryGetUri":"http://h/instances/` + id + `","rewindPostUri":"http://h/instances/` + id + `/rewind"}`), nil
+	}})
+	e.start("Mgmt", "m1", "")
+	if st := e.wait("m1", 20*time.Second); st.Output != `"m1 http://h/instances/m1 http://h/instances/m1/rewind"` {
+		t.Fatalf("with an HTTP API: %s %v", st.Output, st.Failure)
+	}
+	stop()
+	e.worker(host.WorkerOptions{})
+	e.start("Mgmt", "m2", "")
+	if st := e.wait("m2", 20*time.Second); !strings.Contains(st.Output, "serves no HTTP API") {
+		t.Fatalf("without an HTTP API: %s %v", st.Output, st.Failure)
+	}
+}

@@ -29,6 +29,9 @@ type Host interface {
 	ContinueAsNew(h int32, input []byte, keepEvents int32) int32
 	Complete(h int32, status int32, payload []byte) int32
 	Log(h int32, level int32, msg string)
+	// ManagementURLs copies the management payload JSON of instanceID into
+	// buf when it fits and returns its length, or a negative error code.
+	ManagementURLs(h int32, instanceID string, buf []byte) int64
 }
 
 // Runtime is the guest side of the exports that run functions: the

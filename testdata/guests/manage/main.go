@@ -6,6 +6,8 @@
 //   - "FlakyParent" runs "Flaky" as a sub-orchestration (id "<parent>:child").
 //   - "Tree" runs "Leaf" (which waits for event "go") as a sub-orchestration
 //     with id "<parent>:leaf", for recursive termination.
+//   - "Mgmt" returns what activity "MgmtURLs" gets from
+//     ActivityContext.ManagementURLs("") (or the error text).
 package main
 
 import (
@@ -48,6 +50,18 @@ func init() {
 	})
 	durable.RegisterOrchestrator("Leaf", func(ctx *durable.OrchestrationContext) (any, error) {
 		return "leaf done", ctx.WaitForExternalEvent("go").Await(nil)
+	})
+	durable.RegisterOrchestrator("Mgmt", func(ctx *durable.OrchestrationContext) (any, error) {
+		var out string
+		err := ctx.CallActivity("MgmtURLs", nil).Await(&out)
+		return out, err
+	})
+	durable.RegisterActivity("MgmtURLs", func(ctx *durable.ActivityContext) (any, error) {
+		m, err := ctx.ManagementURLs("")
+		if err != nil {
+			return "error: " + err.Error(), nil
+		}
+		return m.ID + " " + m.StatusQueryGetURI + " " + m.RewindPostURI, nil
 	})
 	durable.RegisterActivity("Ok", func(ctx *durable.ActivityContext) (any, error) {
 		return "ok", nil
