@@ -44,8 +44,8 @@ type guestInstance struct {
 	// current is the handle being started, resumed or dropped; host
 	// functions refuse every other handle.
 	current uint32
-	now        atomic.Int64 // replay-safe wall clock for orchestrations
-	dead       atomic.Bool
+	now     atomic.Int64 // replay-safe wall clock for orchestrations
+	dead    atomic.Bool
 }
 
 // tailBuffer keeps the last 8 KiB written (guest stderr: Go panics and fatal
