@@ -11,6 +11,7 @@ import (
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/httpapi"
 	"github.com/durablewasm/durablewasm/redisstore"
 	"github.com/durablewasm/durablewasm/samples"
 	"github.com/urfave/cli/v2"
@@ -51,7 +52,7 @@ func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "run orchestration and activity workers against Redis (SIGTERM finishes the step in flight, releases leases and exits)",
-		Flags: withConn(workerFlags()...),
+		Flags: withConn(append(workerFlags(), httpFlags("")...)...),
 		Action: func(c *cli.Context) error {
 			log := newLogger(c)
 			store, err := openStore(c)
@@ -64,6 +65,14 @@ func serveCommand() *cli.Command {
 				return err
 			}
 			defer engine.Close(context.Background())
+			api, err := startHTTP(c, host.NewClient(store, nil), log, false)
+			if err != nil {
+				return err
+			}
+			defer api.stop()
+			if api.url() != "" {
+				fmt.Fprintf(c.App.Writer, "HTTP API: %s\n", api.describe())
+			}
 			return runWorker(c, store, engine, log)
 		},
 	}
@@ -77,7 +86,7 @@ func upCommand() *cli.Command {
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:6399", Usage: "loopback address of the embedded Redis (a free port is used if it is taken)"},
 			&cli.StringFlag{Name: "task-hub-name", Value: "DurableFunctionsHub", Usage: "task hub"},
 			&cli.IntFlag{Name: "partitions", Value: 16, Usage: "partitions of the task hub"},
-		}, workerFlags()...),
+		}, append(workerFlags(), httpFlags(httpapi.DefaultAddr)...)...),
 		Action: func(c *cli.Context) error {
 			log := newLogger(c)
 			emb, err := redisstore.StartEmbedded(c.String("listen"))
@@ -110,6 +119,11 @@ func upCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			api, err := startHTTP(c, host.NewClient(store, nil), log, true)
+			if err != nil {
+				return err
+			}
+			defer api.stop()
 			var orchs []string
 			for _, f := range info.Functions {
 				if f.Kind == abi.KindOrchestrator {
@@ -122,9 +136,13 @@ func upCommand() *cli.Command {
 			fmt.Fprintf(w, "  task hub:       %s\n", c.String("task-hub-name"))
 			fmt.Fprintf(w, "  deployed app:   samples (%s)\n", info.Digest)
 			fmt.Fprintf(w, "  orchestrators:  %s\n", strings.Join(orchs, ", "))
+			fmt.Fprintf(w, "  HTTP API:       %s\n", api.describe())
 			fmt.Fprintf(w, "Other durablewasm commands on this machine find it through %s. Try, in another shell:\n", stateFile)
 			fmt.Fprintf(w, "  durablewasm start-new --function-name E1_HelloSequence --id x1\n")
 			fmt.Fprintf(w, "  durablewasm get-runtime-status --id x1 --show-output true\n")
+			if api.url() != "" && !api.auth {
+				fmt.Fprintf(w, "  curl -X POST '%s/orchestrators/E1_HelloSequence/wait?timeout=2&retryInterval=0.5'\n", api.url())
+			}
 			fmt.Fprintf(w, "Stop with Ctrl-C.\n")
 			return runWorker(c, store, engine, log)
 		},

@@ -62,8 +62,9 @@ type Options struct {
 	// ShutdownTimeout bounds the graceful shutdown in Close when its context
 	// has no deadline (default 10s).
 	ShutdownTimeout time.Duration
-	// Logger receives one line per request (method, path without query,
-	// status, duration) and server errors; nil discards them.
+	// Logger receives one Debug line per request (method, path without
+	// the query, route, status, duration), panics and failures at Error;
+	// nil discards them. The key and the query string are never logged.
 	Logger *slog.Logger
 }
 

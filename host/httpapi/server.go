@@ -171,7 +171,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		// The path only: the query may hold the key.
-		s.log.Info("http request", "method", r.Method, "path", r.URL.Path, "route", name,
+		s.log.Debug("http request", "method", r.Method, "path", r.URL.Path, "route", name,
 			"status", rw.status, "duration", time.Since(start))
 	}()
 	if !s.authorized(r) {
