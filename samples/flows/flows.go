@@ -24,4 +24,5 @@ func Register(r durable.Registrar) {
 	r.RegisterActivity("E4_SendSmsChallenge", SendSmsChallenge)
 	r.RegisterOrchestrator("Counter", Counter)
 	r.RegisterOrchestrator("E5_SubOrchestration", SubOrchestration)
+	registerBench(r)
 }

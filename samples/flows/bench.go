@@ -1,0 +1,126 @@
+package flows
+
+import (
+	"encoding/json"
+
+	durable "github.com/durablewasm/durablewasm/guest-sdk"
+)
+
+// registerBench registers the benchmark orchestrators and their activity
+// (bench/ runs them against go-workflows). They do no work of their own so
+// that a run measures the engine.
+func registerBench(r durable.Registrar) {
+	r.RegisterOrchestrator("Hello5", Hello5)
+	r.RegisterOrchestrator("FanOut", FanOut)
+	r.RegisterOrchestrator("WaitOne", WaitOne)
+	r.RegisterOrchestrator("Steps", Steps)
+	r.RegisterOrchestrator("StepsWait", StepsWait)
+	r.RegisterActivity("Bench_Echo", Echo)
+}
+
+// Hello5 calls Bench_Echo five times in sequence, each time with the
+// previous result (the first time with its input), and returns the last
+// result: its input, unchanged.
+func Hello5(ctx *durable.OrchestrationContext) (any, error) {
+	var v json.RawMessage
+	if err := ctx.GetInput(&v); err != nil {
+		return nil, err
+	}
+	for i := 0; i < 5; i++ {
+		var out json.RawMessage
+		if err := ctx.CallActivity("Bench_Echo", v).Await(&out); err != nil {
+			return nil, err
+		}
+		v = out
+	}
+	return v, nil
+}
+
+// FanOut (input n) calls Bench_Echo n times in parallel with inputs 0..n-1,
+// waits for all of them and returns the sum of the results.
+func FanOut(ctx *durable.OrchestrationContext) (any, error) {
+	var n int
+	if err := ctx.GetInput(&n); err != nil {
+		return nil, err
+	}
+	tasks := make([]durable.Task, n)
+	for i := range tasks {
+		tasks[i] = ctx.CallActivity("Bench_Echo", i)
+	}
+	var results []int
+	if err := durable.WhenAll(ctx, tasks...).Await(&results); err != nil {
+		return nil, err
+	}
+	sum := 0
+	for _, r := range results {
+		sum += r
+	}
+	return sum, nil
+}
+
+// WaitOne waits for the external event "go" and returns its data.
+func WaitOne(ctx *durable.OrchestrationContext) (any, error) {
+	var v json.RawMessage
+	if err := ctx.WaitForExternalEvent("go").Await(&v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Steps (input n) calls Bench_Echo n times in sequence (inputs 0..n-1), so
+// its history grows by two events a step, and returns n.
+func Steps(ctx *durable.OrchestrationContext) (any, error) {
+	var n int
+	if err := ctx.GetInput(&n); err != nil {
+		return nil, err
+	}
+	if err := steps(ctx, n); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// StepsWait (input n) runs Steps' n calls, sets its custom status to
+// "waiting", waits for the event "go", then calls Bench_Echo once more and
+// returns n+1. It parks an orchestration with a long history so that the
+// cost of rebuilding it (a cold replay) can be timed.
+func StepsWait(ctx *durable.OrchestrationContext) (any, error) {
+	var n int
+	if err := ctx.GetInput(&n); err != nil {
+		return nil, err
+	}
+	if err := steps(ctx, n); err != nil {
+		return nil, err
+	}
+	ctx.SetCustomStatus("waiting")
+	if err := ctx.WaitForExternalEvent("go").Await(nil); err != nil {
+		return nil, err
+	}
+	var out int
+	if err := ctx.CallActivity("Bench_Echo", n).Await(&out); err != nil {
+		return nil, err
+	}
+	return out + 1, nil
+}
+
+func steps(ctx *durable.OrchestrationContext, n int) error {
+	for i := 0; i < n; i++ {
+		var out int
+		if err := ctx.CallActivity("Bench_Echo", i).Await(&out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Echo (activity Bench_Echo) returns its input.
+func Echo(ctx *durable.ActivityContext) (any, error) {
+	var v json.RawMessage
+	if err := ctx.GetInput(&v); err != nil {
+		return nil, err
+	}
+	if v == nil {
+		v = json.RawMessage("null")
+	}
+	return v, nil
+}
