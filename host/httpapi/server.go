@@ -194,7 +194,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeMessage(rw, http.StatusBadRequest, fmt.Sprintf("The task hub %q is not served here; this server serves %q.", hub, s.opts.HubName))
 		return
 	}
-	r.Body = http.MaxBytesReader(rw, r.Body, s.opts.MaxBodyBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes) // w: it closes the connection on excess
 	rt.handle(s, rw, r, &args{path: p, q: q})
 }
 
