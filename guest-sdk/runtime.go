@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/durablewasm/durablewasm/abi"
@@ -32,10 +33,70 @@ type rt struct {
 	orch  func(string) any
 	act   func(string) any
 	orchs map[int32]*orchestration
+
+	// The step deadline is watched by one long-lived watchdog goroutine
+	// rather than a timer per step: creating and stopping a timer on every
+	// step doubled the cost of a step in Wasm.
+	stepStart atomic.Int64 // monotonic ns of the current step's start; 0 when idle
+	stuck     chan struct{}
+	wdMu      sync.Mutex
+	wdRunning bool
 }
 
 func newRuntime(h bridge.Host, orch, act func(string) any) *rt {
-	return &rt{host: h, orch: orch, act: act, orchs: map[int32]*orchestration{}}
+	return &rt{host: h, orch: orch, act: act, orchs: map[int32]*orchestration{}, stuck: make(chan struct{}, 1)}
+}
+
+var monoBase = time.Now()
+
+func monoNow() int64 { return int64(time.Since(monoBase)) + 1 }
+
+// beginStep marks the start of a start/resume/drop export's wait.
+func (r *rt) beginStep() {
+	select {
+	case <-r.stuck: // a stale signal from an earlier step
+	default:
+	}
+	r.stepStart.Store(monoNow())
+	r.wdMu.Lock()
+	if !r.wdRunning {
+		r.wdRunning = true
+		go r.watchdog()
+	}
+	r.wdMu.Unlock()
+}
+
+func (r *rt) endStep() { r.stepStart.Store(0) }
+
+// watchdog signals stuck when a step runs past StepDeadline. It exits after
+// a while without steps and is restarted by the next one.
+func (r *rt) watchdog() {
+	idle := 0
+	for {
+		d := min(max(StepDeadline/4, time.Millisecond), 250*time.Millisecond)
+		time.Sleep(d)
+		start := r.stepStart.Load()
+		if start == 0 {
+			if idle++; idle > 40 {
+				r.wdMu.Lock()
+				if r.stepStart.Load() == 0 {
+					r.wdRunning = false
+					r.wdMu.Unlock()
+					return
+				}
+				r.wdMu.Unlock()
+				idle = 0
+			}
+			continue
+		}
+		idle = 0
+		if time.Duration(monoNow()-start) > StepDeadline {
+			select {
+			case r.stuck <- struct{}{}:
+			default:
+			}
+		}
+	}
 }
 
 // report is what an orchestration goroutine tells the waiting export.
@@ -88,6 +149,7 @@ func (r *rt) Start(handle int32, req []byte) int32 {
 	}
 	o.ctx = &OrchestrationContext{o: o}
 	r.orchs[handle] = o
+	r.beginStep()
 	go o.run(fn)
 	return r.step(o)
 }
@@ -98,6 +160,7 @@ func (r *rt) Resume(handle int32) int32 {
 	if o == nil {
 		return abi.StatusUnknownHandle
 	}
+	r.beginStep()
 	o.wake <- struct{}{}
 	return r.step(o)
 }
@@ -113,32 +176,32 @@ func (r *rt) Drop(handle int32) int32 {
 	}
 	delete(r.orchs, handle)
 	o.kill()
+	r.beginStep()
+	defer r.endStep()
 	close(o.wake)
-	t := time.NewTimer(StepDeadline)
-	defer t.Stop()
 	for {
 		select {
 		case rep := <-o.reports:
 			if rep == reportFinished {
 				return abi.StatusOK
 			}
-		case <-t.C:
+		case <-r.stuck:
 			return abi.StatusStuck
 		}
 	}
 }
 
 // step waits until o parks or finishes, or StepDeadline passes.
+// The caller has called beginStep.
 func (r *rt) step(o *orchestration) int32 {
-	t := time.NewTimer(StepDeadline)
-	defer t.Stop()
+	defer r.endStep()
 	select {
 	case rep := <-o.reports:
 		if rep == reportFinished {
 			delete(r.orchs, o.handle)
 		}
 		return abi.StatusOK
-	case <-t.C:
+	case <-r.stuck:
 		delete(r.orchs, o.handle)
 		o.kill()
 		close(o.wake) // if it ever parks, it unwinds at once
