@@ -65,6 +65,13 @@ func runConformance(t *testing.T, b *backend) {
 		{"Outbox", testOutbox},
 		{"Modules", testModules},
 		{"DeleteHub", testDeleteHub},
+		{"QueryPaging", testQueryPaging},
+		{"QueryFilters", testQueryFilters},
+		{"QueryToken", testQueryToken},
+		{"QueryConcurrent", testQueryConcurrent},
+		{"PurgeInstance", testPurgeInstance},
+		{"PurgeInstances", testPurgeInstances},
+		{"RewindInstance", testRewindInstance},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1072,12 +1079,49 @@ func testDeleteHub(t *testing.T, b *backend) {
 		mustCreate(t, s, fmt.Sprintf("d{%d}*", i))
 	}
 	mustCreate(t, other, "keep")
-	if err := s.PutModule(ctx, "app", "sha256:d", []byte("x"), nil); err != nil {
+	otherKeys := len(hubKeysLeft(t, b.client, other.Hub()))
+	if err := s.PutModule(ctx, "app", "sha256:d", []byte("x"), []host.FunctionInfo{{Name: "F"}}); err != nil {
 		t.Fatal(err)
 	}
+	// Every kind of key: history, timers and their index, activities,
+	// outbox, dedup markers, leases, workers, dead letters, consumer groups.
+	for i := 0; i < 4; i++ {
+		st := withTimers(t, s, mustCreate(t, s, fmt.Sprintf("t%d", i)), abi.StatusRunning)
+		p := host.PartitionFor(st.InstanceID, 4)
+		ep := mustLease(t, s, p, "w-status")
+		mustCommit(t, s, host.Commit{Partition: p, Epoch: ep, CommitID: "x", State: st,
+			Activities: []host.ActivityItem{{Name: "A", TaskID: 1}},
+			Outbox:     []host.OutboxMessage{{Partition: (p + 1) % 4, Message: host.ControlMessage{InstanceID: "d{1}*", MessageID: fmt.Sprint("m", i), Event: ev(abi.EventEventRaised, -1)}}}})
+		if _, err := s.ReadActivities(ctx, p, "W", 10, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ReadControl(ctx, p, "W", 10, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.DeliverOutbox(ctx, host.PartitionFor("t0", 4), mustLease(t, s, host.PartitionFor("t0", 4), "w-status")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Heartbeat(ctx, "W", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.parts[0].dead(), Values: []string{"raw", "x"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	before := hubKeysLeft(t, b.client, s.Hub())
 	n, err := s.DeleteHub(ctx)
-	if err != nil || n < 20 {
-		t.Fatalf("DeleteHub = %d, %v", n, err)
+	if err != nil || n != int64(len(before)) {
+		t.Fatalf("DeleteHub = %d, %v; the hub had %d keys", n, err, len(before))
+	}
+	if left := hubKeysLeft(t, b.client, s.Hub()); len(left) != 0 {
+		t.Errorf("DeleteHub left %v", left)
+	}
+	if got := len(hubKeysLeft(t, b.client, other.Hub())); got != otherKeys {
+		t.Errorf("other hub has %d keys after DeleteHub, had %d", got, otherKeys)
+	}
+	// The streams are gone, and their consumer groups with them.
+	if _, err := s.rdb.XInfoGroups(ctx, s.parts[0].ctl()).Result(); err == nil {
+		t.Error("consumer group of the control stream survived DeleteHub")
 	}
 	s2, err := New(ctx, b.client, s.Hub(), Options{Partitions: 2})
 	if err != nil || s2.Partitions() != 2 {
