@@ -8,12 +8,17 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// DeleteHub deletes every key of the task hub — instances, histories, queues,
-// timers, leases, modules and apps — and returns how many keys it deleted. It
-// scans with the hub's own key patterns (the validated hub name, never an
-// instance id), on every master of a cluster. Workers of the hub must be
-// stopped first; the Store must not be used afterwards (create a new one with
-// New to recreate the hub).
+// DeleteHub deletes every key of the task hub — metadata, instances,
+// histories, indexes, timers and timer indexes, control, activity, outbox and
+// dead-letter streams (their consumer groups live in the stream keys and go
+// with them), de-dup markers, leases, workers, modules and apps — and
+// returns how many keys it deleted. It scans with the hub's own key patterns
+// (the validated hub name, never an instance id) on every master of a
+// cluster, and unlinks one key per command, so there is never a cross-slot
+// command. The scan visits the whole keyspace of each node (SCAN MATCH), so
+// its cost follows the database size, not just the hub's. Workers of the hub
+// must be stopped first; the Store must not be used afterwards (create a new
+// one with New to recreate the hub).
 func (s *Store) DeleteHub(ctx context.Context) (int64, error) {
 	var n atomic.Int64
 	del := func(ctx context.Context, c *redis.Client) error {
