@@ -48,11 +48,11 @@ func New(client *host.Client, opts Options) (*Server, error) {
 	return &Server{client: client, opts: o, keys: keyDigests(o.Keys), log: o.Logger}, nil
 }
 
-// Options returns the server's options with defaults filled (a copy; Keys
-// included, so do not log it).
+// Options returns a copy of the server's options with defaults filled and
+// Keys left out (so that the result can be logged).
 func (s *Server) Options() Options {
 	o := s.opts
-	o.Keys = append([]string(nil), o.Keys...)
+	o.Keys = nil
 	return o
 }
 
