@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/durablewasm/durablewasm/abi"
+	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/redisstore"
+	"github.com/durablewasm/durablewasm/samples"
+)
+
+// dwEngine runs the samples guest module (samples/flows/bench.go) on one
+// in-process durablewasm worker with default options.
+type dwEngine struct {
+	url      string
+	cacheDir string
+	opts     setupOptions
+
+	store  *redisstore.Store
+	engine *host.Engine
+	client *host.Client
+
+	w *dwWorker
+}
+
+type dwWorker struct {
+	cancel context.CancelFunc
+	done   chan error
+	store  *redisstore.Store
+	engine *host.Engine
+}
+
+const dwHub = "Bench"
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func newDW(url string) *dwEngine {
+	dir := filepath.Join(os.TempDir(), "durablewasm-bench-cache")
+	return &dwEngine{url: url, cacheDir: dir}
+}
+
+func (e *dwEngine) name() string { return "durablewasm" }
+
+func (e *dwEngine) setup(ctx context.Context, o setupOptions) error {
+	e.opts = o
+	st, err := redisstore.Open(ctx, e.url, dwHub, redisstore.Options{})
+	if err != nil {
+		return err
+	}
+	eng, err := host.NewEngine(ctx, host.EngineOptions{CacheDir: e.cacheDir, Logger: discard})
+	if err != nil {
+		st.Close()
+		return err
+	}
+	e.store, e.engine, e.client = st, eng, host.NewClient(st, eng)
+	if _, err := e.client.Deploy(ctx, "bench", samples.Wasm); err != nil {
+		return err
+	}
+	return e.startWorker(ctx)
+}
+
+func (e *dwEngine) startWorker(ctx context.Context) error {
+	st, err := redisstore.Open(ctx, e.url, dwHub, redisstore.Options{})
+	if err != nil {
+		return err
+	}
+	eng, err := host.NewEngine(ctx, host.EngineOptions{CacheDir: e.cacheDir, Logger: discard})
+	if err != nil {
+		st.Close()
+		return err
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	w := &dwWorker{cancel: cancel, done: make(chan error, 1), store: st, engine: eng}
+	worker := host.NewWorker(st, eng, host.WorkerOptions{Logger: discard, MaxWarm: e.opts.maxWarm})
+	go func() { w.done <- worker.Run(wctx) }()
+	e.w = w
+	return nil
+}
+
+func (e *dwEngine) stopWorker() {
+	if e.w == nil {
+		return
+	}
+	e.w.cancel()
+	<-e.w.done
+	e.w.engine.Close(context.Background())
+	e.w.store.Close()
+	e.w = nil
+}
+
+func (e *dwEngine) restartWorker(ctx context.Context) error {
+	e.stopWorker()
+	return e.startWorker(ctx)
+}
+
+func (e *dwEngine) teardown() {
+	e.stopWorker()
+	if e.engine != nil {
+		e.engine.Close(context.Background())
+		e.store.Close()
+		e.engine, e.store = nil, nil
+	}
+}
+
+func (e *dwEngine) start(ctx context.Context, fn, id string, input any) error {
+	in, err := json.Marshal(input)
+	if err != nil {
+		return err
+	}
+	_, err = e.client.StartNew(ctx, host.StartOptions{FunctionName: fn, InstanceID: id, Input: string(in)})
+	return err
+}
+
+func (e *dwEngine) state(ctx context.Context, id string) (instState, error) {
+	st, err := e.client.GetStatus(ctx, id)
+	if err != nil {
+		return instState{}, err
+	}
+	return instState{
+		done:                st.Status.Terminal(),
+		failed:              st.Status == abi.StatusFailed || st.Status == abi.StatusTerminated,
+		started:             st.Status != abi.StatusPending,
+		created:             st.CreatedAt,
+		completed:           st.UpdatedAt,
+		historyLen:          int(st.HistoryLength),
+		customStatusWaiting: st.CustomStatus == `"waiting"`,
+	}, nil
+}
+
+func (e *dwEngine) raise(ctx context.Context, id, event string, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	return e.client.RaiseEvent(ctx, id, event, string(b))
+}
+
+func (e *dwEngine) steps(ctx context.Context, id string) ([]stepEvent, int, error) {
+	h, err := e.client.GetHistory(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []stepEvent
+	for i, ev := range h {
+		if ev.Type == abi.EventTaskCompleted {
+			out = append(out, stepEvent{index: i, at: time.Unix(0, ev.Timestamp)})
+		}
+	}
+	return out, len(h), nil
+}
+
+func (e *dwEngine) parked(ctx context.Context, id string, n int) (bool, error) {
+	st, err := e.state(ctx, id)
+	return err == nil && st.customStatusWaiting && !st.done, err
+}

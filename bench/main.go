@@ -1,0 +1,269 @@
+// Command bench is the benchmark harness of issue 6: it runs the same
+// workloads on durablewasm (the samples guest module, one in-process worker)
+// and on github.com/cschleiden/go-workflows v1.2.0 with its Redis backend
+// (one worker, tuned), one after the other on a redis-server it starts
+// itself, and prints both engines' figures and their ratio.
+//
+//	cd bench && go run . -workload all
+//	cd bench && go run . -quick -workload hello5
+//
+// See docs/benchmarks.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var workloads = []string{"hello5", "single", "fanout", "events", "longhistory", "hold", "sweep"}
+
+type config struct {
+	workload    string
+	engines     map[string]bool
+	quick       bool
+	n           int
+	starters    int
+	singleN     int
+	fanoutN     int
+	fanoutReps  int
+	eventsN     int
+	historyN    int
+	holdN       int
+	holdMaxWarm int
+	holdBudget  int64
+	sweep       []int
+	sweepN      int
+	svg         string
+	peerDefault bool
+	redisBin    string
+	cpuprofile  string
+}
+
+type bench struct {
+	cfg   config
+	redis *redisServer
+	// targets collects the verdicts printed at the end.
+	targets []string
+}
+
+func main() {
+	var c config
+	var engines, sweep string
+	flag.StringVar(&c.workload, "workload", "all", "workload to run: all, "+strings.Join(workloads, ", "))
+	flag.StringVar(&engines, "engines", "durablewasm,go-workflows", "engines to run (comma-separated)")
+	flag.BoolVar(&c.quick, "quick", false, "smoke run: small instance counts (explicit flags still win)")
+	flag.IntVar(&c.n, "n", 2000, "hello5: orchestrations")
+	flag.IntVar(&c.starters, "starters", 16, "hello5, events, hold: goroutines starting orchestrations (or raising events)")
+	flag.IntVar(&c.singleN, "single-n", 200, "single: sequential orchestrations")
+	flag.IntVar(&c.fanoutN, "fanout-n", 1000, "fanout: activities per orchestration")
+	flag.IntVar(&c.fanoutReps, "fanout-reps", 3, "fanout: orchestrations, one after the other (the median is reported)")
+	flag.IntVar(&c.eventsN, "events-n", 10000, "events: waiting orchestrations")
+	flag.IntVar(&c.historyN, "history-n", 10000, "longhistory: history length (events)")
+	flag.IntVar(&c.holdN, "hold-n", 100000, "hold: waiting orchestrations (durablewasm only)")
+	flag.IntVar(&c.holdMaxWarm, "hold-maxwarm", 10000, "hold: the worker's MaxWarm (orchestrations kept in memory)")
+	var budget int
+	flag.IntVar(&budget, "hold-budget-mib", 1024, "hold: memory budget (RSS of the whole harness process, MiB)")
+	flag.StringVar(&sweep, "sweep", "1,4,16,64", "sweep: starter counts")
+	flag.IntVar(&c.sweepN, "sweep-n", 1000, "sweep: orchestrations per point")
+	flag.StringVar(&c.svg, "svg", "../docs/bench-throughput.svg", "sweep: chart output (\"\" for none)")
+	flag.BoolVar(&c.peerDefault, "peer-default", false, "run go-workflows with its default worker options instead of tuned")
+	flag.StringVar(&c.redisBin, "redis-server", "redis-server", "redis-server binary")
+	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.Parse()
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if c.quick {
+		quick := map[string]func(){
+			"n": func() { c.n = 300 }, "single-n": func() { c.singleN = 30 }, "fanout-n": func() { c.fanoutN = 200 },
+			"fanout-reps": func() { c.fanoutReps = 1 }, "events-n": func() { c.eventsN = 500 },
+			"history-n": func() { c.historyN = 1000 }, "hold-n": func() { c.holdN = 5000 },
+			"hold-maxwarm": func() { c.holdMaxWarm = 500 }, "sweep-n": func() { c.sweepN = 200 },
+		}
+		for name, f := range quick {
+			if !set[name] {
+				f()
+			}
+		}
+		if !set["svg"] {
+			c.svg = "" // a smoke run does not overwrite the committed chart
+		}
+	}
+	c.holdBudget = int64(budget) << 20
+	c.engines = map[string]bool{}
+	for _, e := range strings.Split(engines, ",") {
+		c.engines[strings.TrimSpace(e)] = true
+	}
+	for _, s := range strings.Split(sweep, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			fatalf("bad -sweep %q", sweep)
+		}
+		c.sweep = append(c.sweep, n)
+	}
+	var run []string
+	if c.workload == "all" {
+		run = workloads
+	} else {
+		for _, w := range strings.Split(c.workload, ",") {
+			if !contains(workloads, w) {
+				fatalf("unknown workload %q (have all, %s)", w, strings.Join(workloads, ", "))
+			}
+			run = append(run, w)
+		}
+	}
+	if c.cpuprofile != "" {
+		f, err := os.Create(c.cpuprofile)
+		if err != nil {
+			fatalf("%v", err)
+		}
+		pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	rs, err := startRedis(c.redisBin)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	defer rs.stop()
+	b := &bench{cfg: c, redis: rs}
+	b.header()
+	began := time.Now()
+	for _, w := range run {
+		if err := b.run(context.Background(), w); err != nil {
+			rs.stop()
+			fatalf("%s: %v", w, err)
+		}
+	}
+	fmt.Printf("\n== targets (issue 6)\n")
+	for _, t := range b.targets {
+		fmt.Println(t)
+	}
+	fmt.Printf("\ntotal time %.0f s; load average at the end: %s\n", time.Since(began).Seconds(), loadavg())
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+		}
+	}
+	return "?"
+}
+
+func memTotal() string {
+	b, _ := os.ReadFile("/proc/meminfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			kb, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			return fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+		}
+	}
+	return "?"
+}
+
+func modVersion(path string) string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "?"
+	}
+	for _, d := range bi.Deps {
+		if d.Path == path {
+			return d.Version
+		}
+	}
+	return "?"
+}
+
+func gitRev() string {
+	out, err := exec.Command("git", "-C", "..", "describe", "--always", "--dirty").Output()
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (b *bench) header() {
+	fmt.Printf("durablewasm benchmark harness (issue 6), %s\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s, %s RAM; load average at the start: %s\n",
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel(), memTotal(), loadavg())
+	fmt.Printf("versions: %s, redis-server %s, go-workflows %s, durablewasm %s\n",
+		runtime.Version(), b.redis.version(), modVersion("github.com/cschleiden/go-workflows"), gitRev())
+	fmt.Printf("redis-server: %s, --save \"\" --appendonly no, flushed before each engine's run of a workload\n", b.redis.addr)
+	fmt.Printf("durablewasm: samples/samples.wasm (samples/flows/bench.go), one in-process worker, WorkerOptions defaults\n")
+	fmt.Printf("go-workflows: one in-process worker, %s; Redis backend defaults (MaxHistorySize raised to allow 10,000-event histories)\n", gwTuning(!b.cfg.peerDefault))
+	fmt.Printf("ratio: how many times better durablewasm is (its rate ÷ the peer's; the peer's time or CPU ÷ its own)\n")
+}
+
+// engineRun is one engine's result for one workload.
+type engineRun struct {
+	e   engine
+	res any
+}
+
+func (b *bench) newEngines() []engine {
+	var out []engine
+	if b.cfg.engines["durablewasm"] {
+		out = append(out, newDW(b.redis.url()))
+	}
+	if b.cfg.engines["go-workflows"] {
+		out = append(out, newGW(b.redis.addr, !b.cfg.peerDefault))
+	}
+	return out
+}
+
+// each runs fn on every engine in turn, each on a flushed Redis with a
+// fresh worker.
+func (b *bench) each(ctx context.Context, o setupOptions, only string, fn func(e engine) (any, error)) (map[string]any, error) {
+	out := map[string]any{}
+	for _, e := range b.newEngines() {
+		if only != "" && e.name() != only {
+			continue
+		}
+		if err := b.redis.flush(); err != nil {
+			return nil, err
+		}
+		if err := e.setup(ctx, o); err != nil {
+			return nil, fmt.Errorf("%s: setup: %w", e.name(), err)
+		}
+		res, err := fn(e)
+		e.teardown()
+		if err != nil {
+			return nil, err
+		}
+		out[e.name()] = res
+		runtime.GC()
+	}
+	return out, nil
+}

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"time"
+)
+
+// row is one line of a workload's table.
+type row struct {
+	metric       string
+	dw, gw       float64 // NaN: not measured
+	higherBetter bool
+	prec         int
+	noRatio      bool // informational: the two figures are not compared
+}
+
+var nan = math.NaN()
+
+func (r row) ratio() float64 {
+	if r.noRatio || math.IsNaN(r.dw) || math.IsNaN(r.gw) || r.dw == 0 || r.gw == 0 {
+		return nan
+	}
+	if r.higherBetter {
+		return r.dw / r.gw
+	}
+	return r.gw / r.dw
+}
+
+func num(v float64, prec int) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	return fmt.Sprintf("%.*f", prec, v)
+}
+
+func printTable(rows []row) {
+	fmt.Printf("  %-44s %14s %14s %9s\n", "", "durablewasm", "go-workflows", "ratio")
+	for _, r := range rows {
+		ratio := "-"
+		if v := r.ratio(); !math.IsNaN(v) {
+			ratio = fmt.Sprintf("%.2f×", v)
+		}
+		fmt.Printf("  %-44s %14s %14s %9s\n", r.metric, num(r.dw, r.prec), num(r.gw, r.prec), ratio)
+	}
+}
+
+func (b *bench) verdict(name string, ok bool, detail string) {
+	v := "HOLDS"
+	if !ok {
+		v = "MISSED"
+	}
+	b.targets = append(b.targets, fmt.Sprintf("  %-58s %-6s  %s", name, v, detail))
+}
+
+// pick returns fn applied to each engine's result, NaN for a missing one.
+func pick[T any](res map[string]any, fn func(T) float64) (dw, gw float64) {
+	dw, gw = nan, nan
+	if r, ok := res["durablewasm"].(T); ok {
+		dw = fn(r)
+	}
+	if r, ok := res["go-workflows"].(T); ok {
+		gw = fn(r)
+	}
+	return
+}
+
+func perK(d time.Duration, n int) float64 { return d.Seconds() * 1000 / float64(n) }
+
+func (b *bench) run(ctx context.Context, w string) error {
+	c := b.cfg
+	switch w {
+	case "hello5":
+		fmt.Printf("\n== hello5: %d × Hello5 (five sequential Bench_Echo activities) started from %d goroutines\n", c.n, c.starters)
+		res, err := b.each(ctx, setupOptions{}, "", func(e engine) (any, error) { return runHello5(ctx, b, e, "h5", c.n, c.starters) })
+		if err != nil {
+			return err
+		}
+		rows := batchRows(res, "orchestrations/s", "orchestrations")
+		printTable(rows)
+		if r := rows[0].ratio(); !math.IsNaN(r) {
+			b.verdict("hello5 throughput ≥ 10× go-workflows", r >= 10, fmt.Sprintf("%.2f×", r))
+		}
+	case "single":
+		fmt.Printf("\n== single: %d × Hello5, one at a time (polled every 1 ms)\n", c.singleN)
+		res, err := b.each(ctx, setupOptions{}, "", func(e engine) (any, error) { return runSingle(ctx, e, c.singleN) })
+		if err != nil {
+			return err
+		}
+		lat := func(f func(*singleResult) []time.Duration, p float64) func(*singleResult) float64 {
+			return func(r *singleResult) float64 { return ms(percentile(f(r), p)) }
+		}
+		obs := func(r *singleResult) []time.Duration { return r.observed }
+		rec := func(r *singleResult) []time.Duration { return r.recorded }
+		var rows []row
+		for _, x := range []struct {
+			name string
+			f    func(*singleResult) float64
+		}{
+			{"p50 latency, start → seen completed (ms)", lat(obs, 50)},
+			{"p99 latency, start → seen completed (ms)", lat(obs, 99)},
+			{"p50 latency, start → recorded completion (ms)", lat(rec, 50)},
+			{"p99 latency, start → recorded completion (ms)", lat(rec, 99)},
+		} {
+			dw, gw := pick(res, x.f)
+			rows = append(rows, row{metric: x.name, dw: dw, gw: gw, prec: 2})
+		}
+		printTable(rows)
+		if r := rows[0].ratio(); !math.IsNaN(r) {
+			b.verdict("single latency ≤ 1/4 of go-workflows (p50, seen)", r >= 4, fmt.Sprintf("%.2f× lower (p99: %.2f×)", r, rows[1].ratio()))
+		}
+	case "fanout":
+		fmt.Printf("\n== fanout: FanOut(%d): %d parallel Bench_Echo then WhenAll; %d run(s) one after the other, median\n", c.fanoutN, c.fanoutN, c.fanoutReps)
+		res, err := b.each(ctx, setupOptions{}, "", func(e engine) (any, error) { return runFanOut(ctx, b, e, c.fanoutN, c.fanoutReps) })
+		if err != nil {
+			return err
+		}
+		wall := func(r *fanoutResult) float64 { return ms(median(r.walls)) }
+		dw, gw := pick(res, wall)
+		rows := []row{{metric: "wall time, start → completion (ms)", dw: dw, gw: gw, prec: 1}}
+		dw, gw = pick(res, func(r *fanoutResult) float64 { return float64(c.fanoutN) / median(r.walls).Seconds() })
+		rows = append(rows, row{metric: "activities/s", dw: dw, gw: gw, higherBetter: true, prec: 0})
+		acts := c.fanoutN * c.fanoutReps
+		dw, gw = pick(res, func(r *fanoutResult) float64 { return perK(r.procCPU, acts) })
+		rows = append(rows, row{metric: "process CPU s / 1,000 activities", dw: dw, gw: gw, prec: 3})
+		dw, gw = pick(res, func(r *fanoutResult) float64 { return perK(r.redisCPU, acts) })
+		rows = append(rows, row{metric: "redis-server CPU s / 1,000 activities", dw: dw, gw: gw, prec: 3})
+		printTable(rows)
+		if r := rows[1].ratio(); !math.IsNaN(r) {
+			b.verdict("fanout ≥ 5× go-workflows (activities/s)", r >= 5, fmt.Sprintf("%.2f×", r))
+		}
+	case "events":
+		fmt.Printf("\n== events: %d × WaitOne parked, then all %d events raised from %d goroutines\n", c.eventsN, c.eventsN, c.starters)
+		park := map[string]time.Duration{}
+		res, err := b.each(ctx, setupOptions{}, "", func(e engine) (any, error) {
+			r, p, err := runEvents(ctx, b, e, "ev", c.eventsN, c.starters, setupOptions{})
+			park[e.name()] = p
+			return r, err
+		})
+		if err != nil {
+			return err
+		}
+		rows := batchRows(res, "events/s (first raise → last completion)", "events")
+		rows[1].metric, rows[2].metric = "p50 latency, raise → completion (ms)", "p99 latency, raise → completion (ms)"
+		dwp, gwp := nan, nan
+		if p, ok := park["durablewasm"]; ok {
+			dwp = float64(c.eventsN) / p.Seconds()
+		}
+		if p, ok := park["go-workflows"]; ok {
+			gwp = float64(c.eventsN) / p.Seconds()
+		}
+		rows = append(rows, row{metric: "orchestrations parked/s (start → all waiting)", dw: dwp, gw: gwp, higherBetter: true, prec: 0})
+		printTable(rows)
+	case "longhistory":
+		fmt.Printf("\n== longhistory: StepsWait(n) alone on the worker, n sequential steps to about %d history events, then parked on an event\n", c.historyN)
+		res, err := b.each(ctx, setupOptions{}, "", func(e engine) (any, error) { return runLongHistory(ctx, e, c.historyN) })
+		if err != nil {
+			return err
+		}
+		var rows []row
+		add := func(name string, prec int, f func(*longResult) float64) {
+			dw, gw := pick(res, f)
+			rows = append(rows, row{metric: name, dw: dw, gw: gw, prec: prec})
+		}
+		info := func(name string, prec int, f func(*longResult) float64) {
+			add(name, prec, f)
+			rows[len(rows)-1].noRatio = true
+		}
+		info("steps run (n)", 0, func(r *longResult) float64 { return float64(r.stepsRun) })
+		info("history events when parked", 0, func(r *longResult) float64 { return float64(r.events) })
+		add("time to run the n steps (s)", 2, func(r *longResult) float64 { return r.buildTime.Seconds() })
+		add("step time near event 10 (ms, median of 25)", 3, func(r *longResult) float64 { return ms(r.stepAt10) })
+		add(fmt.Sprintf("step time before event %d (ms, median of 25)", c.historyN), 3, func(r *longResult) float64 { return ms(r.stepAt10k) })
+		info(fmt.Sprintf("step time at %d ÷ at 10", c.historyN), 2, func(r *longResult) float64 { return float64(r.stepAt10k) / float64(r.stepAt10) })
+		add("resume, warm, short history (ms)", 2, func(r *longResult) float64 { return ms(r.warmResume) })
+		add(fmt.Sprintf("resume, fresh worker, %d events (ms)", c.historyN), 2, func(r *longResult) float64 { return ms(r.coldResume) })
+		add("cold replay = fresh − warm (ms)", 2, func(r *longResult) float64 { return ms(r.coldResume - r.warmResume) })
+		printTable(rows)
+		if r, ok := res["durablewasm"].(*longResult); ok {
+			growth := float64(r.stepAt10k) / float64(r.stepAt10)
+			b.verdict(fmt.Sprintf("per-step cost at %d events ≤ 1.5× at 10", c.historyN), growth <= 1.5, fmt.Sprintf("%.2f× (%.3f vs %.3f ms)", growth, ms(r.stepAt10k), ms(r.stepAt10)))
+			cold := r.coldResume - r.warmResume
+			b.verdict(fmt.Sprintf("cold replay of %d events < 100 ms", r.events), cold < 100*time.Millisecond, fmt.Sprintf("%.1f ms (fresh-worker resume %.1f ms − warm %.1f ms)", ms(cold), ms(r.coldResume), ms(r.warmResume)))
+		}
+	case "hold":
+		fmt.Printf("\n== hold (durablewasm only): %d × WaitOne parked on one worker with MaxWarm %d, then all events raised\n", c.holdN, c.holdMaxWarm)
+		if !c.engines["durablewasm"] {
+			fmt.Println("  skipped: durablewasm not selected")
+			return nil
+		}
+		res, err := b.each(ctx, setupOptions{maxWarm: c.holdMaxWarm}, "durablewasm", func(e engine) (any, error) {
+			return runHold(ctx, b, e, c.holdN, c.starters, c.holdMaxWarm)
+		})
+		if err != nil {
+			return err
+		}
+		r := res["durablewasm"].(*holdResult)
+		mib := func(v int64) string { return fmt.Sprintf("%.0f MiB", float64(v)/(1<<20)) }
+		fmt.Printf("  started in %.1f s (%.0f/s); all parked after %.1f s\n", r.startTime.Seconds(), float64(r.n)/r.startTime.Seconds(), r.parkTime.Seconds())
+		fmt.Printf("  parked: process RSS %s, Go heap in use %s, Redis used_memory %s\n", mib(r.rssParked), mib(int64(r.heapParked)), mib(r.redisMem))
+		fmt.Printf("  events: %d/%d completed, %.0f events/s, p50 %.0f ms, p99 %.0f ms raise → completion\n", r.completed, r.n, r.events.rate, ms(percentile(r.events.lat, 50)), ms(percentile(r.events.lat, 99)))
+		fmt.Printf("  peak process RSS during the workload %s (budget %s); CPU s / 1,000 events: process %.3f, redis-server %.3f\n",
+			mib(r.rssPeak), mib(c.holdBudget), perK(r.events.procCPU, r.n), perK(r.events.redisCPU, r.n))
+		b.verdict(fmt.Sprintf("hold: %d waiting, RSS ≤ %s, all complete", r.n, mib(c.holdBudget)), r.completed == r.n && r.rssPeak <= c.holdBudget,
+			fmt.Sprintf("%d/%d completed, peak RSS %s", r.completed, r.n, mib(r.rssPeak)))
+	case "sweep":
+		fmt.Printf("\n== sweep: hello5 throughput vs starting goroutines, %d orchestrations per point\n", c.sweepN)
+		fmt.Printf("  %-10s %14s %14s %9s\n", "starters", "durablewasm", "go-workflows", "ratio")
+		points := map[string][]float64{}
+		for i, s := range c.sweep {
+			res, err := b.each(ctx, setupOptions{}, "", func(e engine) (any, error) {
+				return runHello5(ctx, b, e, fmt.Sprintf("sw%d", i), c.sweepN, s)
+			})
+			if err != nil {
+				return err
+			}
+			dw, gw := pick(res, func(r *batchResult) float64 { return r.rate })
+			points["durablewasm"] = append(points["durablewasm"], dw)
+			points["go-workflows"] = append(points["go-workflows"], gw)
+			rw := row{dw: dw, gw: gw, higherBetter: true}
+			ratio := "-"
+			if v := rw.ratio(); !math.IsNaN(v) {
+				ratio = fmt.Sprintf("%.2f×", v)
+			}
+			fmt.Printf("  %-10d %14s %14s %9s\n", s, num(dw, 0), num(gw, 0), ratio)
+		}
+		if c.svg != "" {
+			svg := chartSVG(c.sweep, points, fmt.Sprintf("hello5 throughput vs starters (%d orchestrations per point, one worker each; %s)", c.sweepN, time.Now().UTC().Format("2006-01-02")))
+			if err := os.WriteFile(c.svg, []byte(svg), 0o644); err != nil {
+				return err
+			}
+			fmt.Printf("  chart written to %s\n", c.svg)
+		}
+	}
+	return nil
+}
+
+// batchRows: rate, p50/p99 latency, CPU per 1,000 (process, redis-server).
+func batchRows(res map[string]any, rateName, unit string) []row {
+	var rows []row
+	dw, gw := pick(res, func(r *batchResult) float64 { return r.rate })
+	rows = append(rows, row{metric: rateName, dw: dw, gw: gw, higherBetter: true, prec: 0})
+	dw, gw = pick(res, func(r *batchResult) float64 { return ms(percentile(r.lat, 50)) })
+	rows = append(rows, row{metric: "p50 latency, start → completion (ms)", dw: dw, gw: gw, prec: 1})
+	dw, gw = pick(res, func(r *batchResult) float64 { return ms(percentile(r.lat, 99)) })
+	rows = append(rows, row{metric: "p99 latency, start → completion (ms)", dw: dw, gw: gw, prec: 1})
+	dw, gw = pick(res, func(r *batchResult) float64 { return perK(r.procCPU, r.n) })
+	rows = append(rows, row{metric: "process CPU s / 1,000 " + unit, dw: dw, gw: gw, prec: 3})
+	dw, gw = pick(res, func(r *batchResult) float64 { return perK(r.redisCPU, r.n) })
+	rows = append(rows, row{metric: "redis-server CPU s / 1,000 " + unit, dw: dw, gw: gw, prec: 3})
+	dw, gw = pick(res, func(r *batchResult) float64 { return float64(r.failed) })
+	rows = append(rows, row{metric: "failed", dw: dw, gw: gw, prec: 0})
+	return rows
+}

@@ -1,0 +1,490 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// parallel runs fn(i) for i in [0,n) on `workers` goroutines, in index
+// order as far as the goroutines allow, and returns the first error.
+func parallel(n, workers int, fn func(i int) error) error {
+	if workers > n {
+		workers = n
+	}
+	var next atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					once.Do(func() { firstErr = err })
+					next.Store(int64(n))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// startAll starts fn for every id from `starters` goroutines and returns
+// each instance's start time (taken just before its start call).
+func startAll(ctx context.Context, e engine, fn string, ids []string, starters int, input func(i int) any) ([]time.Time, error) {
+	starts := make([]time.Time, len(ids))
+	err := parallel(len(ids), starters, func(i int) error {
+		starts[i] = time.Now()
+		if err := e.start(ctx, fn, ids[i], input(i)); err != nil {
+			return fmt.Errorf("%s: start %s: %w", e.name(), ids[i], err)
+		}
+		return nil
+	})
+	return starts, err
+}
+
+// awaitAll polls every instance (in order, from `pollers` goroutines, every
+// `every` while not yet there) until pred holds, and returns the states.
+func awaitAll(ctx context.Context, e engine, ids []string, pollers int, every time.Duration, timeout time.Duration, pred func(instState) bool) ([]instState, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	out := make([]instState, len(ids))
+	err := parallel(len(ids), pollers, func(i int) error {
+		for {
+			st, err := e.state(ctx, ids[i])
+			if err == nil && pred(st) {
+				out[i] = st
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s: instance %s: %v (last error %v)", e.name(), ids[i], ctx.Err(), err)
+			case <-time.After(every):
+			}
+		}
+	})
+	return out, err
+}
+
+func isDone(s instState) bool    { return s.done }
+func isStarted(s instState) bool { return s.started }
+
+func ids(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%06d", prefix, i)
+	}
+	return out
+}
+
+// batchResult is a batch of orchestrations run concurrently.
+type batchResult struct {
+	n         int
+	wall      time.Duration // first start (or raise) to last recorded completion
+	lat       []time.Duration
+	procCPU   time.Duration
+	redisCPU  time.Duration
+	failed    int
+	rate      float64 // n / wall
+	lastDone  time.Time
+	firstTime time.Time
+}
+
+func summarize(r *batchResult, t0 time.Time, begin []time.Time, states []instState) {
+	r.firstTime = t0
+	for i, st := range states {
+		if st.failed {
+			r.failed++
+		}
+		if st.completed.After(r.lastDone) {
+			r.lastDone = st.completed
+		}
+		r.lat = append(r.lat, st.completed.Sub(begin[i]))
+	}
+	r.n = len(states)
+	r.wall = r.lastDone.Sub(t0)
+	r.rate = float64(r.n) / r.wall.Seconds()
+}
+
+// warmUp runs a few Hello5 so the module is compiled, leases are held and
+// connection pools are filled before anything is timed.
+func warmUp(ctx context.Context, e engine, n int) error {
+	id := ids("warm-"+fmt.Sprint(time.Now().UnixNano()), n)
+	if _, err := startAll(ctx, e, "Hello5", id, 4, func(int) any { return "hello" }); err != nil {
+		return err
+	}
+	_, err := awaitAll(ctx, e, id, 4, 2*time.Millisecond, 2*time.Minute, isDone)
+	return err
+}
+
+// runHello5 starts n Hello5 from `starters` goroutines and waits for all.
+// Latency is each instance's recorded completion time minus the time its
+// start call began; the rate counts from the first start to the last
+// recorded completion.
+func runHello5(ctx context.Context, b *bench, e engine, prefix string, n, starters int) (*batchResult, error) {
+	if err := warmUp(ctx, e, 20); err != nil {
+		return nil, err
+	}
+	list := ids(prefix, n)
+	m := newCPUMeter(b.redis)
+	t0 := time.Now()
+	var states []instState
+	var awaitErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		states, awaitErr = awaitAll(ctx, e, list, 4, 20*time.Millisecond, 5*time.Minute, isDone)
+	}()
+	starts, err := startAll(ctx, e, "Hello5", list, starters, func(int) any { return "hello" })
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	if awaitErr != nil {
+		return nil, awaitErr
+	}
+	r := &batchResult{}
+	r.procCPU, r.redisCPU = m.stop()
+	summarize(r, t0, starts, states)
+	return r, nil
+}
+
+type singleResult struct {
+	observed, recorded []time.Duration
+}
+
+// runSingle runs n Hello5 one after the other; each is polled every
+// millisecond. observed: start call to the poll that saw it completed;
+// recorded: start call to the engine's recorded completion time.
+func runSingle(ctx context.Context, e engine, n int) (*singleResult, error) {
+	if err := warmUp(ctx, e, 5); err != nil {
+		return nil, err
+	}
+	r := &singleResult{}
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("single-%06d", i)
+		t0 := time.Now()
+		if err := e.start(ctx, "Hello5", id, "hello"); err != nil {
+			return nil, err
+		}
+		deadline := t0.Add(time.Minute)
+		for {
+			st, err := e.state(ctx, id)
+			if err == nil && st.done {
+				r.observed = append(r.observed, time.Since(t0))
+				r.recorded = append(r.recorded, st.completed.Sub(t0))
+				break
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("%s: %s did not complete in a minute (%v)", e.name(), id, err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return r, nil
+}
+
+type fanoutResult struct {
+	walls             []time.Duration
+	procCPU, redisCPU time.Duration
+}
+
+// runFanOut runs FanOut(n) reps times, one at a time; wall is the start
+// call to the recorded completion.
+func runFanOut(ctx context.Context, b *bench, e engine, n, reps int) (*fanoutResult, error) {
+	if err := warmUp(ctx, e, 5); err != nil {
+		return nil, err
+	}
+	// Warm the fan-out path too.
+	if _, err := runOne(ctx, e, "FanOut", "fanout-warm", 20); err != nil {
+		return nil, err
+	}
+	r := &fanoutResult{}
+	m := newCPUMeter(b.redis)
+	for i := 0; i < reps; i++ {
+		d, err := runOne(ctx, e, "FanOut", fmt.Sprintf("fanout-%d", i), n)
+		if err != nil {
+			return nil, err
+		}
+		r.walls = append(r.walls, d)
+	}
+	r.procCPU, r.redisCPU = m.stop()
+	return r, nil
+}
+
+// runOne starts one instance and returns start call to recorded completion.
+func runOne(ctx context.Context, e engine, fn, id string, input any) (time.Duration, error) {
+	t0 := time.Now()
+	if err := e.start(ctx, fn, id, input); err != nil {
+		return 0, err
+	}
+	st, err := awaitAll(ctx, e, []string{id}, 1, 5*time.Millisecond, 5*time.Minute, isDone)
+	if err != nil {
+		return 0, err
+	}
+	if st[0].failed {
+		return 0, fmt.Errorf("%s: %s failed", e.name(), id)
+	}
+	return st[0].completed.Sub(t0), nil
+}
+
+// runEvents starts n WaitOne, waits until each has run its first step (and
+// waits for its event), then raises all events from `starters` goroutines.
+// The rate counts from the first raise to the last recorded completion;
+// latency is each raise call's start to its instance's completion.
+func runEvents(ctx context.Context, b *bench, e engine, prefix string, n, starters int, opts setupOptions) (*batchResult, time.Duration, error) {
+	if err := warmUp(ctx, e, 5); err != nil {
+		return nil, 0, err
+	}
+	list := ids(prefix, n)
+	t0 := time.Now()
+	if _, err := startAll(ctx, e, "WaitOne", list, starters, func(int) any { return "" }); err != nil {
+		return nil, 0, err
+	}
+	if _, err := awaitAll(ctx, e, list, 4, 20*time.Millisecond, 10*time.Minute, isStarted); err != nil {
+		return nil, 0, err
+	}
+	parkTime := time.Since(t0)
+	m := newCPUMeter(b.redis)
+	t1 := time.Now()
+	var states []instState
+	var awaitErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		states, awaitErr = awaitAll(ctx, e, list, 4, 20*time.Millisecond, 10*time.Minute, isDone)
+	}()
+	raises := make([]time.Time, n)
+	err := parallel(n, starters, func(i int) error {
+		raises[i] = time.Now()
+		return e.raise(ctx, list[i], "go", "data")
+	})
+	wg.Wait()
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: raise: %w", e.name(), err)
+	}
+	if awaitErr != nil {
+		return nil, 0, awaitErr
+	}
+	r := &batchResult{}
+	r.procCPU, r.redisCPU = m.stop()
+	summarize(r, t1, raises, states)
+	return r, parkTime, nil
+}
+
+type longResult struct {
+	stepsRun   int
+	events     int
+	stepAt10   time.Duration // median step interval near the start of the history
+	stepAt10k  time.Duration // median step interval before event 10,000
+	warmResume time.Duration // raise → completion, short history, warm worker
+	coldResume time.Duration // raise → completion, 10,000 events, fresh worker
+	buildTime  time.Duration
+}
+
+// runLongHistory: see docs/benchmarks.md, "longhistory".
+func runLongHistory(ctx context.Context, e engine, target int) (*longResult, error) {
+	if err := warmUp(ctx, e, 5); err != nil {
+		return nil, err
+	}
+	// Calibrate the events a step adds with two short instances; they also
+	// give the warm baseline of a resume.
+	lens := map[int]int{}
+	for _, n := range []int{20, 40} {
+		id := fmt.Sprintf("short-%d", n)
+		if err := e.start(ctx, "StepsWait", id, n); err != nil {
+			return nil, err
+		}
+		if err := waitParked(ctx, e, id, n, time.Minute); err != nil {
+			return nil, err
+		}
+		_, l, err := e.steps(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		lens[n] = l
+	}
+	per := float64(lens[40]-lens[20]) / 20
+	base := float64(lens[20]) - 20*per
+	n := int((float64(target)-base)/per) + 1
+	r := &longResult{stepsRun: n}
+	t0 := time.Now()
+	if err := e.start(ctx, "StepsWait", "long", n); err != nil {
+		return nil, err
+	}
+	if err := waitParked(ctx, e, "long", n, 8*time.Minute); err != nil {
+		return nil, err
+	}
+	r.buildTime = time.Since(t0)
+	steps, l, err := e.steps(ctx, "long")
+	if err != nil {
+		return nil, err
+	}
+	r.events = l
+	// Step intervals: time between consecutive activity completions.
+	var early, late []time.Duration
+	for i := 1; i < len(steps); i++ {
+		d := steps[i].at.Sub(steps[i-1].at)
+		switch {
+		case steps[i].index <= 10+25*int(per+0.5) && i >= 2:
+			early = append(early, d)
+		case steps[i].index <= target && steps[i].index > target-25*int(per+0.5):
+			late = append(late, d)
+		}
+	}
+	r.stepAt10, r.stepAt10k = median(early), median(late)
+	// Warm resume: the short instances on the warm worker.
+	var warm []time.Duration
+	for _, n := range []int{20, 40} {
+		d, err := resume(ctx, e, fmt.Sprintf("short-%d", n))
+		if err != nil {
+			return nil, err
+		}
+		warm = append(warm, d)
+	}
+	r.warmResume = min(warm[0], warm[1])
+	// Cold: a new worker (empty caches), warmed with a few Hello5 so its
+	// leases, module and connections are ready, then the event.
+	if err := e.restartWorker(ctx); err != nil {
+		return nil, err
+	}
+	if err := warmUp(ctx, e, 5); err != nil {
+		return nil, err
+	}
+	r.coldResume, err = resume(ctx, e, "long")
+	return r, err
+}
+
+func waitParked(ctx context.Context, e engine, id string, n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := e.parked(ctx, id, n)
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %s not parked after %s (%v)", e.name(), id, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// resume raises "go" on a parked StepsWait and returns the raise call's
+// start to the recorded completion (one step that replays nothing when the
+// instance is warm, then the last activity, then the final step).
+func resume(ctx context.Context, e engine, id string) (time.Duration, error) {
+	t0 := time.Now()
+	if err := e.raise(ctx, id, "go", "x"); err != nil {
+		return 0, err
+	}
+	st, err := awaitAll(ctx, e, []string{id}, 1, time.Millisecond, 2*time.Minute, isDone)
+	if err != nil {
+		return 0, err
+	}
+	if st[0].failed {
+		return 0, fmt.Errorf("%s: %s failed", e.name(), id)
+	}
+	return st[0].completed.Sub(t0), nil
+}
+
+type holdResult struct {
+	n, completed int
+	maxWarm      int
+	startTime    time.Duration
+	parkTime     time.Duration
+	rssParked    int64
+	rssPeak      int64
+	heapParked   uint64
+	redisMem     int64
+	events       *batchResult
+}
+
+// runHold parks n WaitOne on one worker that keeps at most maxWarm of them
+// in memory, samples RSS, then raises all events and waits for all.
+func runHold(ctx context.Context, b *bench, e engine, n, starters, maxWarm int) (*holdResult, error) {
+	if err := warmUp(ctx, e, 5); err != nil {
+		return nil, err
+	}
+	r := &holdResult{n: n, maxWarm: maxWarm}
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			if v := procStatus("VmRSS"); v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+	list := ids("hold", n)
+	t0 := time.Now()
+	if _, err := startAll(ctx, e, "WaitOne", list, starters, func(int) any { return "" }); err != nil {
+		return nil, err
+	}
+	r.startTime = time.Since(t0)
+	if _, err := awaitAll(ctx, e, list, 8, 20*time.Millisecond, 10*time.Minute, isStarted); err != nil {
+		return nil, err
+	}
+	r.parkTime = time.Since(t0)
+	runtime.GC()
+	time.Sleep(500 * time.Millisecond)
+	r.rssParked = procStatus("VmRSS")
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	r.heapParked = ms.HeapInuse
+	r.redisMem = b.redis.usedMemory()
+	m := newCPUMeter(b.redis)
+	t1 := time.Now()
+	raises := make([]time.Time, n)
+	var states []instState
+	var awaitErr error
+	var wg2 sync.WaitGroup
+	wg2.Add(1)
+	go func() {
+		defer wg2.Done()
+		states, awaitErr = awaitAll(ctx, e, list, 8, 20*time.Millisecond, 10*time.Minute, isDone)
+	}()
+	err := parallel(n, starters, func(i int) error {
+		raises[i] = time.Now()
+		return e.raise(ctx, list[i], "go", "data")
+	})
+	wg2.Wait()
+	if err != nil {
+		return nil, err
+	}
+	if awaitErr != nil {
+		return nil, awaitErr
+	}
+	ev := &batchResult{}
+	ev.procCPU, ev.redisCPU = m.stop()
+	summarize(ev, t1, raises, states)
+	r.events = ev
+	for _, st := range states {
+		if st.done && !st.failed {
+			r.completed++
+		}
+	}
+	r.rssPeak = peak.Load()
+	return r, nil
+}
