@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"strings"
@@ -125,6 +126,25 @@ func (a *httpAPI) describe() string {
 		return a.srv.URL() + httpapi.WebhookPath + " (requests need the system key: ?code=KEY or the x-functions-key header)"
 	}
 	return a.srv.URL() + httpapi.WebhookPath + " (no key needed: auth is off on this loopback address)"
+}
+
+// managementPayload returns the function that gives activities an
+// instance's management URLs (abi.ImportManagementURLs), or nil when the API
+// is off. The URLs carry the first system key as code=…, as Durable
+// Functions' do, so the system they are handed to can call them.
+func (a *httpAPI) managementPayload() func(string) ([]byte, error) {
+	if a.srv == nil {
+		return nil
+	}
+	o := a.srv.Options()
+	code := ""
+	if a.auth && len(o.Keys) > 0 {
+		code = o.Keys[0]
+	}
+	base := a.srv.URL() + httpapi.WebhookPath
+	return func(id string) ([]byte, error) {
+		return json.Marshal(httpapi.ManagementPayload(base, o.HubName, o.ConnectionName, code, id))
+	}
 }
 
 // url is the API's base URL, "" when off.

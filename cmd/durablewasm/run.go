@@ -35,11 +35,12 @@ func newLogger(c *cli.Context) *slog.Logger {
 }
 
 // runWorker runs a worker on store until the command's context ends.
-func runWorker(c *cli.Context, store host.Store, engine *host.Engine, log *slog.Logger) error {
+func runWorker(c *cli.Context, store host.Store, engine *host.Engine, api *httpAPI, log *slog.Logger) error {
 	w := host.NewWorker(store, engine, host.WorkerOptions{
 		ActivityConcurrency: c.Int("activity-concurrency"),
 		LeaseTTL:            c.Duration("lease-ttl"),
 		VisibilityTimeout:   c.Duration("visibility-timeout"),
+		ManagementPayload:   api.managementPayload(),
 		Logger:              log,
 	})
 	log.Info("worker started", "id", w.ID(), "partitions", store.Partitions())
@@ -73,7 +74,7 @@ func serveCommand() *cli.Command {
 			if api.url() != "" {
 				fmt.Fprintf(c.App.Writer, "HTTP API: %s\n", api.describe())
 			}
-			return runWorker(c, store, engine, log)
+			return runWorker(c, store, engine, api, log)
 		},
 	}
 }
@@ -144,7 +145,7 @@ func upCommand() *cli.Command {
 				fmt.Fprintf(w, "  curl -X POST '%s/orchestrators/E1_HelloSequence/wait?timeout=2&retryInterval=0.5'\n", api.url())
 			}
 			fmt.Fprintf(w, "Stop with Ctrl-C.\n")
-			return runWorker(c, store, engine, log)
+			return runWorker(c, store, engine, api, log)
 		},
 	}
 }
