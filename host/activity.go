@@ -24,7 +24,7 @@ func newActivityPool(engine *Engine, concurrency int) *activityPool {
 	return &activityPool{engine: engine, sem: make(chan struct{}, concurrency), idle: map[string][]*guestInstance{}}
 }
 
-func (a *activityPool) get(ctx context.Context, digest string) (*guestInstance, error) {
+func (a *activityPool) get(ctx context.Context, digest string, st *AppSettings) (*guestInstance, error) {
 	a.mu.Lock()
 	if l := a.idle[digest]; len(l) > 0 {
 		g := l[len(l)-1]
@@ -33,7 +33,7 @@ func (a *activityPool) get(ctx context.Context, digest string) (*guestInstance, 
 		return g, nil
 	}
 	a.mu.Unlock()
-	return a.engine.newInstance(ctx, digest, false)
+	return a.engine.newInstance(ctx, digest, false, st)
 }
 
 func (a *activityPool) put(g *guestInstance) {
@@ -121,7 +121,7 @@ func (w *Worker) runActivity(ctx context.Context, item *ActivityItem) {
 			log.Warn("cannot load module for activity", "err", err)
 			return
 		}
-		g, err := w.acts.get(ctx, item.Digest)
+		g, err := w.acts.get(ctx, item.Digest, w.settings(ctx, item.Digest))
 		if err != nil {
 			log.Warn("cannot instantiate module for activity", "err", err)
 			return
@@ -136,6 +136,10 @@ func (w *Worker) runActivity(ctx context.Context, item *ActivityItem) {
 		} else if err != nil {
 			log.Warn("activity could not run; it will be redelivered", "err", err)
 			return
+		}
+		if limit := w.limits(ctx, item.Digest).MaxPayloadBytes; len(payload) > limit {
+			ok, payload = false, string(encodeJSON(&abi.FailureDetails{Type: "LimitExceeded", Code: replay.CodeLimit,
+				Message: fmt.Sprintf("the activity's result is %d bytes, over the payload limit of %d bytes", len(payload), limit)}))
 		}
 	}
 	ev := abi.HistoryEvent{EventID: -1, Type: abi.EventTaskCompleted, Timestamp: w.opts.Now().UnixNano(), TaskScheduledID: item.TaskID, Result: payload}

@@ -105,7 +105,7 @@ func newLoopHarness(tb testing.TB, e *Engine, n int) *loopHarness {
 	if _, err := e.Compile(ctx, digest, wasm); err != nil {
 		tb.Fatal(err)
 	}
-	inst, err := e.newInstance(ctx, digest, true)
+	inst, err := e.newInstance(ctx, digest, true, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

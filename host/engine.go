@@ -262,7 +262,7 @@ func (e *Engine) Inspect(ctx context.Context, wasm []byte) (*ModuleInfo, error) 
 	if _, err := e.Compile(ctx, digest, wasm); err != nil {
 		return nil, err
 	}
-	inst, err := e.newInstance(ctx, digest, false)
+	inst, err := e.newInstance(ctx, digest, false, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
 	}

@@ -36,8 +36,10 @@ type guestInstance struct {
 	stderr  *tailBuffer
 	logger  *slog.Logger
 	timeout time.Duration
-	// memLimit is the engine's memory limit in bytes, for error messages.
+	// memLimit is the instance's memory limit in bytes.
 	memLimit uint64
+	// settings are the module's limits and activity capabilities.
+	settings *AppSettings
 
 	handles    map[uint32]*replay.State
 	nextHandle uint32
@@ -89,13 +91,25 @@ func (z *zeroReader) Read(p []byte) (int, error) {
 // step's replay-safe wall clock and deterministic randomness; activity
 // instances see the real ones. Neither gets a filesystem, environment,
 // arguments or network.
-func (e *Engine) newInstance(ctx context.Context, digest string, orchestration bool) (*guestInstance, error) {
+//
+// st, when not nil, narrows the engine's limits (deadlines, memory) for the
+// module and carries its activity capabilities.
+func (e *Engine) newInstance(ctx context.Context, digest string, orchestration bool, st *AppSettings) (*guestInstance, error) {
 	compiled, ok := e.Compiled(digest)
 	if !ok {
 		return nil, fmt.Errorf("module %s is not compiled", digest)
 	}
+	if st == nil {
+		st = &AppSettings{}
+	}
 	g := &guestInstance{digest: digest, stderr: &tailBuffer{}, logger: e.opts.Logger, handles: map[uint32]*replay.State{},
-		timeout: e.opts.StepTimeout, memLimit: e.opts.MemoryLimitBytes}
+		timeout: e.opts.StepTimeout, memLimit: e.opts.MemoryLimitBytes, settings: st}
+	if st.MemoryLimitBytes > 0 && st.MemoryLimitBytes < g.memLimit {
+		g.memLimit = st.MemoryLimitBytes
+	}
+	if orchestration && st.StepTimeout > 0 {
+		g.timeout = st.StepTimeout
+	}
 	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize").
 		WithSysNanotime().WithSysNanosleep().WithStderr(g.stderr).WithStdout(io.Discard)
 	if orchestration {
@@ -106,8 +120,11 @@ func (e *Engine) newInstance(ctx context.Context, digest string, orchestration b
 	} else {
 		cfg = cfg.WithSysWalltime().WithRandSource(rand.Reader)
 		g.timeout = e.opts.ActivityTimeout
+		if st.ActivityTimeout > 0 {
+			g.timeout = st.ActivityTimeout
+		}
 	}
-	if alloc := memoryAllocator(); alloc != nil {
+	if alloc := memoryAllocator(g.memLimit); alloc != nil {
 		ctx = experimental.WithMemoryAllocator(ctx, alloc)
 	}
 	mod, err := e.rt.InstantiateModule(ctx, compiled, cfg)

@@ -12,16 +12,19 @@ import (
 // maximum size, committing pages as the memory grows. Growth never copies,
 // which avoids the 100–200 ms stalls wazero's default slice growth causes for
 // instances holding thousands of orchestrations.
-type mmapAllocator struct{}
+type mmapAllocator struct{ limit uint64 }
 
 type mmapMemory struct {
 	buf       []byte // whole reservation
 	committed uint64
 }
 
-func (mmapAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
+func (a mmapAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
 	if max == 0 {
 		max = 1 << 16
+	}
+	if a.limit > 0 && a.limit < max {
+		max = a.limit &^ (pageRound - 1) // growth past the module's limit fails
 	}
 	b, err := syscall.Mmap(-1, 0, int(max), syscall.PROT_NONE, syscall.MAP_PRIVATE|syscall.MAP_ANON|syscall.MAP_NORESERVE)
 	if err != nil {
@@ -61,4 +64,6 @@ func (m *mmapMemory) Free() {
 	}
 }
 
-func memoryAllocator() experimental.MemoryAllocator { return mmapAllocator{} }
+// memoryAllocator returns an allocator whose memories never grow past limit
+// bytes (0: the engine's limit).
+func memoryAllocator(limit uint64) experimental.MemoryAllocator { return mmapAllocator{limit: limit} }

@@ -4,4 +4,4 @@ package host
 
 import "github.com/tetratelabs/wazero/experimental"
 
-func memoryAllocator() experimental.MemoryAllocator { return nil }
+func memoryAllocator(limit uint64) experimental.MemoryAllocator { return nil }

@@ -418,7 +418,7 @@ func (w *Worker) rewind(ctx context.Context, p int, epoch int64, g *group, reaso
 	inst.nextHandle++
 	e.handle = inst.nextHandle
 	guest := &orchGuest{ctx: ctx, inst: inst, handle: e.handle}
-	st, err := replay.Rebuild(g.id, w.opts.Limits, plan.History, guest)
+	st, err := replay.Rebuild(g.id, w.limits(ctx, meta.Digest), plan.History, guest)
 	var res *replay.StepResult
 	if err == nil {
 		e.state = st
@@ -481,10 +481,10 @@ func (w *Worker) load(ctx context.Context, p int, g *group) (*warm, error) {
 	inst.nextHandle++
 	e.handle = inst.nextHandle
 	if len(hist) == 0 {
-		e.state = replay.New(g.id, w.opts.Limits)
+		e.state = replay.New(g.id, w.limits(ctx, meta.Digest))
 		return e, nil
 	}
-	st, err := replay.Rebuild(g.id, w.opts.Limits, hist, &orchGuest{ctx: ctx, inst: inst, handle: e.handle})
+	st, err := replay.Rebuild(g.id, w.limits(ctx, meta.Digest), hist, &orchGuest{ctx: ctx, inst: inst, handle: e.handle})
 	if err != nil {
 		inst.drop(ctx, e.handle)
 		return nil, err
@@ -513,7 +513,12 @@ func (w *Worker) buildCommit(p int, epoch int64, e *warm, res *replay.StepResult
 	if cs, ok := s.CustomStatus(); ok {
 		m.CustomStatus = cs
 	}
+	before := m.HistoryLength
 	m.HistoryLength = int64(s.HistoryLen())
+	if limit := int64(w.limits(context.Background(), m.Digest).MaxHistoryEvents); limit > 0 && before < limit*8/10 && m.HistoryLength >= limit*8/10 {
+		w.log.Warn("orchestration history is at 80% of its limit; it fails when it reaches the limit (use ContinueAsNew to start a fresh history)",
+			"instanceId", e.id, "events", m.HistoryLength, "limit", limit)
+	}
 	n := w.store.Partitions()
 	for _, a := range res.Actions {
 		ev := a.Event

@@ -201,6 +201,29 @@ type PurgeResult struct {
 	Skipped int
 }
 
+// AppSettings are a module's sandbox limits and activity capabilities, set at
+// deploy and pinned to its digest. Zero fields take the worker's defaults.
+type AppSettings struct {
+	// StepTimeout bounds one orchestration step; ActivityTimeout one
+	// activity execution.
+	StepTimeout     time.Duration `json:"stepTimeout,omitempty"`
+	ActivityTimeout time.Duration `json:"activityTimeout,omitempty"`
+	// MemoryLimitBytes caps each instance's linear memory (at most the
+	// engine's limit).
+	MemoryLimitBytes uint64 `json:"memoryLimitBytes,omitempty"`
+	// MaxPayloadBytes bounds inputs, outputs, event data and custom status;
+	// MaxHistoryEvents a generation's history.
+	MaxPayloadBytes  int `json:"maxPayloadBytes,omitempty"`
+	MaxHistoryEvents int `json:"maxHistoryEvents,omitempty"`
+	// Config are configuration values activities read by key.
+	Config map[string]string `json:"config,omitempty"`
+	// HTTPAllow lists the hosts ("example.com", "example.com:8443",
+	// "*.example.com") activities may call with outbound HTTP; empty means
+	// none. HTTPTimeout bounds one request (default 30 s).
+	HTTPAllow   []string      `json:"httpAllow,omitempty"`
+	HTTPTimeout time.Duration `json:"httpTimeout,omitempty"`
+}
+
 // AppRecord describes a deployed app: a name pointing at a module digest.
 type AppRecord struct {
 	Name      string
@@ -314,6 +337,12 @@ type Store interface {
 	// PutModule stores a module's bytes under its digest (idempotent) and
 	// points app at it, recording its functions.
 	PutModule(ctx context.Context, app string, digest string, wasm []byte, functions []FunctionInfo) error
+	// PutModuleSettings records the settings of the module with that digest
+	// (replacing earlier ones).
+	PutModuleSettings(ctx context.Context, digest string, settings AppSettings) error
+	// GetModuleSettings returns the settings recorded for digest; zero
+	// settings when none were recorded.
+	GetModuleSettings(ctx context.Context, digest string) (*AppSettings, error)
 	// GetModule returns the bytes of the module with that digest, or
 	// ErrModuleNotFound.
 	GetModule(ctx context.Context, digest string) ([]byte, error)

@@ -104,6 +104,7 @@ type Worker struct {
 
 	cache *warmCache
 	acts  *activityPool
+	set   settingsCache
 }
 
 // NewWorker returns a worker over store and engine.
@@ -179,7 +180,7 @@ func (w *Worker) orchInstance(ctx context.Context, digest, instanceID string) (*
 	}
 	i := int(h.Sum32() % uint32(len(pool)))
 	if pool[i] == nil || pool[i].dead.Load() {
-		g, err := w.engine.newInstance(ctx, digest, true)
+		g, err := w.engine.newInstance(ctx, digest, true, w.settings(ctx, digest))
 		if err != nil {
 			return nil, err
 		}

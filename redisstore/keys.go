@@ -19,6 +19,7 @@ package redisstore
 //	dw:{H}:workers         zset   worker id -> expiry (unix ms, Redis TIME)
 //	dw:{H}:mod:<digest>    string module bytes, written once (content-addressed)
 //	dw:{H}:apps            hash   app name -> AppRecord JSON
+//	dw:{H}:modset:<digest> string host.AppSettings JSON of that module
 //	dw:{H}:funcs           hash   function name -> app name
 //
 // Partition p ({P} = {<hub>:<p>}):
@@ -84,6 +85,9 @@ func (h hubKeys) workers() string             { return h.prefix + "workers" }
 func (h hubKeys) module(digest string) string { return h.prefix + "mod:" + digest }
 func (h hubKeys) apps() string                { return h.prefix + "apps" }
 func (h hubKeys) funcs() string               { return h.prefix + "funcs" }
+func (h hubKeys) moduleSettings(digest string) string {
+	return h.prefix + "modset:" + digest
+}
 
 // partKeys names the keys of one partition.
 type partKeys struct {

@@ -106,6 +106,9 @@ type Limits struct {
 	MaxHistoryEvents int
 }
 
+// WithDefaults returns l with zero fields set to their defaults.
+func (l Limits) WithDefaults() Limits { return l.withDefaults() }
+
 func (l Limits) withDefaults() Limits {
 	if l.MaxPayloadBytes <= 0 {
 		l.MaxPayloadBytes = 1 << 20
