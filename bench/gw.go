@@ -235,8 +235,8 @@ func (e *gwEngine) state(ctx context.Context, id string) (instState, error) {
 		return instState{}, err
 	}
 	var rec struct {
-		State       core.WorkflowInstanceState `json:"state"`
-		CreatedAt   time.Time                  `json:"created_at"`
+		State     core.WorkflowInstanceState `json:"state"`
+		CreatedAt time.Time                  `json:"created_at"`
 	}
 	if err := json.Unmarshal([]byte(get.Val()), &rec); err != nil {
 		return instState{}, fmt.Errorf("instance %s: %w", id, err)

@@ -73,7 +73,7 @@ func main() {
 	var budget int
 	flag.IntVar(&budget, "hold-budget-mib", 1024, "hold: memory budget (RSS of the whole harness process, MiB)")
 	flag.StringVar(&sweep, "sweep", "1,4,16,64", "sweep: starter counts")
-	flag.IntVar(&c.sweepN, "sweep-n", 1000, "sweep: orchestrations per point")
+	flag.IntVar(&c.sweepN, "sweep-n", 2000, "sweep: orchestrations per point")
 	flag.StringVar(&c.svg, "svg", "../docs/bench-throughput.svg", "sweep: chart output (\"\" for none)")
 	flag.BoolVar(&c.peerDefault, "peer-default", false, "run go-workflows with its default worker options instead of tuned")
 	flag.StringVar(&c.redisBin, "redis-server", "redis-server", "redis-server binary")

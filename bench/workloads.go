@@ -244,19 +244,17 @@ func runOne(ctx context.Context, e engine, fn, id string, input any) (time.Durat
 // waits for its event), then raises all events from `starters` goroutines.
 // The rate counts from the first raise to the last recorded completion;
 // latency is each raise call's start to its instance's completion.
-func runEvents(ctx context.Context, b *bench, e engine, prefix string, n, starters int, opts setupOptions) (*batchResult, time.Duration, error) {
+func runEvents(ctx context.Context, b *bench, e engine, prefix string, n, starters int) (*batchResult, error) {
 	if err := warmUp(ctx, e, 5); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	list := ids(prefix, n)
-	t0 := time.Now()
 	if _, err := startAll(ctx, e, "WaitOne", list, starters, func(int) any { return "" }); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	if _, err := awaitAll(ctx, e, list, 4, 20*time.Millisecond, 10*time.Minute, isStarted); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	parkTime := time.Since(t0)
 	m := newCPUMeter(b.redis)
 	t1 := time.Now()
 	var states []instState
@@ -274,15 +272,15 @@ func runEvents(ctx context.Context, b *bench, e engine, prefix string, n, starte
 	})
 	wg.Wait()
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s: raise: %w", e.name(), err)
+		return nil, fmt.Errorf("%s: raise: %w", e.name(), err)
 	}
 	if awaitErr != nil {
-		return nil, 0, awaitErr
+		return nil, awaitErr
 	}
 	r := &batchResult{}
 	r.procCPU, r.redisCPU = m.stop()
 	summarize(r, t1, raises, states)
-	return r, parkTime, nil
+	return r, nil
 }
 
 type longResult struct {
