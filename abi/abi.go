@@ -114,6 +114,20 @@ const (
 	// (same protocol as ImportTaskResult, without the kind). ErrUnavailable
 	// when the host serves no HTTP API.
 	ImportManagementURLs = "management_urls"
+	// ImportGetConfig: (h, key_ptr, key_len, buf_ptr, buf_cap) -> i64. Only
+	// for activities. Returns the length of the configuration value of key
+	// (set at deploy), copied to buf_ptr when it fits; ErrNotFound when the
+	// module has no such key.
+	ImportGetConfig = "get_config"
+	// ImportHTTPRequest: (h, req_ptr, req_len, buf_ptr, buf_cap) -> i64. Only
+	// for activities. req is HTTPRequest JSON; the result is the length of
+	// the HTTPResponse JSON, copied to buf_ptr when it fits. Calling again
+	// with the same request bytes in the same activity execution returns the
+	// same response without a second request (for the buffer protocol).
+	// Refusals (host not in the module's allowlist, timeout, network
+	// errors, oversized responses) are reported in the response's error
+	// field, not as error codes.
+	ImportHTTPRequest = "http_request"
 )
 
 // Function kinds passed to ImportRegister.
@@ -175,7 +189,28 @@ const (
 	// ErrUnavailable: the host does not offer the requested service (e.g.
 	// management URLs without an HTTP API).
 	ErrUnavailable = -7
+	// ErrNotFound: the requested item (a configuration key) does not exist.
+	ErrNotFound = -8
 )
+
+// HTTPRequest is the JSON request of ImportHTTPRequest. Body is base64 in
+// JSON.
+type HTTPRequest struct {
+	Method string            `json:"method"`
+	URL    string            `json:"url"`
+	Header map[string]string `json:"headers,omitempty"`
+	Body   []byte            `json:"body,omitempty"`
+}
+
+// HTTPResponse is the JSON response of ImportHTTPRequest. When Error is set
+// the request was not made or did not complete, and the other fields are
+// zero.
+type HTTPResponse struct {
+	Status int               `json:"status,omitempty"`
+	Header map[string]string `json:"headers,omitempty"`
+	Body   []byte            `json:"body,omitempty"`
+	Error  string            `json:"error,omitempty"`
+}
 
 // Log levels passed to ImportLog.
 const (

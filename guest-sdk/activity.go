@@ -79,6 +79,68 @@ func (c *ActivityContext) ManagementURLs(instanceID string) (*ManagementURLs, er
 	}
 }
 
+// Config returns the configuration value of key, set when the module was
+// deployed (durablewasm deploy --config key=value), and whether it exists.
+func (c *ActivityContext) Config(key string) (string, bool) {
+	buf := make([]byte, 256)
+	for {
+		n := c.rt.host.GetConfig(c.handle, key, buf)
+		switch {
+		case n < 0:
+			return "", false
+		case n > int64(len(buf)):
+			buf = make([]byte, n)
+			continue
+		}
+		return string(buf[:n]), true
+	}
+}
+
+// HTTPRequest is an outbound HTTP request made by an activity.
+type HTTPRequest = abi.HTTPRequest
+
+// HTTPResponse is the response to an HTTPRequest.
+type HTTPResponse struct {
+	Status int
+	Header map[string]string
+	Body   []byte
+}
+
+// HTTP performs an outbound HTTP request. The host makes it only when the
+// URL's host is in the module's allowlist (durablewasm deploy --allow-http
+// HOST), with the module's timeout and response-size limit; a refusal or a
+// network failure is the returned error. Non-2xx statuses are not errors.
+func (c *ActivityContext) HTTP(req HTTPRequest) (*HTTPResponse, error) {
+	raw, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("http %s %s: %w", req.Method, req.URL, err)
+	}
+	buf := make([]byte, 4096)
+	for {
+		n := c.rt.host.HTTPRequest(c.handle, raw, buf)
+		switch {
+		case n < 0:
+			return nil, &HostError{Func: abi.ImportHTTPRequest, Code: n}
+		case n > int64(len(buf)):
+			buf = make([]byte, n)
+			continue
+		}
+		var r abi.HTTPResponse
+		if err := json.Unmarshal(buf[:n], &r); err != nil {
+			return nil, fmt.Errorf("http %s %s: malformed host response: %w", req.Method, req.URL, err)
+		}
+		if r.Error != "" {
+			return nil, fmt.Errorf("http %s %s: %s", req.Method, req.URL, r.Error)
+		}
+		return &HTTPResponse{Status: r.Status, Header: r.Header, Body: r.Body}, nil
+	}
+}
+
+// HTTPGet is HTTP with a GET of url.
+func (c *ActivityContext) HTTPGet(url string) (*HTTPResponse, error) {
+	return c.HTTP(HTTPRequest{Method: "GET", URL: url})
+}
+
 // Logger returns a logger whose messages go to the host's log under this
 // activity.
 func (c *ActivityContext) Logger() *Logger {

@@ -55,6 +55,23 @@ func hostComplete(h int32, status int32, payload *byte, payloadLen uint32) int32
 //go:wasmimport durablewasm log
 func hostLog(h int32, level int32, msg string)
 
+//go:wasmimport durablewasm get_config
+func hostGetConfig(h int32, key string, buf *byte, bufCap uint32) int64
+
+//go:wasmimport durablewasm http_request
+func hostHTTPRequest(h int32, req *byte, reqLen uint32, buf *byte, bufCap uint32) int64
+
+func (wasmHost) GetConfig(h int32, key string, buf []byte) int64 {
+	p, n := bytesArg(buf)
+	return hostGetConfig(h, key, p, n)
+}
+
+func (wasmHost) HTTPRequest(h int32, req, buf []byte) int64 {
+	rp, rn := bytesArg(req)
+	p, n := bytesArg(buf)
+	return hostHTTPRequest(h, rp, rn, p, n)
+}
+
 //go:wasmimport durablewasm management_urls
 func hostManagementURLs(h int32, id string, buf *byte, bufCap uint32) int64
 

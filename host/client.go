@@ -266,22 +266,60 @@ func (c *Client) WaitForCompletion(ctx context.Context, instanceID string, inter
 // Deploy validates a module (ABI version, imports, exports, registered
 // functions), stores it content-addressed and points app at it. Running
 // workers use it for new instances without restart; running instances keep
-// the digest they started on.
+// the digest they started on. The module gets default settings.
 func (c *Client) Deploy(ctx context.Context, app string, wasm []byte) (*ModuleInfo, error) {
+	return c.DeployWithSettings(ctx, app, wasm, AppSettings{})
+}
+
+// DeployWithSettings is Deploy with the module's limits and activity
+// capabilities (pinned to its digest: deploying the same bytes again with
+// other settings replaces them).
+func (c *Client) DeployWithSettings(ctx context.Context, app string, wasm []byte, settings AppSettings) (*ModuleInfo, error) {
 	if c.engine == nil {
 		return nil, errors.New("deploy: client has no engine")
 	}
 	if err := validateAppName(app); err != nil {
 		return nil, err
 	}
+	if err := validateSettings(&settings); err != nil {
+		return nil, fmt.Errorf("deploy %s: %w", app, err)
+	}
 	info, err := c.engine.Inspect(ctx, wasm)
 	if err != nil {
+		return nil, fmt.Errorf("deploy %s: %w", app, err)
+	}
+	if settings.MemoryLimitBytes > 0 && info.MinMemoryBytes > settings.MemoryLimitBytes {
+		return nil, fmt.Errorf("deploy %s: %w: the module declares an initial memory of %d MiB, over its memory limit of %d MiB",
+			app, ErrInvalidModule, info.MinMemoryBytes>>20, settings.MemoryLimitBytes>>20)
+	}
+	// Settings first: a module is never visible without its settings.
+	if err := c.store.PutModuleSettings(ctx, info.Digest, settings); err != nil {
 		return nil, fmt.Errorf("deploy %s: %w", app, err)
 	}
 	if err := c.store.PutModule(ctx, app, info.Digest, wasm, info.Functions); err != nil {
 		return nil, fmt.Errorf("deploy %s: %w", app, err)
 	}
 	return info, nil
+}
+
+// validateSettings refuses settings that cannot work, naming the field.
+func validateSettings(s *AppSettings) error {
+	switch {
+	case s.StepTimeout < 0 || s.ActivityTimeout < 0 || s.HTTPTimeout < 0:
+		return fmt.Errorf("%w: timeouts must not be negative", ErrInvalidInput)
+	case s.StepTimeout > 0 && s.StepTimeout < 10*time.Millisecond:
+		return fmt.Errorf("%w: a step timeout of %s is too short (at least 10ms)", ErrInvalidInput, s.StepTimeout)
+	case s.MemoryLimitBytes > 0 && s.MemoryLimitBytes < 4<<20:
+		return fmt.Errorf("%w: a memory limit of %d bytes is too small (at least 4 MiB; a Go guest needs about 4 MiB)", ErrInvalidInput, s.MemoryLimitBytes)
+	case s.MaxPayloadBytes < 0 || s.MaxHistoryEvents < 0:
+		return fmt.Errorf("%w: limits must not be negative", ErrInvalidInput)
+	}
+	for _, h := range s.HTTPAllow {
+		if h == "" || strings.ContainsAny(h, "/ ") {
+			return fmt.Errorf("%w: HTTP allowlist entry %q: use a host name, host:port or *.domain", ErrInvalidInput, h)
+		}
+	}
+	return nil
 }
 
 func validateAppName(app string) error {

@@ -236,8 +236,10 @@ func (e *Engine) compile(ctx context.Context, wasm []byte) (wazero.CompiledModul
 			}
 		}
 	}
-	if _, ok := mod.ExportedMemories()["memory"]; !ok {
+	if mem, ok := mod.ExportedMemories()["memory"]; !ok {
 		problems = append(problems, `does not export its memory as "memory"`)
+	} else if min := uint64(mem.Min()) * 65536; min > e.opts.MemoryLimitBytes {
+		problems = append(problems, fmt.Sprintf("declares an initial memory of %d MiB, over the memory limit of %d MiB", min>>20, e.opts.MemoryLimitBytes>>20))
 	}
 	if len(problems) > 0 {
 		mod.Close(ctx)
@@ -252,6 +254,8 @@ type ModuleInfo struct {
 	Digest     string
 	ABIVersion int32
 	Functions  []FunctionInfo
+	// MinMemoryBytes is the module's declared initial memory.
+	MinMemoryBytes uint64
 }
 
 // Inspect compiles and instantiates wasm once, checks its ABI version and
@@ -288,5 +292,11 @@ func (e *Engine) Inspect(ctx context.Context, wasm []byte) (*ModuleInfo, error) 
 		return nil, fmt.Errorf("%w: the module registers no orchestrator or activity", ErrInvalidModule)
 	}
 	sort.Slice(lc.fns, func(i, j int) bool { return lc.fns[i].Name < lc.fns[j].Name })
-	return &ModuleInfo{Digest: digest, ABIVersion: v, Functions: lc.fns}, nil
+	info := &ModuleInfo{Digest: digest, ABIVersion: v, Functions: lc.fns}
+	if mod, ok := e.Compiled(digest); ok {
+		if mem, ok := mod.ExportedMemories()["memory"]; ok {
+			info.MinMemoryBytes = uint64(mem.Min()) * 65536
+		}
+	}
+	return info, nil
 }

@@ -38,6 +38,14 @@ type actCall struct {
 	// management returns an instance's management payload JSON; nil when
 	// the host serves no HTTP API.
 	management func(instanceID string) ([]byte, error)
+	// settings are the module's capabilities; maxPayload bounds HTTP
+	// response bodies.
+	settings   *AppSettings
+	maxPayload int
+	// lastHTTPReq/lastHTTPResp cache the last HTTP exchange for the buffer
+	// protocol's second call.
+	lastHTTPReq  []byte
+	lastHTTPResp []byte
 }
 
 func withCall(ctx context.Context, c any) context.Context {
@@ -300,6 +308,8 @@ func hostFunctions() []hostFunc {
 			}
 		}},
 		{abi.ImportManagementURLs, []api.ValueType{i32, i32, i32, i32, i32}, []api.ValueType{i64}, managementURLs},
+		{abi.ImportGetConfig, []api.ValueType{i32, i32, i32, i32, i32}, []api.ValueType{i64}, getConfig},
+		{abi.ImportHTTPRequest, []api.ValueType{i32, i32, i32, i32, i32}, []api.ValueType{i64}, httpRequest},
 		{abi.ImportLog, []api.ValueType{i32, i32, i32, i32}, nil, func(ctx context.Context, m api.Module, stack []uint64) {
 			msg, ok := read(m, stack[2], stack[3])
 			if !ok {

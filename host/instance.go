@@ -183,10 +183,11 @@ func (g *guestInstance) call(ctx context.Context, what string, fn api.Function, 
 		msg = fmt.Sprintf("the guest ran longer than the deadline of %s and was stopped", g.timeout)
 	}
 	stderr := g.stderr.take()
-	if line := fatalLine(stderr); line != "" {
+	line := fatalLine(stderr)
+	if line != "" {
 		msg += " (" + line + ")"
 	}
-	if g.memLimit > 0 && memBytes*10 >= g.memLimit*9 {
+	if g.memLimit > 0 && (memBytes*10 >= g.memLimit*9 || strings.Contains(line, "out of memory")) {
 		msg += fmt.Sprintf("; its memory reached %d MiB of the %d MiB limit", memBytes>>20, g.memLimit>>20)
 	}
 	if trace != "" {
@@ -287,7 +288,12 @@ func (g *guestInstance) drop(ctx context.Context, handle uint32) {
 // runActivity runs one activity to completion. The caller holds g.mu.
 func (g *guestInstance) runActivity(ctx context.Context, item *ActivityItem, logger *slog.Logger, management func(string) ([]byte, error)) (ok bool, payload string, err error) {
 	g.nextHandle++
-	c := &actCall{handle: g.nextHandle, logger: logger, instanceID: item.InstanceID, management: management}
+	maxPayload := g.settings.MaxPayloadBytes
+	if maxPayload <= 0 {
+		maxPayload = 1 << 20
+	}
+	c := &actCall{handle: g.nextHandle, logger: logger, instanceID: item.InstanceID, management: management,
+		settings: g.settings, maxPayload: maxPayload}
 	ctx = withCall(ctx, c)
 	req := abi.ActivityRequest{InstanceID: item.InstanceID, Name: item.Name, Input: []byte(item.Input), TaskID: item.TaskID}.Encode()
 	ptr, err := g.write(ctx, req)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -146,52 +145,6 @@ func upCommand() *cli.Command {
 			}
 			fmt.Fprintf(w, "Stop with Ctrl-C.\n")
 			return runWorker(c, store, engine, api, log)
-		},
-	}
-}
-
-func deployCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "deploy",
-		Usage:     "validate and store a module; running workers use it for new instances without restart",
-		ArgsUsage: "FILE.wasm",
-		Flags:     withConn(&cli.StringFlag{Name: "name", Usage: "app name (default: the file name without .wasm)"}),
-		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return exitWith(2, "deploy takes exactly one argument, the module file (e.g. durablewasm deploy app.wasm --name app)")
-			}
-			path := c.Args().First()
-			wasm, err := os.ReadFile(path)
-			if err != nil {
-				return exitWith(1, "read module: %v", err)
-			}
-			name := c.String("name")
-			if name == "" {
-				name = strings.TrimSuffix(filepath.Base(path), ".wasm")
-			}
-			store, err := openStore(c)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			engine, err := host.NewEngine(c.Context, host.EngineOptions{})
-			if err != nil {
-				return err
-			}
-			defer engine.Close(context.Background())
-			info, err := host.NewClient(store, engine).Deploy(c.Context, name, wasm)
-			if err != nil {
-				return exitWith(1, "%v", err)
-			}
-			fmt.Fprintf(c.App.Writer, "Deployed '%s' as %s (ABI v%d).\n", name, info.Digest, info.ABIVersion)
-			for _, f := range info.Functions {
-				kind := "activity"
-				if f.Kind == abi.KindOrchestrator {
-					kind = "orchestrator"
-				}
-				fmt.Fprintf(c.App.Writer, "  %-12s %s\n", kind, f.Name)
-			}
-			return nil
 		},
 	}
 }

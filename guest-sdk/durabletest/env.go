@@ -47,6 +47,12 @@ type Env struct {
 	// abi.ErrNondeterminism or abi.ErrLimit also fails the instance the way
 	// the real host does. It exists to test failure handling.
 	HostError func(c HostCall) int32
+	// Config are the configuration values activities read with
+	// ActivityContext.Config.
+	Config map[string]string
+	// HTTP answers activities' outbound HTTP requests; nil refuses them all
+	// (as a module deployed without an allowlist).
+	HTTP func(req abi.HTTPRequest) abi.HTTPResponse
 
 	reg     *durable.Registry
 	mocks   map[string]func(json.RawMessage) (any, error)

@@ -228,6 +228,38 @@ func (h *host) Complete(hd int32, status int32, payload []byte) int32 {
 	return 0
 }
 
+// GetConfig answers from Env.Config.
+func (h *host) GetConfig(hd int32, key string, buf []byte) int64 {
+	if a := h.acts[hd]; a == nil || hd != h.cur {
+		return abi.ErrNotInStep
+	}
+	v, ok := h.env.Config[key]
+	if !ok {
+		return abi.ErrNotFound
+	}
+	copy(buf, v)
+	return int64(len(v))
+}
+
+// HTTPRequest answers from Env.HTTP.
+func (h *host) HTTPRequest(hd int32, req, buf []byte) int64 {
+	if a := h.acts[hd]; a == nil || hd != h.cur {
+		return abi.ErrNotInStep
+	}
+	var r abi.HTTPRequest
+	resp := abi.HTTPResponse{Error: "no HTTP allowed: set durabletest.Env.HTTP"}
+	if err := json.Unmarshal(req, &r); err != nil {
+		resp = abi.HTTPResponse{Error: err.Error()}
+	} else if h.env.HTTP != nil {
+		resp = h.env.HTTP(r)
+	}
+	b, _ := json.Marshal(resp)
+	if len(b) <= len(buf) {
+		copy(buf, b)
+	}
+	return int64(len(b))
+}
+
 // ManagementURLs returns management URLs on
 // http://localhost:7071/runtime/webhooks/durabletask for the activity's
 // instance (or instanceID), like `durablewasm up` would.

@@ -32,6 +32,12 @@ type Host interface {
 	// ManagementURLs copies the management payload JSON of instanceID into
 	// buf when it fits and returns its length, or a negative error code.
 	ManagementURLs(h int32, instanceID string, buf []byte) int64
+	// GetConfig copies the configuration value of key into buf when it fits
+	// and returns its length, or a negative error code (abi.ErrNotFound).
+	GetConfig(h int32, key string, buf []byte) int64
+	// HTTPRequest performs an abi.HTTPRequest (JSON) and copies the
+	// abi.HTTPResponse JSON into buf when it fits, returning its length.
+	HTTPRequest(h int32, req []byte, buf []byte) int64
 }
 
 // Runtime is the guest side of the exports that run functions: the

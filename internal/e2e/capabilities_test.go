@@ -1,0 +1,100 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/durablewasm/durablewasm/abi"
+	"github.com/durablewasm/durablewasm/host"
+)
+
+// TestActivityCapabilities deploys a module with a configuration value and
+// an HTTP allowlist: the activity reads the value and reaches the allowed
+// host, while another host is refused with a message naming the allowlist;
+// orchestrators cannot use either.
+func TestActivityCapabilities(t *testing.T) {
+	allowed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "pong") }))
+	defer allowed.Close()
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "secret") }))
+	defer other.Close()
+	u, _ := url.Parse(allowed.URL)
+
+	e := newEnv(t, miniURL(t))
+	wasm := buildGuest(t, "testdata/guests/caps")
+	if _, err := e.client.DeployWithSettings(context.Background(), "caps", wasm, host.AppSettings{
+		Config: map[string]string{"greeting": "hi"}, HTTPAllow: []string{u.Host}, HTTPTimeout: 5 * time.Second,
+		MaxPayloadBytes: 64 << 10,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.worker(host.WorkerOptions{})
+	e.start("Caps", "ok", `"`+allowed.URL+`"`)
+	e.start("Caps", "refused", `"`+other.URL+`"`)
+	e.start("Big", "small", "1000")
+	e.start("Big", "big", fmt.Sprint(100<<10))
+	if st := e.wait("ok", 20*time.Second); st.Output != `"hi | pong"` {
+		t.Errorf("allowed host: %s %v", st.Output, st.Failure)
+	}
+	st := e.wait("refused", 20*time.Second)
+	if !strings.Contains(st.Output, "is not in the module's HTTP allowlist (allowed: "+u.Host+")") || strings.Contains(st.Output, "secret") {
+		t.Errorf("other host: %s %v", st.Output, st.Failure)
+	}
+	if st := e.wait("small", 20*time.Second); st.Status != abi.StatusCompleted || st.Output != "1000" {
+		t.Errorf("small result: %s %s %v", st.Status, st.Output, st.Failure)
+	}
+	st = e.wait("big", 20*time.Second)
+	if st.Status != abi.StatusFailed || !strings.Contains(host.FailureText(st.Failure), "over the payload limit of 65536 bytes") {
+		t.Errorf("big result: %s %s", st.Status, host.FailureText(st.Failure))
+	}
+}
+
+func TestDeployRefusesBadSettings(t *testing.T) {
+	e := newEnv(t, miniURL(t))
+	wasm := buildGuest(t, "testdata/guests/caps")
+	ctx := context.Background()
+	for _, s := range []host.AppSettings{
+		{MemoryLimitBytes: 1 << 20},
+		{StepTimeout: time.Microsecond},
+		{HTTPAllow: []string{"http://example.com/x"}},
+	} {
+		if _, err := e.client.DeployWithSettings(ctx, "caps", wasm, s); !errors.Is(err, host.ErrInvalidInput) {
+			t.Errorf("settings %+v accepted: %v", s, err)
+		}
+	}
+}
+
+// TestPerModuleLimits runs an orchestrator that spins on a module deployed
+// with a short step deadline, and one that allocates on a module with a
+// small memory limit, next to a well-behaved one on the default settings.
+func TestPerModuleLimits(t *testing.T) {
+	e := newEnv(t, miniURL(t))
+	ctx := context.Background()
+	hostile := buildGuest(t, "testdata/guests/hostile")
+	if _, err := e.client.DeployWithSettings(ctx, "hostile", hostile, host.AppSettings{StepTimeout: time.Second, MemoryLimitBytes: 64 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	e.worker(host.WorkerOptions{})
+	start := time.Now()
+	e.start("Spin", "spin", "")
+	e.start("Grow", "grow", "")
+	e.start("Fine", "fine", "")
+	if st := e.wait("spin", 30*time.Second); st.Failure == nil || !strings.Contains(st.Failure.Message, "deadline of 1s") {
+		t.Errorf("spin: %s %v", st.Status, st.Failure)
+	}
+	if time.Since(start) > 15*time.Second {
+		t.Errorf("the per-module step deadline of 1s was not applied (took %s)", time.Since(start))
+	}
+	if st := e.wait("grow", 30*time.Second); st.Failure == nil || !strings.Contains(st.Failure.Message, "of the 64 MiB limit") {
+		t.Errorf("grow: %s %v", st.Status, host.FailureText(st.Failure))
+	}
+	if st := e.wait("fine", 30*time.Second); st.Status != abi.StatusCompleted {
+		t.Errorf("fine: %s %v", st.Status, st.Failure)
+	}
+}
