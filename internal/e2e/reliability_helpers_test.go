@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -40,6 +41,7 @@ const (
 	envSkew       = "DW_TEST_WORKER_SKEW" // clock skew, a duration
 	envLeaseTTL   = "DW_TEST_WORKER_LEASE"
 	envVisibility = "DW_TEST_WORKER_VISIBILITY"
+	envPause      = "DW_TEST_WORKER_PAUSE" // "<point>:<n>": SIGSTOP itself at the n-th hit of point
 )
 
 // crashPoints are the named points where faultStore can crash the worker
@@ -67,11 +69,19 @@ type faultStore struct {
 	point  string
 	at     int64
 	hits   atomic.Int64
+	pause  string
+	pauseN int64
+	phits  atomic.Int64
 	ledger *os.File
 	mu     sync.Mutex
 }
 
 func (f *faultStore) hit(name string) {
+	if name == f.pause && f.phits.Add(1) == f.pauseN {
+		fmt.Fprintf(os.Stderr, "PAUSED at %s\n", name)
+		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP) // until the test sends SIGCONT
+		fmt.Fprintf(os.Stderr, "RESUMED at %s\n", name)
+	}
 	if name != f.point {
 		return
 	}
@@ -117,6 +127,11 @@ func (f *faultStore) Commit(ctx context.Context, cs []host.Commit) ([]error, err
 		f.hit("mid-commit")
 	}
 	errs, err := f.Store.Commit(ctx, cs)
+	for _, e := range errs {
+		if errors.Is(e, host.ErrStaleEpoch) {
+			fmt.Fprintf(os.Stderr, "REFUSED stale commit: %v\n", e)
+		}
+	}
 	f.hit("after-commit")
 	return errs, err
 }
@@ -193,6 +208,11 @@ func TestHelperWorkerProcess(t *testing.T) {
 		fs.point = c[:i]
 		fs.at, _ = strconv.ParseInt(c[i+1:], 10, 64)
 	}
+	if c := os.Getenv(envPause); c != "" {
+		i := strings.LastIndexByte(c, ':')
+		fs.pause = c[:i]
+		fs.pauseN, _ = strconv.ParseInt(c[i+1:], 10, 64)
+	}
 	if p := os.Getenv(envLedger); p != "" {
 		fs.ledger, err = os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
@@ -234,6 +254,7 @@ type workerProc struct {
 // procOpts configure a helper worker process.
 type procOpts struct {
 	crash      string // "<point>:<n>"
+	pause      string // "<point>:<n>"
 	skew       time.Duration
 	lease      time.Duration
 	visibility time.Duration
@@ -250,6 +271,9 @@ func (e *env) startWorkerProc(o procOpts) *workerProc {
 	env := append(os.Environ(), envWorker+"=1", envURL+"="+e.url, envHub+"="+e.hub)
 	if o.crash != "" {
 		env = append(env, envCrash+"="+o.crash)
+	}
+	if o.pause != "" {
+		env = append(env, envPause+"="+o.pause)
 	}
 	if o.skew != 0 {
 		env = append(env, envSkew+"="+o.skew.String())
@@ -469,4 +493,23 @@ func globLedgers(t testing.TB, dir string) []string {
 		t.Fatal(err)
 	}
 	return files
+}
+
+// logContains reports how many lines of the process's log contain s.
+func (w *workerProc) logCount(s string) int {
+	procLogMu.Lock()
+	defer procLogMu.Unlock()
+	return strings.Count(w.logs.String(), s)
+}
+
+// waitLog waits until the process's log contains s.
+func (w *workerProc) waitLog(s string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if w.logCount(s) > 0 {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
 }
