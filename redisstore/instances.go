@@ -35,7 +35,7 @@ func (s *Store) CreateInstance(ctx context.Context, st host.InstanceState, start
 	args := []interface{}{id, st.ExecutionID, string(st.Status), createdScore(st.CreatedAt), encodeMsg(&start)}
 	args = append(args, toStrings(stateFields(&st, true))...)
 	res, err := scriptCreate.Run(ctx, s.rdb,
-		[]string{k.instance(id), k.history(id), k.ctl(), k.idxCreated(), k.idxStatusPrefix()}, args...).Text()
+		[]string{k.instance(id), k.history(id), k.ctl(), k.idxCreated(), k.idxStatusPrefix(), k.idxDigestPrefix()}, args...).Text()
 	if err != nil {
 		return fmt.Errorf("create instance %s: %w", id, err)
 	}

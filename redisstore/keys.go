@@ -21,6 +21,7 @@ package redisstore
 //	dw:{H}:apps            hash   app name -> AppRecord JSON
 //	dw:{H}:modset:<digest> string host.AppSettings JSON of that module
 //	dw:{H}:funcs           hash   function name -> app name
+//	dw:{H}:modules         zset   digest -> time first stored (unix ms), every stored module
 //
 // Partition p ({P} = {<hub>:<p>}):
 //
@@ -31,10 +32,18 @@ package redisstore
 //	                              (unix ms, rounded up so a timer never fires early)
 //	dw:{P}:outbox          stream messages for other partitions, field o = envelope
 //	dw:{P}:dead            stream dead letters: entries that could not be decoded,
-//	                              fields src (stream), id, field, raw, reason
+//	                              fields src (stream), id, field, raw, reason; and
+//	                              activity items given up after too many deliveries,
+//	                              the same fields plus kind=activity, i (instance),
+//	                              x (execution), t (task id), n (activity), in
+//	                              (input), dl (deliveries)
 //	dw:{P}:dedup:<msgid>   string delivered message id marker, PX = Options.DedupTTL
 //	dw:{P}:idx:created     zset   instance id -> created time (unix ms)
 //	dw:{P}:idx:st:<Status> zset   instance id -> created time, one per runtime status
+//	dw:{P}:idx:d:<digest>  set    ids of the non-terminal (Pending, Running, Suspended,
+//	                              ContinuedAsNew) instances on module <digest>;
+//	                              kept by the create, deliver, commit and purge
+//	                              scripts (built in Lua as KEYS[n] .. digest)
 //	dw:{P}:i:<id>          hash   instance state (fields below)
 //	dw:{P}:h:<id>          list   history, one abi.EncodeEvent JSON per element
 //	dw:{P}:tm:<id>         set    the members of dw:{P}:timers whose message is for
@@ -85,6 +94,7 @@ func (h hubKeys) workers() string             { return h.prefix + "workers" }
 func (h hubKeys) module(digest string) string { return h.prefix + "mod:" + digest }
 func (h hubKeys) apps() string                { return h.prefix + "apps" }
 func (h hubKeys) funcs() string               { return h.prefix + "funcs" }
+func (h hubKeys) modules() string             { return h.prefix + "modules" }
 func (h hubKeys) moduleSettings(digest string) string {
 	return h.prefix + "modset:" + digest
 }
@@ -110,6 +120,13 @@ func (k partKeys) idxCreated() string            { return k.prefix + "idx:create
 // idxStatusPrefix is the prefix of the per-status index keys; scripts append
 // the status name.
 func (k partKeys) idxStatusPrefix() string { return k.prefix + "idx:st:" }
+
+// idxDigestPrefix is the prefix of the per-digest index keys; scripts
+// append the digest.
+func (k partKeys) idxDigestPrefix() string { return k.prefix + "idx:d:" }
+
+// idxDigest is the digest index of digest.
+func (k partKeys) idxDigest(digest string) string { return k.idxDigestPrefix() + digest }
 
 // idxStatus is the index of instances in status s.
 func (k partKeys) idxStatus(s abi.RuntimeStatus) string { return k.idxStatusPrefix() + string(s) }

@@ -59,7 +59,7 @@ func (s *Store) PutModule(ctx context.Context, app string, digest string, wasm [
 	}
 	rec, _ := json.Marshal(w)
 	args[2] = string(rec)
-	res, err := scriptPutModule.Run(ctx, s.rdb, []string{s.hk.module(digest), s.hk.apps(), s.hk.funcs()}, args...).StringSlice()
+	res, err := scriptPutModule.Run(ctx, s.rdb, []string{s.hk.module(digest), s.hk.apps(), s.hk.funcs(), s.hk.modules()}, args...).StringSlice()
 	if err != nil {
 		return fmt.Errorf("put module %s for app %s: %w", digest, app, err)
 	}

@@ -27,8 +27,8 @@ type purgeItem struct {
 // purgeCall builds the purge script call of items, all in partition p.
 func (s *Store) purgeCall(p int, force bool, allowed []abi.RuntimeStatus, items []purgeItem) scriptCall {
 	k := s.parts[p]
-	keys := make([]string, 0, 3+3*len(items))
-	keys = append(keys, k.idxCreated(), k.idxStatusPrefix(), k.timers())
+	keys := make([]string, 0, 4+3*len(items))
+	keys = append(keys, k.idxCreated(), k.idxStatusPrefix(), k.timers(), k.idxDigestPrefix())
 	f := "0"
 	if force {
 		f = "1"

@@ -52,7 +52,7 @@ func bulkCreate(tb testing.TB, s *Store, states []host.InstanceState) {
 			args := []interface{}{st.InstanceID, st.ExecutionID, string(st.Status), createdScore(st.CreatedAt), encodeMsg(&start)}
 			args = append(args, toStrings(stateFields(&st, true))...)
 			calls = append(calls, scriptCall{script: scriptCreate, args: args,
-				keys: []string{k.instance(st.InstanceID), k.history(st.InstanceID), k.ctl(), k.idxCreated(), k.idxStatusPrefix()}})
+				keys: []string{k.instance(st.InstanceID), k.history(st.InstanceID), k.ctl(), k.idxCreated(), k.idxStatusPrefix(), k.idxDigestPrefix()}})
 		}
 		cmds, err := s.runPipelined(ctx, calls)
 		if err != nil {

@@ -281,7 +281,7 @@ func (s *Store) commitCall(c *host.Commit) (scriptCall, error) {
 		}
 		args = append(args, encodeOutbox(o))
 	}
-	keys := []string{k.lease(), k.instance(id), k.history(id), k.ctl(), k.act(), k.timers(), k.outbox(), k.idxCreated(), k.idxStatusPrefix(), k.timerIndexPrefix()}
+	keys := []string{k.lease(), k.instance(id), k.history(id), k.ctl(), k.act(), k.timers(), k.outbox(), k.idxCreated(), k.idxStatusPrefix(), k.timerIndexPrefix(), k.idxDigestPrefix()}
 	return scriptCall{script: scriptCommit, keys: keys, args: args}, nil
 }
 
@@ -449,7 +449,7 @@ func (s *Store) deliverCall(e redis.XMessage) (scriptCall, error) {
 	}
 	args := []interface{}{w.M, msg.MessageID, ms(s.opts.DedupTTL), create, id, st.S, st.C}
 	args = append(args, toStrings(st.F)...)
-	keys := []string{tk.dedup(msg.MessageID), tk.ctl(), tk.instance(id), tk.history(id), tk.idxCreated(), tk.idxStatusPrefix()}
+	keys := []string{tk.dedup(msg.MessageID), tk.ctl(), tk.instance(id), tk.history(id), tk.idxCreated(), tk.idxStatusPrefix(), tk.idxDigestPrefix()}
 	return scriptCall{script: scriptDeliver, keys: keys, args: args}, nil
 }
 

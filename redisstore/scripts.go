@@ -47,6 +47,18 @@ local function reindex(prefix, id, old, new, score)
   if old and old ~= new then redis.call('ZREM', prefix .. old, id) end
   redis.call('ZADD', prefix .. new, score, id)
 end
+-- digidx keeps the digest index (see keys.go: idx:d:<digest>): the set of
+-- non-terminal instances on each digest. olds/oldd are the status and digest
+-- before the write (false when there was no instance), news/newd after it
+-- (false after a delete). A nil prefix (a caller that passes no index key)
+-- skips it.
+local function digidx(prefix, id, olds, oldd, news, newd)
+  if not prefix then return end
+  local was = olds and not terminal[olds] and oldd and oldd ~= ''
+  local is = news and not terminal[news] and newd and newd ~= ''
+  if was and not (is and oldd == newd) then redis.call('SREM', prefix .. oldd, id) end
+  if is then redis.call('SADD', prefix .. newd, id) end
+end
 `
 
 func newScript(body string) *redis.Script {
@@ -55,7 +67,8 @@ func newScript(body string) *redis.Script {
 
 // scriptCreate creates an instance and enqueues its start message.
 //
-// KEYS: 1 instance, 2 history, 3 ctl, 4 idx:created, 5 idx:st: prefix
+// KEYS: 1 instance, 2 history, 3 ctl, 4 idx:created, 5 idx:st: prefix,
+// 6 idx:d: prefix (digest index; optional)
 // ARGV: 1 id, 2 execution id, 3 status, 4 created score (ms), 5 start message,
 // 6.. instance hash field/value pairs.
 // Returns "ok", "dup" (an instance with this execution id exists: a retry),
@@ -71,6 +84,7 @@ end
 chunked('HSET', KEYS[1], {}, ARGV, 6, #ARGV - 5)
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
 redis.call('ZADD', KEYS[5] .. ARGV[3], ARGV[4], ARGV[1])
+digidx(KEYS[6], ARGV[1], false, false, ARGV[3], redis.call('HGET', KEYS[1], 'd'))
 redis.call('XADD', KEYS[3], '*', 'm', ARGV[5])
 return 'ok'
 `)
@@ -93,7 +107,7 @@ return 'ok'
 // scriptDeliver delivers one outbox message on the target partition.
 //
 // KEYS: 1 dedup marker, 2 ctl, 3 instance, 4 history, 5 idx:created,
-// 6 idx:st: prefix
+// 6 idx:st: prefix, 7 idx:d: prefix (digest index; optional)
 // ARGV: 1 message, 2 message id, 3 de-dup ttl ms, 4 create ("1"/"0"),
 // 5 id, 6 status, 7 created score, 8.. instance field/value pairs (create only)
 // Returns "ok", "dup" (delivered before) or "skipped" (create found a
@@ -113,6 +127,7 @@ if ARGV[4] == '1' then
     chunked('HSET', KEYS[3], {}, ARGV, 8, #ARGV - 7)
     redis.call('ZADD', KEYS[5], ARGV[7], ARGV[5])
     redis.call('ZADD', KEYS[6] .. ARGV[6], ARGV[7], ARGV[5])
+    digidx(KEYS[7], ARGV[5], false, false, ARGV[6], redis.call('HGET', KEYS[3], 'd'))
   end
 end
 if res == 'ok' then redis.call('XADD', KEYS[2], '*', 'm', ARGV[1]) end
@@ -123,7 +138,8 @@ return res
 // scriptCommit applies one orchestration step.
 //
 // KEYS: 1 lease, 2 instance, 3 history, 4 ctl, 5 act, 6 timers, 7 outbox,
-// 8 idx:created, 9 idx:st: prefix, 10 timer index prefix
+// 8 idx:created, 9 idx:st: prefix, 10 timer index prefix, 11 idx:d: prefix
+// (digest index; optional)
 // ARGV: 1 epoch, 2 commit id, 3 id, 4 status, 5 created score (ms), 6 reset ("1"),
 // then sections, each "n, item1..itemn": instance field/value pairs, history
 // events, acked control ids, activity items, timers (score, member, owner
@@ -150,6 +166,7 @@ local tf, tn = section()
 local lf, ln = section()
 local of, on = section()
 local old = redis.call('HGET', KEYS[2], 's')
+local oldd = redis.call('HGET', KEYS[2], 'd')
 if ARGV[6] == '1' then redis.call('DEL', KEYS[3]) end
 if en > 0 then chunked('RPUSH', KEYS[3], {}, ARGV, ef, en) end
 local hl = redis.call('LLEN', KEYS[3])
@@ -157,6 +174,7 @@ if fn > 0 then chunked('HSET', KEYS[2], {}, ARGV, ff, fn) end
 redis.call('HSET', KEYS[2], 'hl', hl, 'lc', ARGV[2])
 if not old then redis.call('ZADD', KEYS[8], ARGV[5], ARGV[3]) end
 reindex(KEYS[9], ARGV[3], old, ARGV[4], ARGV[5])
+digidx(KEYS[11], ARGV[3], old, oldd, ARGV[4], redis.call('HGET', KEYS[2], 'd'))
 if an > 0 then
   chunked('XACK', KEYS[4], {'$GROUP'}, ARGV, af, an)
   chunked('XDEL', KEYS[4], {}, ARGV, af, an)
@@ -291,8 +309,9 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)
 
 // scriptPutModule stores a module and points an app at it.
 //
-// KEYS: 1 module, 2 apps, 3 funcs. ARGV: 1 app, 2 wasm bytes, 3 app record
-// JSON, 4.. function names.
+// KEYS: 1 module, 2 apps, 3 funcs, 4 modules (the set of stored digests;
+// optional). ARGV: 1 app, 2 wasm bytes, 3 app record JSON (its "digest" is
+// added to KEYS[4]), 4.. function names.
 // Returns {"ok"} or {"conflict", function, owning app}.
 var scriptPutModule = newScript(`
 for i = 4, #ARGV do
@@ -312,6 +331,7 @@ if prev then
   end
 end
 redis.call('SET', KEYS[1], ARGV[2], 'NX')
+if KEYS[4] then redis.call('ZADD', KEYS[4], 'NX', now_ms(), cjson.decode(ARGV[3]).digest) end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 for _, f in ipairs(drop) do redis.call('HDEL', KEYS[3], f) end
 for i = 4, #ARGV do redis.call('HSET', KEYS[3], ARGV[i], ARGV[1]) end
@@ -386,11 +406,11 @@ return out
 // ones, its created index score and, when given, its created time are the
 // ones it was selected with — an instance replaced since is left alone); it
 // is terminal unless forced. Then the script deletes its hash, history and
-// timer index, the timer set members listed in that index, and its created
-// and status index entries.
+// timer index, the timer set members listed in that index, and its created,
+// status and digest index entries.
 //
-// KEYS: 1 idx:created, 2 idx:st: prefix, 3 timers, then per instance: hash,
-// history, timer index.
+// KEYS: 1 idx:created, 2 idx:st: prefix, 3 timers, 4 idx:d: prefix (digest
+// index), then per instance: hash, history, timer index.
 // ARGV: 1 force ("1"/"0"), 2 n allowed statuses (0 = any), the statuses, then
 // per instance: id, created score ("" = not checked), created ns ("" = not
 // checked).
@@ -405,7 +425,7 @@ if na > 0 then
   for i = 3, 2 + na do allowed[ARGV[i]] = true end
 end
 local res = {}
-local kb = 3
+local kb = 4
 for a = 3 + na, #ARGV, 3 do
   local id, score, created = ARGV[a], ARGV[a+1], ARGV[a+2]
   local ik, hk, tk = KEYS[kb+1], KEYS[kb+2], KEYS[kb+3]
@@ -423,6 +443,7 @@ for a = 3 + na, #ARGV, 3 do
   elseif not force and not terminal[s] then
     r = s
   else
+    digidx(KEYS[4], id, s, redis.call('HGET', ik, 'd'), false, false)
     local tm = redis.call('SMEMBERS', tk)
     if #tm > 0 then chunked('ZREM', KEYS[3], {}, tm, 1, #tm) end
     redis.call('UNLINK', ik, hk, tk)
