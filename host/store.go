@@ -34,6 +34,12 @@ var (
 	ErrNotFinished = errors.New("instance has not finished")
 	// ErrBadToken: a continuation token that this store did not issue.
 	ErrBadToken = errors.New("invalid continuation token")
+	// ErrModuleInUse: removing a module that an app points at or that
+	// non-finished instances run on, or an app whose module such instances
+	// run on.
+	ErrModuleInUse = errors.New("module is in use")
+	// ErrDeadLetterNotFound: no dead letter with that partition and id.
+	ErrDeadLetterNotFound = errors.New("dead letter not found")
 )
 
 // PartitionFor returns the partition (0..n-1) of an instance id. It is a stable
@@ -353,4 +359,82 @@ type Store interface {
 	// FindFunction returns the app that registers a function of that name,
 	// or ErrFunctionNotFound.
 	FindFunction(ctx context.Context, name string) (*AppRecord, FunctionInfo, error)
+
+	// ListModules returns every stored module, sorted by digest.
+	ListModules(ctx context.Context) ([]StoredModule, error)
+	// CountDigestInstances returns how many non-finished (Pending, Running,
+	// Suspended, ContinuedAsNew) instances run on the module with that
+	// digest, from an index (not a scan of the instances).
+	CountDigestInstances(ctx context.Context, digest string) (int64, error)
+	// DigestInstances returns the ids of up to max (<= 0: all) non-finished
+	// instances on the module with that digest, sorted.
+	DigestInstances(ctx context.Context, digest string, max int) ([]string, error)
+	// RemoveApp removes app's record and its function→app mappings, provided
+	// the app still points at digest (ErrModuleInUse if it was redeployed
+	// meanwhile; ErrModuleNotFound if there is no such app). With dropModule
+	// the module's bytes and settings are removed too unless another app
+	// points at digest; the result reports whether they were. It does not
+	// look at instances: the caller checks CountDigestInstances first.
+	RemoveApp(ctx context.Context, app, digest string, dropModule bool) (moduleRemoved bool, err error)
+	// RemoveModule removes a module's bytes and settings: ErrModuleInUse
+	// (naming the app) if an app points at it, ErrModuleNotFound if it is not
+	// stored. It does not look at instances: the caller checks
+	// CountDigestInstances first.
+	RemoveModule(ctx context.Context, digest string) error
+
+	// DeadLetterActivity gives up on an activity work item, atomically:
+	// it posts result (the failure the orchestration sees) to the item's
+	// partition's control stream, records a dead letter with reason and the
+	// item's instance, activity name, input and delivery count in the
+	// partition's dead-letter stream, and acknowledges and deletes the item.
+	// An item that is no longer pending is left alone (another worker
+	// finished it) and nil is returned.
+	DeadLetterActivity(ctx context.Context, item ActivityItem, reason string, result ControlMessage) error
+	// ListDeadLetters returns up to max (<= 0: 1000) dead letters of all
+	// partitions, oldest first.
+	ListDeadLetters(ctx context.Context, max int) ([]DeadLetter, error)
+	// DeleteDeadLetter removes one dead letter; ErrDeadLetterNotFound if
+	// partition p has none with that id.
+	DeleteDeadLetter(ctx context.Context, p int, id string) error
 }
+
+// StoredModule is one module stored in the hub.
+type StoredModule struct {
+	Digest string
+	// Size is the module's size in bytes.
+	Size int64
+	// StoredAt is when it was first stored (zero if unknown: stored by an
+	// older version).
+	StoredAt time.Time
+}
+
+// DeadLetter is one entry of a partition's dead-letter stream: an activity
+// work item given up after too many deliveries (Kind "activity"), or a
+// stream entry that could not be decoded (Kind "undecodable").
+type DeadLetter struct {
+	// Partition and ID locate the dead letter (ID is its entry id in the
+	// dead-letter stream); Time is when it was recorded.
+	Partition int
+	ID        string
+	Time      time.Time
+	Kind      string
+	Reason    string
+	// Source and EntryID are the stream and entry id it came from; Raw is
+	// the entry's stored value.
+	Source  string
+	EntryID string
+	Raw     string
+	// The activity item, for Kind "activity".
+	InstanceID  string
+	ExecutionID string
+	TaskID      int32
+	Activity    string
+	Input       string
+	Deliveries  int64
+}
+
+// Dead-letter kinds.
+const (
+	DeadLetterActivity    = "activity"
+	DeadLetterUndecodable = "undecodable"
+)

@@ -1,0 +1,141 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/durablewasm/durablewasm/host"
+)
+
+// Dead letters: each partition's dw:{hub:p}:dead stream holds the entries the
+// store or the workers gave up on. Undecodable stream entries are parked by
+// deadLetter (queues.go); activity items delivered too many times by
+// DeadLetterActivity. The fields are listed in keys.go.
+
+// scriptDeadLetterActivity posts an activity's failure result, records the
+// dead letter and retires the item, if the item is still pending.
+//
+// KEYS: 1 act, 2 ctl, 3 dead. ARGV: 1 item id, 2 result message, 3 raw item,
+// 4 reason, 5 instance, 6 execution, 7 task id, 8 activity, 9 input,
+// 10 deliveries.
+// Returns the dead letter's id, or "" when the item was no longer pending.
+var scriptDeadLetterActivity = newScript(`
+local p = redis.call('XPENDING', KEYS[1], '$GROUP', ARGV[1], ARGV[1], 1)
+if #p == 0 then return '' end
+redis.call('XADD', KEYS[2], '*', 'm', ARGV[2])
+local id = redis.call('XADD', KEYS[3], '*', 'kind', 'activity', 'src', KEYS[1], 'id', ARGV[1], 'field', 'a', 'raw', ARGV[3],
+  'reason', ARGV[4], 'i', ARGV[5], 'x', ARGV[6], 't', ARGV[7], 'n', ARGV[8], 'in', ARGV[9], 'dl', ARGV[10])
+redis.call('XACK', KEYS[1], '$GROUP', ARGV[1])
+redis.call('XDEL', KEYS[1], ARGV[1])
+return id
+`)
+
+func init() { allScripts = append(allScripts, scriptDeadLetterActivity) }
+
+// DeadLetterActivity posts result, records the dead letter and acks and
+// deletes the item, in one script that first checks the item is still
+// pending (a no-op otherwise: another worker finished it).
+func (s *Store) DeadLetterActivity(ctx context.Context, item host.ActivityItem, reason string, result host.ControlMessage) error {
+	if err := s.checkPartition("dead-letter activity", item.Partition); err != nil {
+		return err
+	}
+	if !validStreamID(item.ID) {
+		return fmt.Errorf("dead-letter activity %s of %s: item id is not a stream entry id", item.ID, item.InstanceID)
+	}
+	if result.InstanceID == "" {
+		result.InstanceID = item.InstanceID
+	}
+	k := s.parts[item.Partition]
+	err := scriptDeadLetterActivity.Run(ctx, s.rdb, []string{k.act(), k.ctl(), k.dead()},
+		item.ID, encodeMsg(&result), encodeItem(&item), reason, item.InstanceID, item.ExecutionID,
+		strconv.FormatInt(int64(item.TaskID), 10), item.Name, item.Input, strconv.FormatInt(item.Deliveries, 10)).Err()
+	if err != nil {
+		return fmt.Errorf("dead-letter activity %s (%s task %d) of %s: %w", item.ID, item.Name, item.TaskID, item.InstanceID, err)
+	}
+	return nil
+}
+
+// ListDeadLetters reads the dead-letter streams of all partitions (one
+// XRANGE each, pipelined) and returns up to max (<= 0: 1000) entries,
+// oldest first.
+func (s *Store) ListDeadLetters(ctx context.Context, max int) ([]host.DeadLetter, error) {
+	if max <= 0 {
+		max = 1000
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.XMessageSliceCmd, len(s.parts))
+	for p, k := range s.parts {
+		cmds[p] = pipe.XRangeN(ctx, k.dead(), "-", "+", int64(max))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !isNil(err) {
+		return nil, fmt.Errorf("list dead letters: %w", err)
+	}
+	var out []host.DeadLetter
+	for p, c := range cmds {
+		for _, m := range c.Val() {
+			out = append(out, parseDeadLetter(p, m))
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].Time.Equal(out[j].Time) {
+			return out[i].Time.Before(out[j].Time)
+		}
+		return out[i].Partition < out[j].Partition
+	})
+	if len(out) > max {
+		out = out[:max]
+	}
+	return out, nil
+}
+
+// parseDeadLetter decodes one dead-letter entry; for an undecodable entry of
+// the activity or control stream the item or message is decoded from raw
+// when possible.
+func parseDeadLetter(p int, m redis.XMessage) host.DeadLetter {
+	str := func(f string) string { v, _ := m.Values[f].(string); return v }
+	d := host.DeadLetter{Partition: p, ID: m.ID, Time: streamIDTime(m.ID), Kind: str("kind"), Reason: str("reason"),
+		Source: str("src"), EntryID: str("id"), Raw: str("raw"),
+		InstanceID: str("i"), ExecutionID: str("x"), Activity: str("n"), Input: str("in")}
+	if d.Kind == "" {
+		d.Kind = host.DeadLetterUndecodable
+	}
+	if t, err := strconv.ParseInt(str("t"), 10, 32); err == nil {
+		d.TaskID = int32(t)
+	}
+	d.Deliveries, _ = strconv.ParseInt(str("dl"), 10, 64)
+	return d
+}
+
+// streamIDTime is the time part of a stream entry id ("<ms>-<seq>").
+func streamIDTime(id string) time.Time {
+	ms, _, _ := strings.Cut(id, "-")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(n).UTC()
+}
+
+// DeleteDeadLetter removes entry id of partition p's dead-letter stream.
+func (s *Store) DeleteDeadLetter(ctx context.Context, p int, id string) error {
+	if err := s.checkPartition("delete dead letter", p); err != nil {
+		return err
+	}
+	if !validStreamID(id) {
+		return fmt.Errorf("delete dead letter %d/%s: %w (ids look like 1700000000000-0)", p, id, host.ErrDeadLetterNotFound)
+	}
+	n, err := s.rdb.XDel(ctx, s.parts[p].dead(), id).Result()
+	if err != nil {
+		return fmt.Errorf("delete dead letter %d/%s: %w", p, id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("delete dead letter %d/%s: %w", p, id, host.ErrDeadLetterNotFound)
+	}
+	return nil
+}
