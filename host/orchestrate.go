@@ -3,6 +3,7 @@ package host
 import (
 	"container/list"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -296,6 +297,11 @@ func (w *Worker) step(ctx context.Context, p int, epoch int64, g *group) (*Commi
 			return w.rewind(ctx, p, epoch, g, m.Event.Reason)
 		}
 	}
+	for _, m := range g.msgs {
+		if isMigrate(m) {
+			return w.migrate(ctx, p, epoch, g)
+		}
+	}
 	e := w.cache.take(g.id)
 	if e != nil && (e.inst == nil || e.inst.dead.Load()) {
 		w.cache.remove(e)
@@ -455,6 +461,123 @@ func (w *Worker) rewind(ctx context.Context, p int, epoch int64, g *group, reaso
 	}
 	w.log.Info("rewound instance", "instanceId", g.id, "activities", len(plan.Activities), "timers", len(plan.Timers), "subOrchestrations", len(rewindChildren))
 	return c, e, nil
+}
+
+// isMigrate reports whether m is a migration request (Client.Migrate).
+func isMigrate(m ControlMessage) bool {
+	return m.Event.Type == abi.EventGenericEvent && m.Event.Name == MigrateEventName
+}
+
+// migrate moves a running instance to another module digest: it forgets the
+// warm state (which runs on the old module), rebuilds the state by replaying
+// the committed history on the new module, records the move in history (a
+// GenericEvent named MigrateEventName whose input is {"from":…,"to":…}) and
+// processes the group's other messages. If the new module's orchestrator no
+// longer matches the history, Rebuild aborts with the nondeterminism failure
+// (DW100x) and the step commits the instance as Failed, on the new digest.
+// A migration to the digest the instance already runs on, or of an
+// instance that has finished, is acknowledged and ignored; so is one to a
+// module that is not stored (logged).
+func (w *Worker) migrate(ctx context.Context, p int, epoch int64, g *group) (*Commit, *warm, error) {
+	if old := w.cache.take(g.id); old != nil {
+		w.cache.remove(old)
+	}
+	var rest []ControlMessage
+	to := ""
+	for _, m := range g.msgs {
+		if !isMigrate(m) {
+			rest = append(rest, m)
+			continue
+		}
+		var d string
+		if err := json.Unmarshal([]byte(m.Event.Input), &d); err != nil || d == "" {
+			w.log.Warn("ignoring a migration message without a digest", "instanceId", g.id, "input", m.Event.Input)
+			continue
+		}
+		to = d // the last request wins
+	}
+	// ackAll makes c acknowledge every message of the group, the migration
+	// requests included.
+	ackAll := func(c *Commit, e *warm, err error) (*Commit, *warm, error) {
+		if c != nil {
+			c.Acks = c.Acks[:0]
+			for _, m := range g.msgs {
+				c.Acks = append(c.Acks, m.ID)
+			}
+		}
+		return c, e, err
+	}
+	meta, hist, err := w.store.LoadInstance(ctx, g.id)
+	if errors.Is(err, ErrInstanceNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if meta.Status.Terminal() {
+		w.log.Info("ignoring migration of a finished instance", "instanceId", g.id, "status", meta.Status)
+		return nil, nil, nil
+	}
+	if to != "" && to != meta.Digest {
+		if err := w.module(ctx, to); errors.Is(err, ErrModuleNotFound) {
+			w.log.Warn("ignoring migration to a module that is not stored", "instanceId", g.id, "digest", to)
+			to = ""
+		} else if err != nil {
+			return nil, nil, err
+		}
+	}
+	if to == "" || to == meta.Digest {
+		if len(rest) == 0 {
+			return nil, nil, nil
+		}
+		return ackAll(w.step(ctx, p, epoch, &group{id: g.id, msgs: rest}))
+	}
+	from := meta.Digest
+	inst, err := w.orchInstance(ctx, to, g.id)
+	if err != nil {
+		return nil, nil, err
+	}
+	e := &warm{id: g.id, partition: p, meta: *meta, inst: inst}
+	e.meta.Digest = to
+	now := w.opts.Now()
+	info, _ := json.Marshal(map[string]string{"from": from, "to": to})
+	events := eventsFor(e, rest)
+	inst.mu.Lock()
+	inst.nextHandle++
+	e.handle = inst.nextHandle
+	guest := &orchGuest{ctx: ctx, inst: inst, handle: e.handle}
+	var res *replay.StepResult
+	if len(hist) == 0 {
+		e.state = replay.New(g.id, w.limits(ctx, to))
+	} else {
+		e.state, err = replay.Rebuild(g.id, w.limits(ctx, to), hist, guest)
+	}
+	if err == nil {
+		started := e.state.Started()
+		for _, ev := range events {
+			started = started || ev.Type == abi.EventExecutionStarted
+		}
+		if started {
+			// Not before the generation starts: history begins with it.
+			events = append(events, abi.HistoryEvent{EventID: -1, Type: abi.EventGenericEvent, Timestamp: now.UnixNano(),
+				Name: MigrateEventName, Input: string(info)})
+		}
+		res, err = e.state.Step(now.UnixNano(), events, guest)
+	}
+	if err != nil {
+		inst.drop(ctx, e.handle)
+	}
+	inst.mu.Unlock()
+	if err != nil {
+		return nil, nil, err
+	}
+	c := w.buildCommit(p, epoch, e, res)
+	if f := e.state.Aborted(); f != nil {
+		w.log.Warn("migrated instance does not replay on the new module; it failed", "instanceId", g.id, "from", from, "to", to, "failure", f.Message)
+	} else {
+		w.log.Info("migrated instance", "instanceId", g.id, "from", from, "to", to)
+	}
+	return ackAll(c, e, nil)
 }
 
 // load reads an instance from the store and rebuilds its state.

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,10 +11,11 @@ import (
 	"github.com/durablewasm/durablewasm/host/replay"
 )
 
-// TestChangedOrderFailsOnReplay runs an orchestration on v1 of a module, moves
-// it to v2 (the same orchestrator with two activity calls swapped) and
-// replays it there: the instance fails with the nondeterminism error, while
-// the worker keeps serving the other instances, old digest and new.
+// TestChangedOrderFailsOnReplay runs an orchestration on v1 of a module,
+// migrates it to v2 (the same orchestrator with two activity calls swapped),
+// which replays it there: the instance fails with the nondeterminism error,
+// on v2, while the worker keeps serving the other instances, old digest and
+// new.
 func TestChangedOrderFailsOnReplay(t *testing.T) {
 	e := newEnv(t, miniURL(t))
 	ctx := context.Background()
@@ -35,22 +35,21 @@ func TestChangedOrderFailsOnReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Move "moved" to v2, as `durablewasm migrate` will: rewrite the digest
-	// the instance runs on.
-	key := fmt.Sprintf("dw:{%s:%d}:i:%s", e.hub, host.PartitionFor("moved", e.store.Partitions()), "moved")
-	if err := e.store.Client().HSet(ctx, key, "d", app.Digest).Err(); err != nil {
+	// Move "moved" to v2 (`durablewasm migrate`): the owning worker replays
+	// its history on v2, which calls the activities in the other order.
+	if err := e.client.Migrate(ctx, "moved", app.Digest); err != nil {
 		t.Fatal(err)
 	}
 	e.worker(host.WorkerOptions{})
 	e.start("Ordered", "fresh", "")
-	for _, id := range []string{"moved", "stays", "fresh"} {
+	for _, id := range []string{"stays", "fresh"} {
 		if err := e.client.RaiseEvent(ctx, id, "go", ""); err != nil {
 			t.Fatal(err)
 		}
 	}
 	st := e.wait("moved", 20*time.Second)
-	if st.Status != abi.StatusFailed || st.Failure == nil || st.Failure.Code != replay.CodeMismatch {
-		t.Fatalf("moved: status %s failure %+v", st.Status, st.Failure)
+	if st.Status != abi.StatusFailed || st.Failure == nil || st.Failure.Code != replay.CodeMismatch || st.Digest != app.Digest {
+		t.Fatalf("moved: status %s on %s, failure %+v", st.Status, st.Digest, st.Failure)
 	}
 	for _, want := range []string{"event 0", `"Step" with input "A"`, `"Step" with input "B"`} {
 		if !strings.Contains(st.Failure.Message, want) {
