@@ -114,8 +114,19 @@ func (w *Worker) runActivity(ctx context.Context, item *ActivityItem) {
 	var ok bool
 	var payload string
 	if item.Deliveries > w.opts.MaxDeliveries {
-		payload = string(encodeJSON(&abi.FailureDetails{Type: "PoisonMessage",
-			Message: fmt.Sprintf("activity delivered %d times without completing (its worker crashed or timed out each time); giving up after %d", item.Deliveries, w.opts.MaxDeliveries)}))
+		// Give up: the orchestration sees the failure, and the item is parked
+		// in the dead-letter stream (`durablewasm dead-letters`), in one
+		// store operation.
+		reason := fmt.Sprintf("activity delivered %d times without completing (its worker crashed or timed out each time); giving up after %d", item.Deliveries, w.opts.MaxDeliveries)
+		f := &abi.FailureDetails{Type: "PoisonMessage", Message: reason, Source: source}
+		msg := ControlMessage{InstanceID: item.InstanceID, ExecutionID: item.ExecutionID, Event: abi.HistoryEvent{EventID: -1,
+			Type: abi.EventTaskFailed, Timestamp: w.opts.Now().UnixNano(), TaskScheduledID: item.TaskID, Failure: f}}
+		if err := w.store.DeadLetterActivity(ctx, *item, reason, msg); err != nil {
+			log.Error("cannot dead-letter activity; it will be redelivered", "err", err)
+			return
+		}
+		log.Warn("activity dead-lettered", "deliveries", item.Deliveries)
+		return
 	} else {
 		if err := w.module(ctx, item.Digest); err != nil {
 			log.Warn("cannot load module for activity", "err", err)
