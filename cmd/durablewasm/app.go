@@ -44,6 +44,8 @@ func newApp() *cli.App {
 			startNewCommand(), getRuntimeStatusCommand(), getHistoryCommand(), raiseEventCommand(),
 			terminateCommand(), suspendCommand(), resumeCommand(), waitCommand(),
 			getInstancesCommand(), purgeHistoryCommand(), deleteTaskHubCommand(), rewindCommand(), restartCommand(),
+			modulesCommand(), migrateCommand(), deadLettersCommand(),
+			doctorCommand(),
 		},
 	}
 	return app

@@ -60,6 +60,9 @@ func serveCommand() *cli.Command {
 				return err
 			}
 			defer store.Close()
+			for _, w := range store.CheckDurability(c.Context) {
+				log.Warn("redis durability: " + w)
+			}
 			engine, err := host.NewEngine(c.Context, host.EngineOptions{Logger: log})
 			if err != nil {
 				return err
