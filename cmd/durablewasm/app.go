@@ -76,7 +76,8 @@ func run(ctx context.Context, app *cli.App, args []string) int {
 // value ("--show-input true"); normalizeArgs joins such pairs.
 var boolFlags = map[string]bool{"--show-input": true, "--show-output": true, "--show-history": true,
 	"--show-history-output": true, "--recursive": true, "--yes": true, "--wait": true, "--force": true,
-	"--new-id": true, "--restart-with-new-instance-id": true, "--y": true}
+	"--new-id": true, "--restart-with-new-instance-id": true, "--y": true,
+	"--scan-finished": true, "--keep-module": true, "--dry-run": true}
 
 // normalizeArgs rewrites "--flag true|false" into "--flag=true|false" for
 // boolean flags, so both of Core Tools' spellings work, and moves positional
