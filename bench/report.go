@@ -159,7 +159,7 @@ func (b *bench) run(ctx context.Context, w string) error {
 		}
 		info("steps run (n)", 0, func(r *longResult) float64 { return float64(r.stepsRun) })
 		info("history events when parked", 0, func(r *longResult) float64 { return float64(r.events) })
-		add("time to run the n steps (s)", 2, func(r *longResult) float64 { return r.buildTime.Seconds() })
+		info("time to run the n steps (s)", 2, func(r *longResult) float64 { return r.buildTime.Seconds() })
 		add("step time near event 10 (ms, median of 25)", 3, func(r *longResult) float64 { return ms(r.stepAt10) })
 		add(fmt.Sprintf("step time before event %d (ms, median of 25)", c.historyN), 3, func(r *longResult) float64 { return ms(r.stepAt10k) })
 		info(fmt.Sprintf("step time at %d ÷ at 10", c.historyN), 2, func(r *longResult) float64 { return float64(r.stepAt10k) / float64(r.stepAt10) })
