@@ -144,13 +144,18 @@ func (w *Worker) partitionLoop(ctx context.Context, p int, epoch int64) {
 		} else {
 			now := w.opts.Now()
 			if nextTimer.IsZero() && now.Sub(timersChecked) > time.Second || !nextTimer.IsZero() && !now.Before(nextTimer) {
-				_, next, ferr := w.store.FireDueTimers(work, p, epoch, now, 1000)
+				fired, next, ferr := w.store.FireDueTimers(work, p, epoch, now, 1000)
 				if errors.Is(ferr, ErrStaleEpoch) {
 					log.Warn("lease lost while firing timers")
 					return
 				}
 				if ferr == nil {
 					nextTimer, timersChecked = next, now
+					if fired == 0 && !next.IsZero() && !now.Before(next) {
+						// Due by this worker's clock but not by Redis' (the
+						// store never fires early): check again shortly.
+						nextTimer = now.Add(50 * time.Millisecond)
+					}
 				}
 			}
 			block := time.Second

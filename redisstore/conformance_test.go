@@ -900,7 +900,8 @@ func testTimers(t *testing.T, b *backend) {
 	s := b.store(t, Options{Partitions: 1})
 	st := mustCreate(t, s, "timers")
 	ep := mustLease(t, s, 0, "O")
-	base := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	// In the past: FireDueTimers caps its now at the server's TIME.
+	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	timer := func(at time.Time, task int32) host.TimerItem {
 		return host.TimerItem{FireAt: at, Message: host.ControlMessage{InstanceID: "timers", Event: abi.HistoryEvent{
 			EventID: -1, Type: abi.EventTimerFired, TaskScheduledID: task, FireAt: at.UnixNano()}}}
@@ -942,6 +943,13 @@ func testTimers(t *testing.T, b *backend) {
 	sort.Ints(tasks[:2])
 	if fmt.Sprint(tasks) != "[1 4 3 2]" || ctlLen(t, s, 0)-ctl0 != 4 {
 		t.Errorf("fired tasks %v, want [1 4 3 2] once each", tasks)
+	}
+	// A worker whose clock runs ahead cannot fire a timer before the server's
+	// time says it is due.
+	future := time.Now().Add(time.Hour)
+	mustCommit(t, s, host.Commit{Partition: 0, Epoch: ep, CommitID: "c2", State: st, Timers: []host.TimerItem{timer(future, 5)}})
+	if n, next, err := s.FireDueTimers(ctx, 0, ep, future.Add(time.Hour), 10); err != nil || n != 0 || !next.Equal(future.Truncate(time.Millisecond).Add(time.Millisecond)) && !next.Equal(future.Truncate(time.Millisecond)) {
+		t.Errorf("FireDueTimers with a clock an hour ahead of its timer's fire time = %d, %v, %v; want 0 fired", n, next, err)
 	}
 	if _, _, err := s.FireDueTimers(ctx, 0, ep+1, base.Add(time.Hour), 10); !errors.Is(err, host.ErrStaleEpoch) {
 		t.Errorf("stale FireDueTimers = %v", err)

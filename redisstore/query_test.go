@@ -431,7 +431,7 @@ func withTimers(t *testing.T, s *Store, st host.InstanceState, status abi.Runtim
 	p := host.PartitionFor(st.InstanceID, s.Partitions())
 	ep := mustLease(t, s, p, "w-status")
 	st.Status = status
-	at := time.Now().Add(time.Hour)
+	at := time.Now().Add(-time.Hour) // in the past: FireDueTimers never fires before the server's time
 	timers := []host.TimerItem{
 		{FireAt: at, Message: host.ControlMessage{InstanceID: st.InstanceID, Event: abi.HistoryEvent{EventID: -1, Type: abi.EventTimerFired, TaskScheduledID: 1}}},
 		{FireAt: at.Add(time.Second), Message: host.ControlMessage{InstanceID: st.InstanceID, Event: abi.HistoryEvent{EventID: -1, Type: abi.EventTimerFired, TaskScheduledID: 2}}},

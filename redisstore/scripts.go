@@ -220,14 +220,17 @@ return 'ok'
 // scriptFireTimers moves due timers into the control stream.
 //
 // KEYS: 1 lease, 2 timers, 3 ctl, 4 timer index prefix. ARGV: 1 epoch,
-// 2 now (ms), 3 max.
+// 2 now (ms; capped at the server's TIME so a fast worker clock never fires
+// a timer early), 3 max.
 // Each fired member is also removed from its instance's timer index (the
 // owner is the member's "i" field; a member that does not decode is left).
 // Returns {moved, next score or ""}; moved is -1 for a stale epoch.
 var scriptFireTimers = newScript(`
 local epoch = redis.call('HGET', KEYS[1], 'epoch') or '0'
 if epoch ~= ARGV[1] then return {-1, ''} end
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+-- A worker's clock may run ahead: never fire before the server's time.
+local upto = math.min(tonumber(ARGV[2]), now_ms())
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', upto, 'LIMIT', 0, tonumber(ARGV[3]))
 for _, m in ipairs(due) do
   redis.call('XADD', KEYS[3], '*', 'm', m)
   local ok, d = pcall(cjson.decode, m)

@@ -19,13 +19,6 @@ import (
 func TestTimersUnderClockSkew(t *testing.T) {
 	for _, skew := range []time.Duration{30 * time.Second, -3 * time.Second} {
 		t.Run(fmt.Sprintf("skew%+v", skew), func(t *testing.T) {
-			if skew > 0 {
-				t.Skip("BUG: a worker whose clock is ahead fires durable timers early by its skew: " +
-					"host's partition loop passes WorkerOptions.Now() to Store.FireDueTimers, and redisstore's " +
-					"fire-timers script compares fire times with that argument instead of the Redis server's TIME " +
-					"(leases already use TIME). Fix: clamp the script's now to the server's TIME (conformance " +
-					"tests that pass a future now must then wait or use a past fire time).")
-			}
 			e := newEnv(t, "redis://"+redistest.StartServer(t))
 			e.deploy("timers", buildGuest(t, "testdata/guests/timers"))
 			e.worker(host.WorkerOptions{Now: func() time.Time { return time.Now().Add(skew) }})
