@@ -111,8 +111,6 @@ func (w *Worker) activityLoop(ctx context.Context, p int) {
 func (w *Worker) runActivity(ctx context.Context, item *ActivityItem) {
 	log := w.log.With("instanceId", item.InstanceID, "activity", item.Name, "taskId", item.TaskID)
 	source := fmt.Sprintf("activity %s (task %d)", item.Name, item.TaskID)
-	var ok bool
-	var payload string
 	if item.Deliveries > w.opts.MaxDeliveries {
 		// Give up: the orchestration sees the failure, and the item is parked
 		// in the dead-letter stream (`durablewasm dead-letters`), in one
@@ -127,31 +125,30 @@ func (w *Worker) runActivity(ctx context.Context, item *ActivityItem) {
 		}
 		log.Warn("activity dead-lettered", "deliveries", item.Deliveries)
 		return
-	} else {
-		if err := w.module(ctx, item.Digest); err != nil {
-			log.Warn("cannot load module for activity", "err", err)
-			return
-		}
-		g, err := w.acts.get(ctx, item.Digest, w.settings(ctx, item.Digest))
-		if err != nil {
-			log.Warn("cannot instantiate module for activity", "err", err)
-			return
-		}
-		g.mu.Lock()
-		ok, payload, err = g.runActivity(ctx, item, log, w.opts.ManagementPayload)
-		g.mu.Unlock()
-		w.acts.put(g)
-		var gf *replay.GuestFailure
-		if errors.As(err, &gf) {
-			ok, payload = false, string(encodeJSON(gf.Failure))
-		} else if err != nil {
-			log.Warn("activity could not run; it will be redelivered", "err", err)
-			return
-		}
-		if limit := w.limits(ctx, item.Digest).MaxPayloadBytes; len(payload) > limit {
-			ok, payload = false, string(encodeJSON(&abi.FailureDetails{Type: "LimitExceeded", Code: replay.CodeLimit,
-				Message: fmt.Sprintf("the activity's result is %d bytes, over the payload limit of %d bytes", len(payload), limit)}))
-		}
+	}
+	if err := w.module(ctx, item.Digest); err != nil {
+		log.Warn("cannot load module for activity", "err", err)
+		return
+	}
+	g, err := w.acts.get(ctx, item.Digest, w.settings(ctx, item.Digest))
+	if err != nil {
+		log.Warn("cannot instantiate module for activity", "err", err)
+		return
+	}
+	g.mu.Lock()
+	ok, payload, err := g.runActivity(ctx, item, log, w.opts.ManagementPayload)
+	g.mu.Unlock()
+	w.acts.put(g)
+	var gf *replay.GuestFailure
+	if errors.As(err, &gf) {
+		ok, payload = false, string(encodeJSON(gf.Failure))
+	} else if err != nil {
+		log.Warn("activity could not run; it will be redelivered", "err", err)
+		return
+	}
+	if limit := w.limits(ctx, item.Digest).MaxPayloadBytes; len(payload) > limit {
+		ok, payload = false, string(encodeJSON(&abi.FailureDetails{Type: "LimitExceeded", Code: replay.CodeLimit,
+			Message: fmt.Sprintf("the activity's result is %d bytes, over the payload limit of %d bytes", len(payload), limit)}))
 	}
 	ev := abi.HistoryEvent{EventID: -1, Type: abi.EventTaskCompleted, Timestamp: w.opts.Now().UnixNano(), TaskScheduledID: item.TaskID, Result: payload}
 	if !ok {
