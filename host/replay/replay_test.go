@@ -366,3 +366,23 @@ func TestRebuildDetectsActivityBecomingEventWait(t *testing.T) {
 		t.Fatalf("aborted = %v, want %s naming the event wait", f, CodeMismatch)
 	}
 }
+
+func TestOversizedInputsFailTheOrchestration(t *testing.T) {
+	s := New("i1", Limits{MaxPayloadBytes: 8})
+	res, err := s.Step(1, []abi.HistoryEvent{started("E", `"0123456789"`)}, &fakeGuest{fn: hello})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome == nil || res.Outcome.Failure == nil || res.Outcome.Failure.Code != CodeLimit || !strings.Contains(res.Outcome.Failure.Message, "input is 12 bytes") {
+		t.Fatalf("oversized input: %+v", res.Outcome)
+	}
+	s = New("i2", Limits{MaxPayloadBytes: 8})
+	g := &fakeGuest{fn: func(o *orch) string { r, _ := o.await(o.s.WaitEvent("x")); return r }}
+	if _, err := s.Step(1, []abi.HistoryEvent{started("E", "")}, g); err != nil {
+		t.Fatal(err)
+	}
+	res, _ = s.Step(2, []abi.HistoryEvent{{Type: abi.EventEventRaised, Name: "x", Input: `"0123456789"`}}, g)
+	if res.Outcome == nil || res.Outcome.Failure == nil || !strings.Contains(res.Outcome.Failure.Message, `data of event "x" is 12 bytes`) {
+		t.Fatalf("oversized event: %+v", res.Outcome)
+	}
+}

@@ -487,6 +487,17 @@ func (s *State) resolve(t *task, result string, f *abi.FailureDetails) {
 // apply applies one event to the state. It returns false when the event is a
 // duplicate or does not belong (and so is not recorded in history).
 func (s *State) apply(e *abi.HistoryEvent) bool {
+	if !s.replaying && (e.Type == abi.EventExecutionStarted || e.Type == abi.EventEventRaised) && len(e.Input) > s.limits.MaxPayloadBytes {
+		what := "the orchestration's input"
+		if e.Type == abi.EventEventRaised {
+			what = fmt.Sprintf("the data of event %q", e.Name)
+		}
+		s.fail(&abi.FailureDetails{Type: "LimitExceeded", Code: CodeLimit,
+			Message: fmt.Sprintf("%s is %d bytes, over the payload limit of %d bytes", what, len(e.Input), s.limits.MaxPayloadBytes)})
+		if e.Type == abi.EventEventRaised {
+			return true // recorded, but never delivered
+		}
+	}
 	switch e.Type {
 	case abi.EventExecutionStarted:
 		if s.started {
