@@ -21,6 +21,12 @@ func backends(t *testing.T, fn func(t *testing.T, url string)) {
 	t.Run("redis-server", func(t *testing.T) { fn(t, "redis://"+redistest.StartServer(t)) })
 }
 
+// allBackends is backends plus a 3-master Redis Cluster.
+func allBackends(t *testing.T, fn func(t *testing.T, url string)) {
+	backends(t, fn)
+	t.Run("cluster", func(t *testing.T) { fn(t, redistest.StartCluster(t, 3).URL()) })
+}
+
 func samplesEnv(t *testing.T, url string) *env {
 	e := newEnv(t, url)
 	e.deploy("samples", buildGuest(t, "samples/guest"))
@@ -28,7 +34,7 @@ func samplesEnv(t *testing.T, url string) *env {
 }
 
 func TestSamples(t *testing.T) {
-	backends(t, func(t *testing.T, url string) {
+	allBackends(t, func(t *testing.T, url string) {
 		e := samplesEnv(t, url)
 		e.worker(host.WorkerOptions{})
 		ctx := context.Background()
@@ -179,7 +185,7 @@ func TestTerminateAndSuspend(t *testing.T) {
 // TestEvictionAndRestartReplay keeps more waiting orchestrations than the
 // warm cache holds, restarts the worker, and completes them all.
 func TestEvictionAndRestartReplay(t *testing.T) {
-	backends(t, func(t *testing.T, url string) {
+	allBackends(t, func(t *testing.T, url string) {
 		e := samplesEnv(t, url)
 		stop := e.worker(host.WorkerOptions{MaxWarm: 2})
 		ctx := context.Background()

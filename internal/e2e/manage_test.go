@@ -23,7 +23,7 @@ func manageEnv(t *testing.T, url string) *env {
 // activity and a durable timer), rewinds it, and checks that only the failed
 // activity ran again.
 func TestRewindRerunsOnlyWhatFailed(t *testing.T) {
-	backends(t, func(t *testing.T, url string) {
+	allBackends(t, func(t *testing.T, url string) {
 		e := manageEnv(t, url)
 		ctx := context.Background()
 		until := time.Now().Add(1500 * time.Millisecond).UnixMilli()
