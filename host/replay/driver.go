@@ -26,6 +26,7 @@ type GuestFailure struct {
 	Failure *abi.FailureDetails
 }
 
+// Error renders the failure as its FailureDetails does.
 func (g *GuestFailure) Error() string { return g.Failure.Error() }
 
 // StepResult is what one step produced, to be committed atomically.

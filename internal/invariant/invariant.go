@@ -32,6 +32,7 @@ type Problem struct {
 	Detail    string
 }
 
+// String renders the problem as one line naming its instance, if any.
 func (p Problem) String() string {
 	if p.Instance != "" {
 		return fmt.Sprintf("%s: partition %d instance %q: %s", p.Kind, p.Partition, p.Instance, p.Detail)
