@@ -202,10 +202,13 @@ func tail(path string) string {
 	return string(b)
 }
 
-// Cluster is a Redis Cluster of masters without replicas, on loopback ports.
+// Cluster is a Redis Cluster on loopback ports.
 type Cluster struct {
-	// Nodes are the master servers.
+	// Nodes are the servers started as masters.
 	Nodes []*Server
+	// Replicas are the servers started as replicas (StartClusterWithReplicas);
+	// redis-cli decides which master each one follows.
+	Replicas []*Server
 }
 
 // Addrs returns the host:port of every master.
@@ -234,31 +237,61 @@ func (c *Cluster) Client(t testing.TB) *redis.ClusterClient {
 // without redis-server or redis-cli.
 func StartCluster(t testing.TB, masters int) *Cluster {
 	t.Helper()
+	return startCluster(t, masters, false)
+}
+
+// StartClusterWithReplicas is StartCluster with one replica per master
+// (Cluster.Replicas), waiting until every replica is in sync, so tests can
+// fail masters over (CLUSTER FAILOVER on a replica).
+func StartClusterWithReplicas(t testing.TB, masters int) *Cluster {
+	t.Helper()
+	return startCluster(t, masters, true)
+}
+
+func startCluster(t testing.TB, masters int, replicas bool) *Cluster {
+	t.Helper()
 	if masters < 3 {
 		t.Fatalf("StartCluster: Redis Cluster needs at least 3 masters, got %d", masters)
 	}
 	cli := lookBinary(t, "redis-cli")
 	lookBinary(t, "redis-server")
 	c := &Cluster{}
-	for i := 0; i < masters; i++ {
-		c.Nodes = append(c.Nodes, NewServer(t, "--cluster-enabled", "yes",
+	node := func() *Server {
+		return NewServer(t, "--cluster-enabled", "yes",
 			"--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
-			"--cluster-port", strconv.Itoa(FreePort(t))))
+			"--cluster-port", strconv.Itoa(FreePort(t)))
 	}
-	args := append([]string{"--cluster", "create"}, c.Addrs()...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	for i := 0; i < masters; i++ {
+		c.Nodes = append(c.Nodes, node())
+	}
+	all := c.Addrs()
+	perMaster := "0"
+	if replicas {
+		for i := 0; i < masters; i++ {
+			c.Replicas = append(c.Replicas, node())
+			all = append(all, c.Replicas[i].Addr())
+		}
+		perMaster = "1"
+	}
+	args := append([]string{"--cluster", "create"}, all...)
+	args = append(args, "--cluster-replicas", perMaster, "--cluster-yes")
 	out, err := exec.Command(cli, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
 	ctx := context.Background()
 	deadline := time.Now().Add(30 * time.Second)
-	for _, n := range c.Nodes {
+	for _, n := range append(append([]*Server(nil), c.Nodes...), c.Replicas...) {
 		cl := redis.NewClient(&redis.Options{Addr: n.Addr()})
 		for {
 			info, err := cl.ClusterInfo(ctx).Result()
+			repl := ""
+			if err == nil {
+				repl, _ = cl.Info(ctx, "replication").Result()
+			}
 			if err == nil && strings.Contains(info, "cluster_state:ok") &&
-				strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(masters)+"\r") {
+				strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(len(all))+"\r") &&
+				(!strings.Contains(repl, "role:slave") || strings.Contains(repl, "master_link_status:up")) {
 				break
 			}
 			if time.Now().After(deadline) {
