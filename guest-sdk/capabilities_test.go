@@ -40,3 +40,24 @@ func TestActivityConfigAndHTTP(t *testing.T) {
 	})
 	wantOutput(t, res, `"right"`)
 }
+
+// TestRandIsReplaySafe checks that ctx.Rand draws the same numbers in two
+// runs of the same instance and different ones for another instance.
+func TestRandIsReplaySafe(t *testing.T) {
+	draw := func(id string) string {
+		env := durabletest.New()
+		env.InstanceID = id
+		env.RegisterOrchestrator("O", func(ctx *durable.OrchestrationContext) (any, error) {
+			r := ctx.Rand()
+			return []uint64{r.Uint64(), r.Uint64()}, nil
+		})
+		res := env.Run("O", nil)
+		return string(res.Output)
+	}
+	if a, b := draw("x"), draw("x"); a != b || a == "" {
+		t.Fatalf("two runs of x drew %s and %s", a, b)
+	}
+	if draw("x") == draw("y") {
+		t.Fatal("instances x and y drew the same numbers")
+	}
+}

@@ -1,8 +1,11 @@
 package durable
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/durablewasm/durablewasm/abi"
@@ -16,6 +19,7 @@ type OrchestrationContext struct {
 	o      *orchestration
 	ids    []int32 // scratch for poll
 	doneAt uint64  // counter ordering tasks by when they completed locally
+	rnd    *rand.Rand
 }
 
 // InstanceID returns the orchestration's instance id.
@@ -224,6 +228,19 @@ func (c *OrchestrationContext) NewGUID() string {
 		panic(&HostError{Func: abi.ImportNewGUID, Code: n})
 	}
 	return string(buf[:n])
+}
+
+// Rand returns a random number generator that is replay-safe: it is seeded
+// from a NewGUID the first time it is called in a generation, so a replay
+// draws the same numbers in the same order. Use it instead of math/rand,
+// whose global generator is shared by every orchestration in the Wasm
+// instance and is not replay-safe.
+func (c *OrchestrationContext) Rand() *rand.Rand {
+	if c.rnd == nil {
+		sum := sha256.Sum256([]byte(c.NewGUID()))
+		c.rnd = rand.New(rand.NewPCG(binary.LittleEndian.Uint64(sum[:8]), binary.LittleEndian.Uint64(sum[8:16])))
+	}
+	return c.rnd
 }
 
 // IsReplaying reports whether the orchestrator is re-executing code whose
