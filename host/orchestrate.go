@@ -128,10 +128,19 @@ func (w *Worker) partitionLoop(ctx context.Context, p int, epoch int64) {
 	reclaim := true
 	var nextTimer time.Time
 	timersChecked := time.Time{}
+	lastReclaim := time.Now()
 	for ctx.Err() == nil {
 		var msgs []ControlMessage
 		var err error
+		// A former owner that is paused (or cut off) with a blocking read
+		// still outstanding on the server can be handed new messages after
+		// the takeover; they sit in its pending list. Claim such entries
+		// again every lease period.
+		if time.Since(lastReclaim) > w.opts.LeaseTTL {
+			reclaim = true
+		}
 		if reclaim {
+			lastReclaim = time.Now()
 			msgs, err = w.store.ClaimControl(ctx, p, w.opts.ID)
 			if err == nil {
 				reclaim = false
@@ -327,6 +336,9 @@ func (w *Worker) step(ctx context.Context, p int, epoch int64, g *group) (*Commi
 		}
 	}
 	events := eventsFor(e, g.msgs)
+	if len(events) < len(g.msgs) {
+		w.log.Debug("dropping messages of another generation", "instanceId", g.id, "execution", e.meta.ExecutionID, "messages", len(g.msgs), "kept", len(events))
+	}
 	guest := &orchGuest{ctx: ctx, inst: e.inst, handle: e.handle}
 	e.inst.mu.Lock()
 	res, err := e.state.Step(w.opts.Now().UnixNano(), events, guest)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -15,9 +16,22 @@ import (
 // Activities may run again (at least once); the duplicates are counted.
 func TestCrashPoints(t *testing.T) {
 	total := struct{ crashes, instances, lost, dups, execs int }{}
+	// The commit points also run on a 3-master cluster.
+	onCluster := map[string]bool{"before-commit": true, "mid-commit": true, "after-commit": true}
+	var runs []string
 	for _, point := range crashPoints {
-		t.Run(point, func(t *testing.T) {
+		runs = append(runs, point)
+		if onCluster[point] {
+			runs = append(runs, point+"/cluster")
+		}
+	}
+	for _, run := range runs {
+		point, cluster := strings.CutSuffix(run, "/cluster")
+		t.Run(run, func(t *testing.T) {
 			url := "redis://" + redistest.StartServer(t)
+			if cluster {
+				url = redistest.StartCluster(t, 3).URL()
+			}
 			e := samplesEnv(t, url)
 			ledgers := t.TempDir()
 			po := procOpts{lease: time.Second, visibility: time.Second, ledgerDir: ledgers}

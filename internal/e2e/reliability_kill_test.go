@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/durablewasm/durablewasm/host"
 	"math/rand"
 	"os"
 	"sort"
@@ -115,7 +116,11 @@ func TestSoakKilledWorkers(t *testing.T) {
 // be refused by the fencing epoch, and every history stays well formed (no
 // interleaved or doubled steps).
 func TestSplitBrainStaleWorkerIsFenced(t *testing.T) {
-	url := "redis://" + redistest.StartServer(t)
+	t.Run("redis-server", func(t *testing.T) { testSplitBrain(t, "redis://"+redistest.StartServer(t)) })
+	t.Run("cluster", func(t *testing.T) { testSplitBrain(t, redistest.StartCluster(t, 3).URL()) })
+}
+
+func testSplitBrain(t *testing.T, url string) {
 	e := samplesEnv(t, url)
 	po := procOpts{lease: time.Second, visibility: 2 * time.Second}
 	want := e.workload("sb", 8, false)
@@ -129,6 +134,22 @@ func TestSplitBrainStaleWorkerIsFenced(t *testing.T) {
 	b := e.startWorkerProc(po)
 	// Let B take over (after A's leases expire) and finish the work.
 	lost := e.expectOutputs(want, 60*time.Second)
+	if lost > 0 {
+		for id := range want {
+			for _, x := range []string{id, id + ":0", id + ":hello"} {
+				st, err := e.client.GetStatus(context.Background(), x)
+				if err != nil || st.Status.Terminal() {
+					continue
+				}
+				h, _ := e.client.GetHistory(context.Background(), x)
+				var evs []string
+				for _, ev := range h {
+					evs = append(evs, fmt.Sprintf("%s(%d/%d)", ev.Type, ev.EventID, ev.TaskScheduledID))
+				}
+				t.Logf("unfinished %s (%s, partition %d): %v", x, st.Status, host.PartitionFor(x, e.store.Partitions()), evs)
+			}
+		}
+	}
 	t.Logf("worker B finished the work %s after A was paused", time.Since(pausedAt).Round(time.Millisecond))
 	a.signal(syscall.SIGCONT)
 	if !a.waitLog("RESUMED", 10*time.Second) {
