@@ -219,3 +219,14 @@ func printJSON(w io.Writer, v any) error {
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
+
+// withClient opens the client named by the connection flags, runs fn with
+// it and closes it.
+func withClient(c *cli.Context, fn func(cl *host.Client) error) error {
+	cl, done, err := openClient(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return fn(cl)
+}

@@ -46,23 +46,20 @@ func startNewCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			cl, done, err := openClient(c)
-			if err != nil {
-				return err
-			}
-			defer done()
-			st, err := cl.StartNew(c.Context, host.StartOptions{FunctionName: c.String("function-name"), InstanceID: c.String("id"), Input: input})
-			if errors.Is(err, host.ErrInstanceExists) {
-				return exitWith(1, "an instance with id %q is already running; pick another --id, or terminate it first", c.String("id"))
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.App.Writer, "Started '%s' at %s. Instance ID: '%s'.\n", st.Name, host.DFTime(st.CreatedAt), st.InstanceID)
-			if c.Bool("wait") {
-				return waitAndPrint(c, cl, st.InstanceID, c.Duration("timeout"), 50*time.Millisecond)
-			}
-			return nil
+			return withClient(c, func(cl *host.Client) error {
+				st, err := cl.StartNew(c.Context, host.StartOptions{FunctionName: c.String("function-name"), InstanceID: c.String("id"), Input: input})
+				if errors.Is(err, host.ErrInstanceExists) {
+					return exitWith(1, "an instance with id %q is already running; pick another --id, or terminate it first", c.String("id"))
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "Started '%s' at %s. Instance ID: '%s'.\n", st.Name, host.DFTime(st.CreatedAt), st.InstanceID)
+				if c.Bool("wait") {
+					return waitAndPrint(c, cl, st.InstanceID, c.Duration("timeout"), 50*time.Millisecond)
+				}
+				return nil
+			})
 		},
 	}
 }
@@ -79,31 +76,28 @@ func getRuntimeStatusCommand() *cli.Command {
 			outputFlag(),
 		),
 		Action: func(c *cli.Context) error {
-			cl, done, err := openClient(c)
-			if err != nil {
-				return err
-			}
-			defer done()
-			id := c.String("id")
-			st, err := cl.GetStatus(c.Context, id)
-			if err != nil {
-				return describeErr(err, id)
-			}
-			var hist []abi.HistoryEvent
-			if c.Bool("show-history") {
-				if hist, err = cl.GetHistory(c.Context, id); err != nil {
+			return withClient(c, func(cl *host.Client) error {
+				id := c.String("id")
+				st, err := cl.GetStatus(c.Context, id)
+				if err != nil {
 					return describeErr(err, id)
 				}
-			}
-			p := host.NewStatusPayload(st, hist, host.StatusOptions{ShowInput: c.Bool("show-input"), ShowOutput: c.Bool("show-output"),
-				ShowHistory: c.Bool("show-history"), ShowHistoryOutput: c.Bool("show-history-output")})
-			if c.String("output") == "table" {
-				tw := tabwriter.NewWriter(c.App.Writer, 0, 2, 2, ' ', 0)
-				fmt.Fprintf(tw, "Name\t%s\nInstance ID\t%s\nRuntime status\t%s\nCreated\t%s\nLast updated\t%s\n", p.Name, p.InstanceID, p.RuntimeStatus, p.CreatedTime, p.LastUpdatedTime)
-				fmt.Fprintf(tw, "Input\t%s\nCustom status\t%s\nOutput\t%s\nModule\t%s (%s)\n", p.Input, p.CustomStatus, p.Output, st.App, st.Digest)
-				return tw.Flush()
-			}
-			return printJSON(c.App.Writer, p)
+				var hist []abi.HistoryEvent
+				if c.Bool("show-history") {
+					if hist, err = cl.GetHistory(c.Context, id); err != nil {
+						return describeErr(err, id)
+					}
+				}
+				p := host.NewStatusPayload(st, hist, host.StatusOptions{ShowInput: c.Bool("show-input"), ShowOutput: c.Bool("show-output"),
+					ShowHistory: c.Bool("show-history"), ShowHistoryOutput: c.Bool("show-history-output")})
+				if c.String("output") == "table" {
+					tw := tabwriter.NewWriter(c.App.Writer, 0, 2, 2, ' ', 0)
+					fmt.Fprintf(tw, "Name\t%s\nInstance ID\t%s\nRuntime status\t%s\nCreated\t%s\nLast updated\t%s\n", p.Name, p.InstanceID, p.RuntimeStatus, p.CreatedTime, p.LastUpdatedTime)
+					fmt.Fprintf(tw, "Input\t%s\nCustom status\t%s\nOutput\t%s\nModule\t%s (%s)\n", p.Input, p.CustomStatus, p.Output, st.App, st.Digest)
+					return tw.Flush()
+				}
+				return printJSON(c.App.Writer, p)
+			})
 		},
 	}
 }
@@ -114,29 +108,26 @@ func getHistoryCommand() *cli.Command {
 		Usage: "show an instance's history events",
 		Flags: withConn(idFlag(), &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "output format: table (for people) or json"}),
 		Action: func(c *cli.Context) error {
-			cl, done, err := openClient(c)
-			if err != nil {
-				return err
-			}
-			defer done()
-			id := c.String("id")
-			hist, err := cl.GetHistory(c.Context, id)
-			if err != nil {
-				return describeErr(err, id)
-			}
-			if c.String("output") == "json" {
-				return printJSON(c.App.Writer, hist)
-			}
-			tw := tabwriter.NewWriter(c.App.Writer, 0, 2, 2, ' ', 0)
-			fmt.Fprintln(tw, "#\tTIMESTAMP\tEVENT\tID\tDETAILS")
-			for i, e := range hist {
-				id := ""
-				if e.EventID >= 0 {
-					id = fmt.Sprint(e.EventID)
+			return withClient(c, func(cl *host.Client) error {
+				id := c.String("id")
+				hist, err := cl.GetHistory(c.Context, id)
+				if err != nil {
+					return describeErr(err, id)
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", i, host.DFTimestamp(time.Unix(0, e.Timestamp)), e.Type, id, eventDetails(e))
-			}
-			return tw.Flush()
+				if c.String("output") == "json" {
+					return printJSON(c.App.Writer, hist)
+				}
+				tw := tabwriter.NewWriter(c.App.Writer, 0, 2, 2, ' ', 0)
+				fmt.Fprintln(tw, "#\tTIMESTAMP\tEVENT\tID\tDETAILS")
+				for i, e := range hist {
+					id := ""
+					if e.EventID >= 0 {
+						id = fmt.Sprint(e.EventID)
+					}
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", i, host.DFTimestamp(time.Unix(0, e.Timestamp)), e.Type, id, eventDetails(e))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 }
@@ -186,17 +177,14 @@ func raiseEventCommand() *cli.Command {
 			if name == "" {
 				name = "Event_" + host.NewInstanceID()
 			}
-			cl, done, err := openClient(c)
-			if err != nil {
-				return err
-			}
-			defer done()
-			id := c.String("id")
-			if err := cl.RaiseEvent(c.Context, id, name, data); err != nil {
-				return describeErr(err, id)
-			}
-			fmt.Fprintf(c.App.Writer, "Raised event '%s' to instance '%s'.\n", name, id)
-			return nil
+			return withClient(c, func(cl *host.Client) error {
+				id := c.String("id")
+				if err := cl.RaiseEvent(c.Context, id, name, data); err != nil {
+					return describeErr(err, id)
+				}
+				fmt.Fprintf(c.App.Writer, "Raised event '%s' to instance '%s'.\n", name, id)
+				return nil
+			})
 		},
 	}
 }
@@ -207,17 +195,14 @@ func reasonOp(name, usage, done string, op func(*host.Client, context.Context, s
 		Usage: usage,
 		Flags: withConn(idFlag(), &cli.StringFlag{Name: "reason", Usage: "reason, recorded in history"}),
 		Action: func(c *cli.Context) error {
-			cl, closeFn, err := openClient(c)
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			id := c.String("id")
-			if err := op(cl, c.Context, id, c.String("reason")); err != nil {
-				return describeErr(err, id)
-			}
-			fmt.Fprintf(c.App.Writer, done+"\n", id)
-			return nil
+			return withClient(c, func(cl *host.Client) error {
+				id := c.String("id")
+				if err := op(cl, c.Context, id, c.String("reason")); err != nil {
+					return describeErr(err, id)
+				}
+				fmt.Fprintf(c.App.Writer, done+"\n", id)
+				return nil
+			})
 		},
 	}
 }
@@ -239,12 +224,9 @@ func waitCommand() *cli.Command {
 			&cli.DurationFlag{Name: "retry-interval", Value: time.Second, Usage: "how often to check"},
 		),
 		Action: func(c *cli.Context) error {
-			cl, done, err := openClient(c)
-			if err != nil {
-				return err
-			}
-			defer done()
-			return waitAndPrint(c, cl, c.String("id"), c.Duration("timeout"), c.Duration("retry-interval"))
+			return withClient(c, func(cl *host.Client) error {
+				return waitAndPrint(c, cl, c.String("id"), c.Duration("timeout"), c.Duration("retry-interval"))
+			})
 		},
 	}
 }

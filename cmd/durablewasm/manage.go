@@ -96,49 +96,46 @@ func getInstancesCommand() *cli.Command {
 			q.PageSize = c.Int("top")
 			q.ContinuationToken = c.String("continuation-token")
 			q.InstanceIDPrefix = c.String("instance-id-prefix")
-			cl, done, err := openClient(c)
-			if err != nil {
-				return err
-			}
-			defer done()
-			page, err := cl.QueryInstances(c.Context, q)
-			if errors.Is(err, host.ErrBadToken) {
-				return exitWith(2, "--continuation-token: %v", err)
-			}
-			if err != nil {
-				return err
-			}
-			items := make([]*host.StatusPayload, 0, len(page.Instances))
-			for i := range page.Instances {
-				items = append(items, host.NewStatusPayload(&page.Instances[i], nil, host.StatusOptions{ShowInput: c.Bool("show-input"), ShowOutput: true}))
-			}
-			w := c.App.Writer
-			switch c.String("output") {
-			case "json":
-				return printJSON(w, struct {
-					Instances         []*host.StatusPayload `json:"instances"`
-					ContinuationToken string                `json:"continuationToken"`
-				}{items, page.ContinuationToken})
-			case "table":
-				tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
-				fmt.Fprintln(tw, "INSTANCE ID\tNAME\tSTATUS\tCREATED\tLAST UPDATED")
-				for _, p := range items {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.InstanceID, p.Name, p.RuntimeStatus, p.CreatedTime, p.LastUpdatedTime)
+			return withClient(c, func(cl *host.Client) error {
+				page, err := cl.QueryInstances(c.Context, q)
+				if errors.Is(err, host.ErrBadToken) {
+					return exitWith(2, "--continuation-token: %v", err)
 				}
-				if err := tw.Flush(); err != nil {
+				if err != nil {
 					return err
 				}
-			case "":
-				if err := printJSON(w, items); err != nil {
-					return err
+				items := make([]*host.StatusPayload, 0, len(page.Instances))
+				for i := range page.Instances {
+					items = append(items, host.NewStatusPayload(&page.Instances[i], nil, host.StatusOptions{ShowInput: c.Bool("show-input"), ShowOutput: true}))
 				}
-			default:
-				return exitWith(2, "--output %q: use json or table", c.String("output"))
-			}
-			if c.String("output") != "json" {
-				fmt.Fprintf(w, "Continuation token for next set of results: '%s'\n", page.ContinuationToken)
-			}
-			return nil
+				w := c.App.Writer
+				switch c.String("output") {
+				case "json":
+					return printJSON(w, struct {
+						Instances         []*host.StatusPayload `json:"instances"`
+						ContinuationToken string                `json:"continuationToken"`
+					}{items, page.ContinuationToken})
+				case "table":
+					tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+					fmt.Fprintln(tw, "INSTANCE ID\tNAME\tSTATUS\tCREATED\tLAST UPDATED")
+					for _, p := range items {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.InstanceID, p.Name, p.RuntimeStatus, p.CreatedTime, p.LastUpdatedTime)
+					}
+					if err := tw.Flush(); err != nil {
+						return err
+					}
+				case "":
+					if err := printJSON(w, items); err != nil {
+						return err
+					}
+				default:
+					return exitWith(2, "--output %q: use json or table", c.String("output"))
+				}
+				if c.String("output") != "json" {
+					fmt.Fprintf(w, "Continuation token for next set of results: '%s'\n", page.ContinuationToken)
+				}
+				return nil
+			})
 		},
 	}
 }
@@ -158,58 +155,55 @@ func purgeHistoryCommand() *cli.Command {
 			&cli.BoolFlag{Name: "force", Usage: "also purge instances that have not finished"},
 		)...),
 		Action: func(c *cli.Context) error {
-			cl, done, err := openClient(c)
-			if err != nil {
-				return err
-			}
-			defer done()
-			w := c.App.Writer
-			if id := c.String("id"); id != "" {
-				err := cl.PurgeInstance(c.Context, id, c.Bool("force"))
-				if errors.Is(err, host.ErrNotFinished) {
-					return exitWith(1, "instance %q has not finished; terminate it first or pass --force", id)
+			return withClient(c, func(cl *host.Client) error {
+				w := c.App.Writer
+				if id := c.String("id"); id != "" {
+					err := cl.PurgeInstance(c.Context, id, c.Bool("force"))
+					if errors.Is(err, host.ErrNotFinished) {
+						return exitWith(1, "instance %q has not finished; terminate it first or pass --force", id)
+					}
+					if err != nil {
+						return describeErr(err, id)
+					}
+					fmt.Fprintf(w, "Purged instance '%s'.\nInstances deleted: 1\n", id)
+					return nil
+				}
+				q, err := queryFromFlags(c)
+				if err != nil {
+					return err
+				}
+				var progress func(host.PurgeResult)
+				if isTerminal(os.Stderr) {
+					progress = func(r host.PurgeResult) { fmt.Fprintf(c.App.ErrWriter, "\rpurged %d instances…", r.Deleted) }
+				}
+				res, err := cl.PurgeInstances(c.Context, q, c.Bool("force"), progress)
+				if progress != nil {
+					fmt.Fprintln(c.App.ErrWriter)
 				}
 				if err != nil {
-					return describeErr(err, id)
+					return exitWith(1, "%v (after deleting %d instances; run the same command again to continue)", err, res.Deleted)
 				}
-				fmt.Fprintf(w, "Purged instance '%s'.\nInstances deleted: 1\n", id)
+				from, to := "the beginning", "now"
+				if !q.CreatedFrom.IsZero() {
+					from = q.CreatedFrom.Format(time.RFC3339Nano)
+				}
+				if !q.CreatedTo.IsZero() {
+					to = q.CreatedTo.Format(time.RFC3339Nano)
+				}
+				fmt.Fprintf(w, "Purged orchestration history for all instances created between '%s' and '%s'", from, to)
+				if len(q.Statuses) > 0 {
+					names := make([]string, len(q.Statuses))
+					for i, s := range q.Statuses {
+						names[i] = string(s)
+					}
+					fmt.Fprintf(w, " and whose runtime status matched one of the following: [%s]", strings.Join(names, ","))
+				}
+				fmt.Fprintf(w, "\nInstances deleted: %d\n", res.Deleted)
+				if res.Skipped > 0 {
+					fmt.Fprintf(w, "Instances skipped because they have not finished: %d (use --force to purge them too)\n", res.Skipped)
+				}
 				return nil
-			}
-			q, err := queryFromFlags(c)
-			if err != nil {
-				return err
-			}
-			var progress func(host.PurgeResult)
-			if isTerminal(os.Stderr) {
-				progress = func(r host.PurgeResult) { fmt.Fprintf(c.App.ErrWriter, "\rpurged %d instances…", r.Deleted) }
-			}
-			res, err := cl.PurgeInstances(c.Context, q, c.Bool("force"), progress)
-			if progress != nil {
-				fmt.Fprintln(c.App.ErrWriter)
-			}
-			if err != nil {
-				return exitWith(1, "%v (after deleting %d instances; run the same command again to continue)", err, res.Deleted)
-			}
-			from, to := "the beginning", "now"
-			if !q.CreatedFrom.IsZero() {
-				from = q.CreatedFrom.Format(time.RFC3339Nano)
-			}
-			if !q.CreatedTo.IsZero() {
-				to = q.CreatedTo.Format(time.RFC3339Nano)
-			}
-			fmt.Fprintf(w, "Purged orchestration history for all instances created between '%s' and '%s'", from, to)
-			if len(q.Statuses) > 0 {
-				names := make([]string, len(q.Statuses))
-				for i, s := range q.Statuses {
-					names[i] = string(s)
-				}
-				fmt.Fprintf(w, " and whose runtime status matched one of the following: [%s]", strings.Join(names, ","))
-			}
-			fmt.Fprintf(w, "\nInstances deleted: %d\n", res.Deleted)
-			if res.Skipped > 0 {
-				fmt.Fprintf(w, "Instances skipped because they have not finished: %d (use --force to purge them too)\n", res.Skipped)
-			}
-			return nil
+			})
 		},
 	}
 }
@@ -228,17 +222,14 @@ func deleteTaskHubCommand() *cli.Command {
 					return exitWith(1, "not confirmed; nothing was deleted (pass --yes to skip the question)")
 				}
 			}
-			cl, done, err := openClient(c)
-			if err != nil {
-				return err
-			}
-			defer done()
-			n, err := cl.DeleteTaskHub(c.Context)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.App.Writer, "Task hub '%s' successfully deleted (%d keys).\n", hub, n)
-			return nil
+			return withClient(c, func(cl *host.Client) error {
+				n, err := cl.DeleteTaskHub(c.Context)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "Task hub '%s' successfully deleted (%d keys).\n", hub, n)
+				return nil
+			})
 		},
 	}
 }
@@ -249,36 +240,33 @@ func rewindCommand() *cli.Command {
 		Usage: "put a Failed instance back to Running, re-running only what failed",
 		Flags: withConn(idFlag(), &cli.StringFlag{Name: "reason", Usage: "reason, recorded in history"}),
 		Action: func(c *cli.Context) error {
-			cl, done, err := openClient(c)
-			if err != nil {
-				return err
-			}
-			defer done()
-			id := c.String("id")
-			err = cl.Rewind(c.Context, id, c.String("reason"))
-			if errors.Is(err, host.ErrNotFailed) {
-				st, _ := cl.GetStatus(c.Context, id)
-				status := "not Failed"
-				if st != nil {
-					status = string(st.Status)
+			return withClient(c, func(cl *host.Client) error {
+				id := c.String("id")
+				err := cl.Rewind(c.Context, id, c.String("reason"))
+				if errors.Is(err, host.ErrNotFailed) {
+					st, _ := cl.GetStatus(c.Context, id)
+					status := "not Failed"
+					if st != nil {
+						status = string(st.Status)
+					}
+					return exitWith(1, "orchestration instance %q not rewound: its status is %s, and only Failed instances can be rewound", id, status)
 				}
-				return exitWith(1, "orchestration instance %q not rewound: its status is %s, and only Failed instances can be rewound", id, status)
-			}
-			if err != nil {
-				return describeErr(err, id)
-			}
-			fmt.Fprintf(c.App.Writer, "Rewind message sent to instance '%s'. Retrieving new status now...\n", id)
-			fmt.Fprintf(c.App.Writer, "Status before rewind: %s\n", abi.StatusFailed)
-			deadline := time.Now().Add(3 * time.Second)
-			st, _ := cl.GetStatus(c.Context, id)
-			for st != nil && st.Status == abi.StatusFailed && time.Now().Before(deadline) {
-				time.Sleep(50 * time.Millisecond)
-				st, _ = cl.GetStatus(c.Context, id)
-			}
-			if st != nil {
-				fmt.Fprintf(c.App.Writer, "Status after rewind: %s\n", st.Status)
-			}
-			return nil
+				if err != nil {
+					return describeErr(err, id)
+				}
+				fmt.Fprintf(c.App.Writer, "Rewind message sent to instance '%s'. Retrieving new status now...\n", id)
+				fmt.Fprintf(c.App.Writer, "Status before rewind: %s\n", abi.StatusFailed)
+				deadline := time.Now().Add(3 * time.Second)
+				st, _ := cl.GetStatus(c.Context, id)
+				for st != nil && st.Status == abi.StatusFailed && time.Now().Before(deadline) {
+					time.Sleep(50 * time.Millisecond)
+					st, _ = cl.GetStatus(c.Context, id)
+				}
+				if st != nil {
+					fmt.Fprintf(c.App.Writer, "Status after rewind: %s\n", st.Status)
+				}
+				return nil
+			})
 		},
 	}
 }
@@ -290,21 +278,18 @@ func restartCommand() *cli.Command {
 		Flags: withConn(idFlag(),
 			&cli.BoolFlag{Name: "new-id", Aliases: []string{"restart-with-new-instance-id"}, Value: true, Usage: "use a new random id (false: reuse the id; the instance must have finished)"}),
 		Action: func(c *cli.Context) error {
-			cl, done, err := openClient(c)
-			if err != nil {
-				return err
-			}
-			defer done()
-			id := c.String("id")
-			st, err := cl.Restart(c.Context, id, c.Bool("new-id"))
-			if errors.Is(err, host.ErrInstanceExists) {
-				return exitWith(1, "instance %q is still running; restart it under a new id (--new-id true) or terminate it first", id)
-			}
-			if err != nil {
-				return describeErr(err, id)
-			}
-			fmt.Fprintf(c.App.Writer, "Restarted '%s' as instance '%s' at %s.\n", st.Name, st.InstanceID, host.DFTime(st.CreatedAt))
-			return nil
+			return withClient(c, func(cl *host.Client) error {
+				id := c.String("id")
+				st, err := cl.Restart(c.Context, id, c.Bool("new-id"))
+				if errors.Is(err, host.ErrInstanceExists) {
+					return exitWith(1, "instance %q is still running; restart it under a new id (--new-id true) or terminate it first", id)
+				}
+				if err != nil {
+					return describeErr(err, id)
+				}
+				fmt.Fprintf(c.App.Writer, "Restarted '%s' as instance '%s' at %s.\n", st.Name, st.InstanceID, host.DFTime(st.CreatedAt))
+				return nil
+			})
 		},
 	}
 }
@@ -319,41 +304,38 @@ func terminateCommand() *cli.Command {
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "how long to wait for the instance to be Terminated"},
 		),
 		Action: func(c *cli.Context) error {
-			cl, done, err := openClient(c)
-			if err != nil {
-				return err
-			}
-			defer done()
-			id := c.String("id")
-			err = cl.Terminate(c.Context, id, c.String("reason"), c.Bool("recursive"))
-			if errors.Is(err, host.ErrInstanceFinished) {
-				st, _ := cl.GetStatus(c.Context, id)
-				status := "finished"
-				if st != nil {
-					status = string(st.Status)
+			return withClient(c, func(cl *host.Client) error {
+				id := c.String("id")
+				err := cl.Terminate(c.Context, id, c.String("reason"), c.Bool("recursive"))
+				if errors.Is(err, host.ErrInstanceFinished) {
+					st, _ := cl.GetStatus(c.Context, id)
+					status := "finished"
+					if st != nil {
+						status = string(st.Status)
+					}
+					return exitWith(1, "instance %q has already finished (%s); there is nothing to terminate", id, status)
 				}
-				return exitWith(1, "instance %q has already finished (%s); there is nothing to terminate", id, status)
-			}
-			if err != nil {
-				return describeErr(err, id)
-			}
-			fmt.Fprintf(c.App.Writer, "Sent a termination message to instance '%s'. Waiting up to %s for it to terminate...\n", id, c.Duration("timeout"))
-			deadline := time.Now().Add(c.Duration("timeout"))
-			for {
-				st, err := cl.GetStatus(c.Context, id)
-				if err == nil && st.Status.Terminal() {
-					if st.Status != abi.StatusTerminated {
-						fmt.Fprintf(c.App.Writer, "Instance '%s' finished as %s before the termination took effect.\n", id, st.Status)
+				if err != nil {
+					return describeErr(err, id)
+				}
+				fmt.Fprintf(c.App.Writer, "Sent a termination message to instance '%s'. Waiting up to %s for it to terminate...\n", id, c.Duration("timeout"))
+				deadline := time.Now().Add(c.Duration("timeout"))
+				for {
+					st, err := cl.GetStatus(c.Context, id)
+					if err == nil && st.Status.Terminal() {
+						if st.Status != abi.StatusTerminated {
+							fmt.Fprintf(c.App.Writer, "Instance '%s' finished as %s before the termination took effect.\n", id, st.Status)
+							return nil
+						}
+						fmt.Fprintf(c.App.Writer, "Successfully terminated '%s'.\n", id)
 						return nil
 					}
-					fmt.Fprintf(c.App.Writer, "Successfully terminated '%s'.\n", id)
-					return nil
+					if time.Now().After(deadline) {
+						return exitWith(1, "instance %q did not terminate within %s (no worker running? it terminates when a worker processes the message)", id, c.Duration("timeout"))
+					}
+					time.Sleep(50 * time.Millisecond)
 				}
-				if time.Now().After(deadline) {
-					return exitWith(1, "instance %q did not terminate within %s (no worker running? it terminates when a worker processes the message)", id, c.Duration("timeout"))
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			})
 		},
 	}
 }

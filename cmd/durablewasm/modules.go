@@ -107,50 +107,47 @@ func modulesCommand() *cli.Command {
 			if verb == "list" && len(args) > 0 || verb != "list" && len(args) != 1 {
 				return exitWith(2, "usage: modules list | modules show APP|DIGEST | modules remove APP|DIGEST")
 			}
-			cl, done, err := openClient(c)
-			if err != nil {
-				return err
-			}
-			defer done()
-			w := c.App.Writer
-			asJSON := c.String("output") == "json"
-			switch verb {
-			case "list":
-				ov, err := cl.ListModules(c.Context)
-				if err != nil {
-					return err
-				}
-				if asJSON {
-					return printJSON(w, ov)
-				}
-				return printModules(w, ov)
-			case "show":
-				d, err := cl.ShowModule(c.Context, args[0], c.Bool("scan-finished"))
-				if err != nil {
-					return moduleErr(err)
-				}
-				if asJSON {
-					return printJSON(w, d)
-				}
-				return printModule(w, d)
-			default:
-				res, err := cl.RemoveModule(c.Context, args[0], c.Bool("keep-module"))
-				if err != nil {
-					return moduleErr(err)
-				}
-				if asJSON {
-					return printJSON(w, res)
-				}
-				switch {
-				case res.App != "" && res.ModuleRemoved:
-					fmt.Fprintf(w, "Removed app %s and its module %s.\n", res.App, res.Digest)
-				case res.App != "":
-					fmt.Fprintf(w, "Removed app %s; its module %s is kept (another app uses it, or --keep-module).\n", res.App, res.Digest)
+			return withClient(c, func(cl *host.Client) error {
+				w := c.App.Writer
+				asJSON := c.String("output") == "json"
+				switch verb {
+				case "list":
+					ov, err := cl.ListModules(c.Context)
+					if err != nil {
+						return err
+					}
+					if asJSON {
+						return printJSON(w, ov)
+					}
+					return printModules(w, ov)
+				case "show":
+					d, err := cl.ShowModule(c.Context, args[0], c.Bool("scan-finished"))
+					if err != nil {
+						return moduleErr(err)
+					}
+					if asJSON {
+						return printJSON(w, d)
+					}
+					return printModule(w, d)
 				default:
-					fmt.Fprintf(w, "Removed module %s.\n", res.Digest)
+					res, err := cl.RemoveModule(c.Context, args[0], c.Bool("keep-module"))
+					if err != nil {
+						return moduleErr(err)
+					}
+					if asJSON {
+						return printJSON(w, res)
+					}
+					switch {
+					case res.App != "" && res.ModuleRemoved:
+						fmt.Fprintf(w, "Removed app %s and its module %s.\n", res.App, res.Digest)
+					case res.App != "":
+						fmt.Fprintf(w, "Removed app %s; its module %s is kept (another app uses it, or --keep-module).\n", res.App, res.Digest)
+					default:
+						fmt.Fprintf(w, "Removed module %s.\n", res.Digest)
+					}
+					return nil
 				}
-				return nil
-			}
+			})
 		},
 	}
 }
@@ -264,48 +261,45 @@ func migrateCommand() *cli.Command {
 			if err := checkOutput(c); err != nil {
 				return err
 			}
-			cl, done, err := openClient(c)
-			if err != nil {
-				return err
-			}
-			defer done()
-			res, err := cl.MigrateApp(c.Context, host.MigrateOptions{App: c.String("app"), To: c.String("to"),
-				InstanceIDs: c.StringSlice("id"), DryRun: c.Bool("dry-run")})
-			if errors.Is(err, host.ErrModuleNotFound) && res == nil {
-				return exitWith(1, "%v (see `durablewasm modules list`)", err)
-			}
-			if err != nil {
-				return moduleErr(err)
-			}
-			w := c.App.Writer
-			if c.String("output") == "json" {
-				return printJSON(w, res)
-			}
-			moved := 0
-			tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
-			fmt.Fprintln(tw, "INSTANCE ID\tNAME\tSTATUS\tFROM\tRESULT")
-			for _, m := range res.Instances {
-				result := "migration requested"
-				switch {
-				case m.Skipped != "":
-					result = "skipped: " + m.Skipped
-				case res.DryRun:
-					result = "would move"
-					moved++
-				default:
-					moved++
+			return withClient(c, func(cl *host.Client) error {
+				res, err := cl.MigrateApp(c.Context, host.MigrateOptions{App: c.String("app"), To: c.String("to"),
+					InstanceIDs: c.StringSlice("id"), DryRun: c.Bool("dry-run")})
+				if errors.Is(err, host.ErrModuleNotFound) && res == nil {
+					return exitWith(1, "%v (see `durablewasm modules list`)", err)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.InstanceID, m.Name, m.Status, short(m.From), result)
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if res.DryRun {
-				fmt.Fprintf(w, "Dry run: %d instance(s) of %s would move to %s.\n", moved, res.App, res.To)
-			} else {
-				fmt.Fprintf(w, "%d instance(s) of %s asked to move to %s; each moves when its worker processes the message (check with get-runtime-status).\n", moved, res.App, res.To)
-			}
-			return nil
+				if err != nil {
+					return moduleErr(err)
+				}
+				w := c.App.Writer
+				if c.String("output") == "json" {
+					return printJSON(w, res)
+				}
+				moved := 0
+				tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+				fmt.Fprintln(tw, "INSTANCE ID\tNAME\tSTATUS\tFROM\tRESULT")
+				for _, m := range res.Instances {
+					result := "migration requested"
+					switch {
+					case m.Skipped != "":
+						result = "skipped: " + m.Skipped
+					case res.DryRun:
+						result = "would move"
+						moved++
+					default:
+						moved++
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.InstanceID, m.Name, m.Status, short(m.From), result)
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				if res.DryRun {
+					fmt.Fprintf(w, "Dry run: %d instance(s) of %s would move to %s.\n", moved, res.App, res.To)
+				} else {
+					fmt.Fprintf(w, "%d instance(s) of %s asked to move to %s; each moves when its worker processes the message (check with get-runtime-status).\n", moved, res.App, res.To)
+				}
+				return nil
+			})
 		},
 	}
 }
@@ -334,53 +328,50 @@ func deadLettersCommand() *cli.Command {
 			if verb == "list" && len(args) > 0 || verb == "replay" && len(args) != 1 {
 				return exitWith(2, "usage: dead-letters list | dead-letters replay ID")
 			}
-			cl, done, err := openClient(c)
-			if err != nil {
-				return err
-			}
-			defer done()
-			w := c.App.Writer
-			if verb == "list" {
-				dls, err := cl.ListDeadLetters(c.Context, c.Int("top"))
+			return withClient(c, func(cl *host.Client) error {
+				w := c.App.Writer
+				if verb == "list" {
+					dls, err := cl.ListDeadLetters(c.Context, c.Int("top"))
+					if err != nil {
+						return err
+					}
+					if dls == nil {
+						dls = []host.DeadLetter{}
+					}
+					if c.String("output") == "json" {
+						return printJSON(w, dls)
+					}
+					tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+					fmt.Fprintln(tw, "PARTITION\tID\tINSTANCE\tACTIVITY\tDELIVERIES\tREASON\tTIME")
+					for _, d := range dls {
+						inst, act := d.InstanceID, d.Activity
+						if d.Kind != host.DeadLetterActivity {
+							inst, act = "-", "("+d.Kind+" "+d.Source+")"
+						}
+						fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", d.Partition, d.ID, inst, act, d.Deliveries, d.Reason, fmtTime(d.Time))
+					}
+					return tw.Flush()
+				}
+				d, err := cl.FindDeadLetter(c.Context, args[0])
+				if errors.Is(err, host.ErrDeadLetterNotFound) {
+					return exitWith(1, "no dead letter %q (see `durablewasm dead-letters list`)", args[0])
+				}
 				if err != nil {
 					return err
 				}
-				if dls == nil {
-					dls = []host.DeadLetter{}
+				out, detail, err := cl.ReplayDeadLetter(c.Context, d, c.Bool("force"))
+				if err != nil {
+					return err
 				}
 				if c.String("output") == "json" {
-					return printJSON(w, dls)
+					return printJSON(w, map[string]string{"id": d.ID, "instanceId": d.InstanceID, "outcome": string(out), "detail": detail})
 				}
-				tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
-				fmt.Fprintln(tw, "PARTITION\tID\tINSTANCE\tACTIVITY\tDELIVERIES\tREASON\tTIME")
-				for _, d := range dls {
-					inst, act := d.InstanceID, d.Activity
-					if d.Kind != host.DeadLetterActivity {
-						inst, act = "-", "("+d.Kind+" "+d.Source+")"
-					}
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", d.Partition, d.ID, inst, act, d.Deliveries, d.Reason, fmtTime(d.Time))
+				fmt.Fprintf(w, "Dead letter %s: %s.\n", d.ID, detail)
+				if out == host.ReplayStale {
+					return exitWith(1, "dead letter %s not replayed", d.ID)
 				}
-				return tw.Flush()
-			}
-			d, err := cl.FindDeadLetter(c.Context, args[0])
-			if errors.Is(err, host.ErrDeadLetterNotFound) {
-				return exitWith(1, "no dead letter %q (see `durablewasm dead-letters list`)", args[0])
-			}
-			if err != nil {
-				return err
-			}
-			out, detail, err := cl.ReplayDeadLetter(c.Context, d, c.Bool("force"))
-			if err != nil {
-				return err
-			}
-			if c.String("output") == "json" {
-				return printJSON(w, map[string]string{"id": d.ID, "instanceId": d.InstanceID, "outcome": string(out), "detail": detail})
-			}
-			fmt.Fprintf(w, "Dead letter %s: %s.\n", d.ID, detail)
-			if out == host.ReplayStale {
-				return exitWith(1, "dead letter %s not replayed", d.ID)
-			}
-			return nil
+				return nil
+			})
 		},
 	}
 }
