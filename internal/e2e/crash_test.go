@@ -66,6 +66,26 @@ func serveProcess(t *testing.T, url string) *exec.Cmd {
 	return cmd
 }
 
+// startSequencesAndFanOuts starts n instances named <prefix><i>, alternately
+// E1_HelloSequence and E2_BackupSiteContent, and returns their expected
+// outputs by id.
+func (e *env) startSequencesAndFanOuts(prefix string, n int) map[string]string {
+	e.t.Helper()
+	want := map[string]string{}
+	for i := 0; i < n; i++ {
+		id := fmt.Sprint(prefix, i)
+		if i%2 == 0 {
+			e.start("E1_HelloSequence", id, "")
+			want[id] = `["Hello Tokyo!","Hello Seattle!","Hello London!"]`
+		} else {
+			dir := fmt.Sprint("/", prefix, i)
+			e.start("E2_BackupSiteContent", id, `"`+dir+`"`)
+			want[id] = fmt.Sprint(backupTotal(dir))
+		}
+	}
+	return want
+}
+
 // TestWorkerKilledMidOrchestration kills a worker process with SIGKILL while
 // orchestrations are in flight, starts a fresh one, and checks that every
 // instance completes with the right output.
@@ -75,18 +95,7 @@ func TestWorkerKilledMidOrchestration(t *testing.T) {
 	ctx := context.Background()
 	first := serveProcess(t, url)
 	const n = 40
-	want := map[string]string{}
-	for i := 0; i < n; i++ {
-		id := fmt.Sprint("k", i)
-		if i%2 == 0 {
-			e.start("E1_HelloSequence", id, "")
-			want[id] = `["Hello Tokyo!","Hello Seattle!","Hello London!"]`
-		} else {
-			dir := fmt.Sprint("/site", i)
-			e.start("E2_BackupSiteContent", id, `"`+dir+`"`)
-			want[id] = fmt.Sprint(backupTotal(dir))
-		}
-	}
+	want := e.startSequencesAndFanOuts("k", n)
 	// Kill the worker as soon as some work has been done but not all.
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -22,18 +21,7 @@ func TestClusterFailoverMidRun(t *testing.T) {
 	e := samplesEnv(t, c.URL())
 	e.worker(host.WorkerOptions{VisibilityTimeout: 5 * time.Second})
 	ctx := context.Background()
-	want := map[string]string{}
-	for i := 0; i < 30; i++ {
-		id := fmt.Sprint("fo", i)
-		if i%2 == 0 {
-			e.start("E1_HelloSequence", id, "")
-			want[id] = `["Hello Tokyo!","Hello Seattle!","Hello London!"]`
-		} else {
-			dir := fmt.Sprint("/fo", i)
-			e.start("E2_BackupSiteContent", id, `"`+dir+`"`)
-			want[id] = fmt.Sprint(backupTotal(dir))
-		}
-	}
+	want := e.startSequencesAndFanOuts("fo", 30)
 	// Fail over as soon as some work is done but not all.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
