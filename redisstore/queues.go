@@ -93,30 +93,34 @@ func (s *Store) deadLetter(ctx context.Context, p int, stream string, m redis.XM
 // deleted (nil values) are acked; undecodable ones are dead-lettered; neither
 // is returned.
 func (s *Store) decodeControl(ctx context.Context, p int, msgs []redis.XMessage) ([]host.ControlMessage, error) {
-	k := s.parts[p]
-	out := make([]host.ControlMessage, 0, len(msgs))
+	return decodeEntries(ctx, s, p, s.parts[p].ctl(), fieldMsg, "control", msgs, decodeMsg)
+}
+
+// decodeEntries decodes stream entries whose payload is in field. An entry
+// whose message was deleted (nil values) is acknowledged and skipped; one
+// that does not decode is moved to the partition's dead-letter stream.
+func decodeEntries[T any](ctx context.Context, s *Store, p int, stream, field, kind string, msgs []redis.XMessage, decode func(id, raw string) (T, error)) ([]T, error) {
+	out := make([]T, 0, len(msgs))
 	for _, m := range msgs {
-		raw, ok := m.Values[fieldMsg].(string)
 		if m.Values == nil {
-			if err := s.rdb.XAck(ctx, k.ctl(), group, m.ID).Err(); err != nil {
+			if err := s.rdb.XAck(ctx, stream, group, m.ID).Err(); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		var cm host.ControlMessage
-		var err error
-		if !ok {
-			err = fmt.Errorf("control entry %s has no %q field", m.ID, fieldMsg)
-		} else {
-			cm, err = decodeMsg(m.ID, raw)
+		var v T
+		raw, ok := m.Values[field].(string)
+		err := fmt.Errorf("%s entry %s has no %q field", kind, m.ID, field)
+		if ok {
+			v, err = decode(m.ID, raw)
 		}
 		if err != nil {
-			if derr := s.deadLetter(ctx, p, k.ctl(), m, fieldMsg, err, true); derr != nil {
+			if derr := s.deadLetter(ctx, p, stream, m, field, err, true); derr != nil {
 				return nil, derr
 			}
 			continue
 		}
-		out = append(out, cm)
+		out = append(out, v)
 	}
 	return out, nil
 }
@@ -486,32 +490,8 @@ func (s *Store) FireDueTimers(ctx context.Context, p int, epoch int64, now time.
 // decodeActivities decodes activity entries; undecodable ones are
 // dead-lettered, deleted ones acked.
 func (s *Store) decodeActivities(ctx context.Context, p int, msgs []redis.XMessage) ([]host.ActivityItem, error) {
-	k := s.parts[p]
-	out := make([]host.ActivityItem, 0, len(msgs))
-	for _, m := range msgs {
-		if m.Values == nil {
-			if err := s.rdb.XAck(ctx, k.act(), group, m.ID).Err(); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		raw, ok := m.Values[fieldItem].(string)
-		var it host.ActivityItem
-		var err error
-		if !ok {
-			err = fmt.Errorf("activity entry %s has no %q field", m.ID, fieldItem)
-		} else {
-			it, err = decodeItem(p, m.ID, raw)
-		}
-		if err != nil {
-			if derr := s.deadLetter(ctx, p, k.act(), m, fieldItem, err, true); derr != nil {
-				return nil, derr
-			}
-			continue
-		}
-		out = append(out, it)
-	}
-	return out, nil
+	return decodeEntries(ctx, s, p, s.parts[p].act(), fieldItem, "activity", msgs,
+		func(id, raw string) (host.ActivityItem, error) { return decodeItem(p, id, raw) })
 }
 
 // ReadActivities returns up to max new activity items of partition p for
