@@ -339,8 +339,8 @@ func hostFunctions() []hostFunc {
 }
 
 func managementURLs(ctx context.Context, m api.Module, stack []uint64) {
-	c, ok := ctx.Value(callKey{}).(*actCall)
-	if !ok || c.handle != uint32(stack[0]) {
+	c := activityCall(ctx, stack)
+	if c == nil {
 		stack[0] = api.EncodeI64(abi.ErrNotInStep)
 		return
 	}
@@ -361,11 +361,7 @@ func managementURLs(ctx context.Context, m api.Module, stack []uint64) {
 		stack[0] = api.EncodeI64(abi.ErrBadArgument)
 		return
 	}
-	if uint64(len(payload)) <= uint64(uint32(stack[4])) && !m.Memory().Write(uint32(stack[3]), payload) {
-		stack[0] = api.EncodeI64(abi.ErrBadArgument)
-		return
-	}
-	stack[0] = uint64(len(payload))
+	writeResult(m, stack, stack[3], stack[4], payload)
 }
 
 func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {

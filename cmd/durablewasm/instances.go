@@ -19,7 +19,8 @@ func idFlag() cli.Flag {
 	return &cli.StringFlag{Name: "id", Required: true, Usage: "instance id"}
 }
 
-// notFound turns a missing instance into the message users see.
+// describeErr turns a missing or finished instance into the message users
+// see; other errors pass through.
 func describeErr(err error, id string) error {
 	switch {
 	case errors.Is(err, host.ErrInstanceNotFound):
