@@ -193,6 +193,21 @@ const (
 	ErrNotFound = -8
 )
 
+// ManagementPayload is the JSON of ImportManagementURLs: an instance's HTTP
+// management URLs with the JSON names and key order of Durable Functions'
+// HttpManagementPayload.
+type ManagementPayload struct {
+	ID                    string `json:"id"`
+	StatusQueryGetURI     string `json:"statusQueryGetUri"`
+	SendEventPostURI      string `json:"sendEventPostUri"`
+	TerminatePostURI      string `json:"terminatePostUri"`
+	RewindPostURI         string `json:"rewindPostUri"`
+	PurgeHistoryDeleteURI string `json:"purgeHistoryDeleteUri"`
+	RestartPostURI        string `json:"restartPostUri"`
+	SuspendPostURI        string `json:"suspendPostUri"`
+	ResumePostURI         string `json:"resumePostUri"`
+}
+
 // HTTPRequest is the JSON request of ImportHTTPRequest. Body is base64 in
 // JSON.
 type HTTPRequest struct {

@@ -43,17 +43,7 @@ func (c *ActivityContext) GetInput(v any) error {
 // Functions' CreateHttpManagementPayload returns them, for handing to an
 // external system (which can then query, raise events on, terminate, rewind,
 // purge, restart, suspend or resume the instance).
-type ManagementURLs struct {
-	ID                    string `json:"id"`
-	StatusQueryGetURI     string `json:"statusQueryGetUri"`
-	SendEventPostURI      string `json:"sendEventPostUri"`
-	TerminatePostURI      string `json:"terminatePostUri"`
-	RewindPostURI         string `json:"rewindPostUri"`
-	PurgeHistoryDeleteURI string `json:"purgeHistoryDeleteUri"`
-	RestartPostURI        string `json:"restartPostUri"`
-	SuspendPostURI        string `json:"suspendPostUri"`
-	ResumePostURI         string `json:"resumePostUri"`
-}
+type ManagementURLs = abi.ManagementPayload
 
 // ManagementURLs returns the HTTP management URLs of instanceID ("" means
 // the orchestration that scheduled this activity). It fails when the host

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"github.com/durablewasm/durablewasm/abi"
 	"net/url"
 	"strings"
 )
@@ -14,18 +15,9 @@ const WebhookPath = "/runtime/webhooks/durabletask"
 const RPCPath = "/durabletask"
 
 // HTTPManagementPayload holds the management URLs of one instance, with the
-// JSON names and key order of Durable Functions' HttpManagementPayload.
-type HTTPManagementPayload struct {
-	ID                    string `json:"id"`
-	StatusQueryGetURI     string `json:"statusQueryGetUri"`
-	SendEventPostURI      string `json:"sendEventPostUri"`
-	TerminatePostURI      string `json:"terminatePostUri"`
-	RewindPostURI         string `json:"rewindPostUri"`
-	PurgeHistoryDeleteURI string `json:"purgeHistoryDeleteUri"`
-	RestartPostURI        string `json:"restartPostUri"`
-	SuspendPostURI        string `json:"suspendPostUri"`
-	ResumePostURI         string `json:"resumePostUri"`
-}
+// JSON names and key order of Durable Functions' HttpManagementPayload; it is
+// the ABI's type, which guests receive.
+type HTTPManagementPayload = abi.ManagementPayload
 
 // CheckStatusPayload is the body of the 202 check-status response: the
 // management URLs without rewindPostUri, in Durable Functions' order.
@@ -40,8 +32,8 @@ type CheckStatusPayload struct {
 	ResumePostURI         string `json:"resumePostUri"`
 }
 
-// CheckStatus returns the check-status subset of p.
-func (p HTTPManagementPayload) CheckStatus() CheckStatusPayload {
+// checkStatus returns the check-status subset of p.
+func checkStatus(p HTTPManagementPayload) CheckStatusPayload {
 	return CheckStatusPayload{ID: p.ID, StatusQueryGetURI: p.StatusQueryGetURI, SendEventPostURI: p.SendEventPostURI,
 		TerminatePostURI: p.TerminatePostURI, PurgeHistoryDeleteURI: p.PurgeHistoryDeleteURI,
 		RestartPostURI: p.RestartPostURI, SuspendPostURI: p.SuspendPostURI, ResumePostURI: p.ResumePostURI}

@@ -7,7 +7,7 @@ import (
 // The spec's example (durable-http-api.md §5.1), byte for byte.
 func TestCheckStatusPayloadMatchesDurableFunctions(t *testing.T) {
 	p := ManagementPayload("http://localhost:7071/runtime/webhooks/durabletask", "TestHubName", "Storage", "XXX", "7b5e0d64e19a4a36a7fb1fcb45cc6f3d")
-	got, err := encodeJSON(p.CheckStatus())
+	got, err := encodeJSON(checkStatus(p))
 	if err != nil {
 		t.Fatal(err)
 	}

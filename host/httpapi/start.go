@@ -189,7 +189,7 @@ func (s *Server) waitForCompletion(w http.ResponseWriter, r *http.Request, q que
 // writeCheckStatus writes the 202 check-status response: the 8-field
 // payload, Location = statusQueryGetUri and Retry-After: 10.
 func (s *Server) writeCheckStatus(w http.ResponseWriter, r *http.Request, q query, id string) {
-	p := s.managementPayload(r, q, id).CheckStatus()
+	p := checkStatus(s.managementPayload(r, q, id))
 	w.Header().Set("Location", p.StatusQueryGetURI)
 	w.Header().Set("Retry-After", "10")
 	writeJSON(w, http.StatusAccepted, p)
