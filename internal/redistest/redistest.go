@@ -248,7 +248,69 @@ func StartClusterWithReplicas(t testing.TB, masters int) *Cluster {
 	return startCluster(t, masters, true)
 }
 
-func startCluster(t testing.TB, masters int, replicas bool) *Cluster {
+// StartClusterWithArgs is StartCluster (replicas false) or
+// StartClusterWithReplicas (replicas true) with args appended to every
+// node's redis-server command line, e.g. "--appendonly", "yes",
+// "--appendfsync", "always" for a cluster whose nodes can be killed and
+// restarted (Server.Stop, Server.Start, then Cluster.WaitReady).
+func StartClusterWithArgs(t testing.TB, masters int, replicas bool, args ...string) *Cluster {
+	t.Helper()
+	return startCluster(t, masters, replicas, args...)
+}
+
+// Running reports whether the server process is running (started and not
+// stopped).
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
+}
+
+// WaitReady waits until every running node (master or replica) reports
+// cluster_state:ok and knows every node of the cluster, and every running
+// replica's link to its master is up — e.g. after a node was restarted. It
+// fails the test after timeout.
+func (c *Cluster) WaitReady(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	nodes := append(append([]*Server(nil), c.Nodes...), c.Replicas...)
+	if err := waitClusterReady(nodes, len(nodes), timeout); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitClusterReady waits until every running node of nodes is ready (see
+// WaitReady) in a cluster of known nodes.
+func waitClusterReady(nodes []*Server, known int, timeout time.Duration) error {
+	ctx := context.Background()
+	deadline := time.Now().Add(timeout)
+	for _, n := range nodes {
+		if !n.Running() {
+			continue
+		}
+		cl := redis.NewClient(&redis.Options{Addr: n.Addr()})
+		for {
+			info, err := cl.ClusterInfo(ctx).Result()
+			repl := ""
+			if err == nil {
+				repl, _ = cl.Info(ctx, "replication").Result()
+			}
+			if err == nil && strings.Contains(info, "cluster_state:ok") &&
+				strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(known)+"\r") &&
+				(!strings.Contains(repl, "role:slave") || strings.Contains(repl, "master_link_status:up")) {
+				break
+			}
+			if time.Now().After(deadline) {
+				cl.Close()
+				return fmt.Errorf("cluster node %s not ready: %v\n%s\n%s", n.Addr(), err, info, repl)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		cl.Close()
+	}
+	return nil
+}
+
+func startCluster(t testing.TB, masters int, replicas bool, extra ...string) *Cluster {
 	t.Helper()
 	if masters < 3 {
 		t.Fatalf("StartCluster: Redis Cluster needs at least 3 masters, got %d", masters)
@@ -257,9 +319,10 @@ func startCluster(t testing.TB, masters int, replicas bool) *Cluster {
 	lookBinary(t, "redis-server")
 	c := &Cluster{}
 	node := func() *Server {
-		return NewServer(t, "--cluster-enabled", "yes",
+		args := []string{"--cluster-enabled", "yes",
 			"--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
-			"--cluster-port", strconv.Itoa(FreePort(t)))
+			"--cluster-port", strconv.Itoa(FreePort(t))}
+		return NewServer(t, append(args, extra...)...)
 	}
 	for i := 0; i < masters; i++ {
 		c.Nodes = append(c.Nodes, node())
