@@ -39,8 +39,15 @@ func runCLIInput(ctx context.Context, stdin string, args ...string) (string, str
 // startStack runs miniredis, deploys the samples and runs `serve` in-process.
 func startStack(t *testing.T) string {
 	t.Helper()
-	m := miniredis.RunT(t)
-	url := "redis://" + m.Addr()
+	return startStackOn(t, "redis://"+miniredis.RunT(t).Addr())
+}
+
+// startStackOn deploys the samples on the Redis at url and runs `serve`
+// in-process. The test fails if serve exits with an error or logs a
+// CROSSSLOT error (a script or command touching keys of two hash slots, which
+// Redis Cluster refuses).
+func startStackOn(t *testing.T, url string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := redisstore.Open(ctx, url, "DurableFunctionsHub", redisstore.Options{})
 	if err != nil {
@@ -61,6 +68,9 @@ func startStack(t *testing.T) string {
 		_, errs, code := runCLI(ctx, "serve", "--redis-url", url, "--lease-ttl", "2s", "--log-level", "error")
 		if code != 0 {
 			t.Errorf("serve exited %d: %s", code, errs)
+		}
+		if strings.Contains(errs, "CROSSSLOT") {
+			t.Errorf("serve logged CROSSSLOT errors:\n%s", errs)
 		}
 	}()
 	t.Cleanup(func() { cancel(); <-done })

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,12 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/durablewasm/durablewasm/host"
 	"github.com/durablewasm/durablewasm/host/httpapi"
+	"github.com/durablewasm/durablewasm/internal/redistest"
 	"github.com/durablewasm/durablewasm/redisstore"
 	"github.com/durablewasm/durablewasm/samples"
 )
@@ -25,13 +28,44 @@ const key = "integration-key-0123456789"
 // HTTP API on a real loopback listener; it returns the API's URL.
 func startSamples(t *testing.T, opts httpapi.Options) (string, *host.Client) {
 	t.Helper()
-	m := miniredis.RunT(t)
+	return startSamplesOn(t, "redis://"+miniredis.RunT(t).Addr(), opts)
+}
+
+// lockedLog is a log sink shared by goroutines.
+type lockedLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startSamplesOn is startSamples on the Redis at url. The test fails if the
+// worker or the server logs a CROSSSLOT error (a command touching keys of two
+// hash slots, which Redis Cluster refuses).
+func startSamplesOn(t *testing.T, url string, opts httpapi.Options) (string, *host.Client) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	store, err := redisstore.Open(ctx, "redis://"+m.Addr(), "TestHub", redisstore.Options{Partitions: 4})
+	store, err := redisstore.Open(ctx, url, "TestHub", redisstore.Options{Partitions: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	quiet := slog.New(slog.DiscardHandler)
+	logs := &lockedLog{}
+	quiet := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	t.Cleanup(func() {
+		if strings.Contains(logs.String(), "CROSSSLOT") {
+			t.Errorf("CROSSSLOT errors logged:\n%s", logs.String())
+		}
+	})
 	eng, err := host.NewEngine(ctx, host.EngineOptions{CacheDir: filepath.Join(os.TempDir(), "durablewasm-test-cache"), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +80,9 @@ func startSamples(t *testing.T, opts httpapi.Options) (string, *host.Client) {
 		_ = host.NewWorker(store, eng, host.WorkerOptions{Logger: quiet, LeaseTTL: 2 * time.Second}).Run(ctx)
 	}()
 	opts.Addr, opts.HubName = "127.0.0.1:0", "TestHub"
+	if opts.Logger == nil {
+		opts.Logger = quiet
+	}
 	srv, err := httpapi.New(client, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -110,8 +147,20 @@ func TestSeedExampleStartAndWait(t *testing.T) {
 	}
 }
 
+// TestInstanceLifecycleOverHTTP runs on miniredis and on a 3-master Redis
+// Cluster (listing and purging by filter read every partition, i.e. every
+// master).
 func TestInstanceLifecycleOverHTTP(t *testing.T) {
-	base, _ := startSamples(t, httpapi.Options{Keys: []string{key}})
+	t.Run("miniredis", func(t *testing.T) {
+		testInstanceLifecycle(t, "redis://"+miniredis.RunT(t).Addr())
+	})
+	t.Run("cluster", func(t *testing.T) {
+		testInstanceLifecycle(t, redistest.StartCluster(t, 3).URL())
+	})
+}
+
+func testInstanceLifecycle(t *testing.T, url string) {
+	base, _ := startSamplesOn(t, url, httpapi.Options{Keys: []string{key}})
 	wh := base + "/runtime/webhooks/durabletask"
 	q := "?code=" + key
 
