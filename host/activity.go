@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -126,37 +127,10 @@ func (w *Worker) runActivity(ctx context.Context, item *ActivityItem) {
 		log.Warn("activity dead-lettered", "deliveries", item.Deliveries)
 		return
 	}
-	if err := w.module(ctx, item.Digest); err != nil {
-		log.Warn("cannot load module for activity", "err", err)
-		return
-	}
-	g, err := w.acts.get(ctx, item.Digest, w.settings(ctx, item.Digest))
+	ev, err := w.execActivity(ctx, item, log)
 	if err != nil {
-		log.Warn("cannot instantiate module for activity", "err", err)
-		return
-	}
-	g.mu.Lock()
-	ok, payload, err := g.runActivity(ctx, item, log, w.opts.ManagementPayload)
-	g.mu.Unlock()
-	w.acts.put(g)
-	var gf *replay.GuestFailure
-	if errors.As(err, &gf) {
-		ok, payload = false, string(encodeJSON(gf.Failure))
-	} else if err != nil {
 		log.Warn("activity could not run; it will be redelivered", "err", err)
 		return
-	}
-	if limit := w.limits(ctx, item.Digest).MaxPayloadBytes; len(payload) > limit {
-		ok, payload = false, string(encodeJSON(&abi.FailureDetails{Type: "LimitExceeded", Code: replay.CodeLimit,
-			Message: fmt.Sprintf("the activity's result is %d bytes, over the payload limit of %d bytes", len(payload), limit)}))
-	}
-	ev := abi.HistoryEvent{EventID: -1, Type: abi.EventTaskCompleted, Timestamp: w.opts.Now().UnixNano(), TaskScheduledID: item.TaskID, Result: payload}
-	if !ok {
-		f := abi.DecodeFailure([]byte(payload))
-		if f.Source == "" {
-			f.Source = source
-		}
-		ev.Type, ev.Result, ev.Failure = abi.EventTaskFailed, "", f
 	}
 	msg := ControlMessage{InstanceID: item.InstanceID, ExecutionID: item.ExecutionID, Event: ev}
 	for attempt := 0; ; attempt++ {
@@ -170,4 +144,77 @@ func (w *Worker) runActivity(ctx context.Context, item *ActivityItem) {
 		}
 		time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
 	}
+}
+
+// execActivity runs one activity and returns its TaskCompleted or TaskFailed
+// event. An error means the activity could not run at all (module not
+// loadable, instance not creatable, guest unusable): nothing is to be
+// reported for it, and it must be run again.
+func (w *Worker) execActivity(ctx context.Context, item *ActivityItem, log *slog.Logger) (abi.HistoryEvent, error) {
+	source := fmt.Sprintf("activity %s (task %d)", item.Name, item.TaskID)
+	if err := w.module(ctx, item.Digest); err != nil {
+		return abi.HistoryEvent{}, fmt.Errorf("load module: %w", err)
+	}
+	g, err := w.acts.get(ctx, item.Digest, w.settings(ctx, item.Digest))
+	if err != nil {
+		return abi.HistoryEvent{}, fmt.Errorf("instantiate module: %w", err)
+	}
+	began := time.Now()
+	g.mu.Lock()
+	ok, payload, err := g.runActivity(ctx, item, log, w.opts.ManagementPayload)
+	g.mu.Unlock()
+	w.stats.observe(item.Digest, item.Name, time.Since(began))
+	w.acts.put(g)
+	var gf *replay.GuestFailure
+	if errors.As(err, &gf) {
+		ok, payload = false, string(encodeJSON(gf.Failure))
+	} else if err != nil {
+		return abi.HistoryEvent{}, err
+	}
+	if limit := w.limits(ctx, item.Digest).MaxPayloadBytes; len(payload) > limit {
+		ok, payload = false, string(encodeJSON(&abi.FailureDetails{Type: "LimitExceeded", Code: replay.CodeLimit,
+			Message: fmt.Sprintf("the activity's result is %d bytes, over the payload limit of %d bytes", len(payload), limit)}))
+	}
+	ev := abi.HistoryEvent{EventID: -1, Type: abi.EventTaskCompleted, Timestamp: w.opts.Now().UnixNano(), TaskScheduledID: item.TaskID, Result: payload}
+	if !ok {
+		f := abi.DecodeFailure([]byte(payload))
+		if f.Source == "" {
+			f.Source = source
+		}
+		ev.Type, ev.Result, ev.Failure = abi.EventTaskFailed, "", f
+	}
+	return ev, nil
+}
+
+// activityStats keeps, per module digest and activity name, a moving
+// average of how long the activity took on this worker. Local activities
+// are chosen from it.
+type activityStats struct {
+	mu sync.Mutex
+	m  map[activityKey]time.Duration
+}
+
+type activityKey struct{ digest, name string }
+
+// observe records one run of d.
+func (s *activityStats) observe(digest, name string, d time.Duration) {
+	k := activityKey{digest, name}
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = map[activityKey]time.Duration{}
+	}
+	if old, ok := s.m[k]; ok {
+		d = (old*7 + d) / 8
+	}
+	s.m[k] = d
+	s.mu.Unlock()
+}
+
+// fast reports whether the activity has run on this worker and its average
+// run time is at most limit.
+func (s *activityStats) fast(digest, name string, limit time.Duration) bool {
+	s.mu.Lock()
+	d, ok := s.m[activityKey{digest, name}]
+	s.mu.Unlock()
+	return ok && d <= limit
 }

@@ -23,6 +23,10 @@ type warm struct {
 	handle    uint32
 	elem      *list.Element
 	busy      bool
+	// stale is set when the guest ran ahead of what will be committed (a
+	// failed step after local activities): the entry is dropped after the
+	// commit and rebuilt from history.
+	stale bool
 }
 
 // warmCache is an LRU of warm orchestrations bounded by count.
@@ -219,6 +223,7 @@ type group struct {
 // processBatch steps every instance that has messages in msgs and commits
 // all steps in one pipelined round trip. It returns the earliest new timer.
 func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []ControlMessage) (time.Time, error) {
+	started := time.Now()
 	var groups []*group
 	byID := map[string]*group{}
 	for _, m := range msgs {
@@ -250,13 +255,18 @@ func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []Co
 			}
 			continue
 		}
-		for _, t := range c.Timers {
+		commits = append(commits, *c)
+		entries = append(entries, e)
+	}
+	if len(commits) > 0 && w.localActivitiesEnabled() {
+		w.runLocalActivities(ctx, p, epoch, commits, entries, started)
+	}
+	for i := range commits {
+		for _, t := range commits[i].Timers {
 			if earliest.IsZero() || t.FireAt.Before(earliest) {
 				earliest = t.FireAt
 			}
 		}
-		commits = append(commits, *c)
-		entries = append(entries, e)
 	}
 	if len(drops) > 0 {
 		if err := w.store.AckControl(ctx, p, epoch, drops); err != nil {
@@ -288,7 +298,7 @@ func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []Co
 			continue
 		}
 		outbox = outbox || len(commits[i].Outbox) > 0
-		if e.state.Finished() {
+		if e.stale || e.state.Finished() {
 			w.cache.remove(e)
 		} else {
 			w.cache.put(e)

@@ -1,0 +1,149 @@
+package host
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/durablewasm/durablewasm/abi"
+)
+
+// Local activities (WorkerOptions.LocalActivityMax).
+//
+// After a batch's steps are built and before they are committed, the worker
+// runs the activities those steps scheduled that are known to be fast, feeds
+// their results to the orchestrations, and steps them again; the new events,
+// actions and state are folded into each instance's one pending commit. It
+// repeats while the steps keep scheduling fast activities and the budget
+// lasts. The history is the same as if the activities had gone through the
+// activity stream (TaskScheduled in one episode, TaskCompleted in the next),
+// so replay, rewind and queries cannot tell the difference.
+//
+// Nothing is written before the commit: if the worker dies first, the
+// messages that started the batch are still pending, the batch runs again,
+// and so do its activities (at least once, as for streamed activities). If a
+// later step fails (the guest trapped), that instance keeps the commit it had
+// before the failed step, its local results are dropped and its activities go
+// to the stream; its warm state, which ran ahead, is discarded.
+
+// localJob is one activity run locally.
+type localJob struct {
+	commit int // index into the batch's commits
+	item   ActivityItem
+	ev     abi.HistoryEvent
+	ok     bool
+}
+
+// localActivitiesEnabled reports whether this worker runs local activities.
+func (w *Worker) localActivitiesEnabled() bool {
+	return w.opts.LocalActivityMax > 0 && !w.opts.NoActivities
+}
+
+// runLocalActivities extends commits (whose warm entries are entries) with
+// the results of their fast activities and the steps those results wake,
+// until no step schedules a fast activity or time since started exceeds the
+// budget.
+func (w *Worker) runLocalActivities(ctx context.Context, p int, epoch int64, commits []Commit, entries []*warm, started time.Time) {
+	// fresh[i] is where the activities of commit i's latest step begin: the
+	// earlier ones were not fast and stay for the stream.
+	fresh := make([]int, len(commits))
+	for time.Since(started) < w.opts.LocalActivityBudget {
+		var jobs []*localJob
+		for i := range commits {
+			c := &commits[i]
+			if entries[i].stale || entries[i].state.Finished() {
+				continue
+			}
+			for _, a := range c.Activities[fresh[i]:] {
+				if w.stats.fast(a.Digest, a.Name, w.opts.LocalActivityMax) {
+					a.Deliveries = 1
+					jobs = append(jobs, &localJob{commit: i, item: a})
+				}
+			}
+		}
+		if len(jobs) == 0 {
+			return
+		}
+		w.runJobs(ctx, jobs)
+		byCommit := map[int][]*localJob{}
+		var order []int
+		for _, j := range jobs {
+			if !j.ok {
+				continue
+			}
+			if byCommit[j.commit] == nil {
+				order = append(order, j.commit)
+			}
+			byCommit[j.commit] = append(byCommit[j.commit], j)
+		}
+		for _, i := range order {
+			w.stepLocal(ctx, p, epoch, &commits[i], entries[i], byCommit[i], &fresh[i])
+		}
+	}
+}
+
+// runJobs runs jobs concurrently, at most ActivityConcurrency at a time.
+func (w *Worker) runJobs(ctx context.Context, jobs []*localJob) {
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		w.local <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-w.local }()
+			log := w.log.With("instanceId", j.item.InstanceID, "activity", j.item.Name, "taskId", j.item.TaskID, "local", true)
+			ev, err := w.execActivity(ctx, &j.item, log)
+			if err != nil {
+				log.Warn("local activity could not run; it goes to the activity stream", "err", err)
+				return
+			}
+			j.ev, j.ok = ev, true
+		}()
+	}
+	wg.Wait()
+}
+
+// stepLocal feeds the results of jobs (all of commit c) to the orchestration
+// and folds the step into c. fresh is updated to where the new step's
+// activities begin in c.Activities.
+func (w *Worker) stepLocal(ctx context.Context, p int, epoch int64, c *Commit, e *warm, jobs []*localJob, fresh *int) {
+	done := map[int32]bool{}
+	events := make([]abi.HistoryEvent, 0, len(jobs))
+	for _, j := range jobs {
+		done[j.item.TaskID] = true
+		events = append(events, j.ev)
+	}
+	guest := &orchGuest{ctx: ctx, inst: e.inst, handle: e.handle}
+	meta := e.meta
+	e.inst.mu.Lock()
+	res, err := e.state.Step(w.opts.Now().UnixNano(), events, guest)
+	e.inst.mu.Unlock()
+	if err != nil {
+		// The guest ran ahead of the commit and cannot be trusted: keep the
+		// commit as it was (its activities go to the stream) and rebuild
+		// the instance from history next time.
+		w.log.Warn("step after local activities failed; the activities go to the activity stream", "instanceId", e.id, "err", err)
+		e.meta = meta
+		e.stale = true
+		return
+	}
+	kept := c.Activities[:0]
+	for _, a := range c.Activities {
+		if !done[a.TaskID] {
+			kept = append(kept, a)
+		}
+	}
+	c.Activities = kept
+	next := w.buildCommit(p, epoch, e, res)
+	if next.ResetHistory {
+		c.NewEvents, c.ResetHistory = next.NewEvents, true
+	} else {
+		c.NewEvents = append(c.NewEvents, next.NewEvents...)
+	}
+	c.State = next.State
+	*fresh = len(c.Activities)
+	c.Activities = append(c.Activities, next.Activities...)
+	c.Timers = append(c.Timers, next.Timers...)
+	c.Local = append(c.Local, next.Local...)
+	c.Outbox = append(c.Outbox, next.Outbox...)
+}
