@@ -66,7 +66,11 @@ func (o EngineOptions) withDefaults() EngineOptions {
 // their instances. It is safe for concurrent use. Close releases everything.
 type Engine struct {
 	opts EngineOptions
-	rt   wazero.Runtime
+	// rt runs instrumented modules (see instrumentLoops); rtSafe, made on
+	// first use, runs the modules the rewriter cannot read, with wazero's
+	// own (slower) interruption.
+	rt     wazero.Runtime
+	rtSafe wazero.Runtime
 
 	mu       sync.Mutex
 	compiled map[string]*compileEntry
@@ -75,7 +79,10 @@ type Engine struct {
 type compileEntry struct {
 	done chan struct{}
 	mod  wazero.CompiledModule
-	err  error
+	rt   wazero.Runtime
+	// instrumented: the module exports InterruptGlobal.
+	instrumented bool
+	err          error
 }
 
 // NewEngine creates an engine with the WASI and durablewasm host modules.
@@ -85,11 +92,27 @@ func NewEngine(ctx context.Context, opts EngineOptions) (*Engine, error) {
 	if pages == 0 || pages > 65536 {
 		pages = 65536
 	}
-	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(true).WithMemoryLimitPages(pages)
-	if opts.CacheDir != "-" {
-		cache, err := wazero.NewCompilationCacheWithDir(opts.CacheDir)
+	e := &Engine{opts: opts, compiled: map[string]*compileEntry{}}
+	rt, err := e.newRuntime(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	e.rt = rt
+	return e, nil
+}
+
+// newRuntime makes a wazero runtime with the WASI and durablewasm host
+// modules; closeOnDone selects wazero's own interruption of running guests.
+func (e *Engine) newRuntime(ctx context.Context, closeOnDone bool) (wazero.Runtime, error) {
+	pages := uint32(e.opts.MemoryLimitBytes / 65536)
+	if pages == 0 || pages > 65536 {
+		pages = 65536
+	}
+	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(closeOnDone).WithMemoryLimitPages(pages)
+	if e.opts.CacheDir != "-" {
+		cache, err := wazero.NewCompilationCacheWithDir(e.opts.CacheDir)
 		if err != nil {
-			return nil, fmt.Errorf("open compilation cache %s: %w", opts.CacheDir, err)
+			return nil, fmt.Errorf("open compilation cache %s: %w", e.opts.CacheDir, err)
 		}
 		cfg = cfg.WithCompilationCache(cache)
 	}
@@ -102,11 +125,19 @@ func NewEngine(ctx context.Context, opts EngineOptions) (*Engine, error) {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("instantiate host module: %w", err)
 	}
-	return &Engine{opts: opts, rt: rt, compiled: map[string]*compileEntry{}}, nil
+	return rt, nil
 }
 
-// Close closes the runtime and every instance it created.
-func (e *Engine) Close(ctx context.Context) error { return e.rt.Close(ctx) }
+// Close closes the runtimes and every instance they created.
+func (e *Engine) Close(ctx context.Context) error {
+	e.mu.Lock()
+	safe := e.rtSafe
+	e.mu.Unlock()
+	if safe != nil {
+		safe.Close(ctx)
+	}
+	return e.rt.Close(ctx)
+}
 
 // Digest returns the content address of a module: "sha256:<hex>".
 func Digest(wasm []byte) string {
@@ -123,7 +154,7 @@ func (e *Engine) Compile(ctx context.Context, digest string, wasm []byte) (wazer
 		ent = &compileEntry{done: make(chan struct{})}
 		e.compiled[digest] = ent
 		e.mu.Unlock()
-		ent.mod, ent.err = e.compile(ctx, wasm)
+		ent.mod, ent.rt, ent.instrumented, ent.err = e.compile(ctx, wasm)
 		if ent.err != nil {
 			e.mu.Lock()
 			delete(e.compiled, digest)
@@ -144,6 +175,15 @@ func (e *Engine) Compile(ctx context.Context, digest string, wasm []byte) (wazer
 // Compiled returns the compiled module for digest if Compile succeeded
 // before.
 func (e *Engine) Compiled(digest string) (wazero.CompiledModule, bool) {
+	ent, ok := e.entry(digest)
+	if !ok {
+		return nil, false
+	}
+	return ent.mod, true
+}
+
+// entry returns digest's compile entry if Compile succeeded before.
+func (e *Engine) entry(digest string) (*compileEntry, bool) {
 	e.mu.Lock()
 	ent, ok := e.compiled[digest]
 	e.mu.Unlock()
@@ -152,7 +192,7 @@ func (e *Engine) Compiled(digest string) (wazero.CompiledModule, bool) {
 	}
 	select {
 	case <-ent.done:
-		return ent.mod, ent.err == nil
+		return ent, ent.err == nil
 	default:
 		return nil, false
 	}
@@ -196,14 +236,54 @@ func signature(params, results []api.ValueType) string {
 // ErrInvalidModule wraps every reason a module is refused.
 var ErrInvalidModule = errors.New("invalid module")
 
-func (e *Engine) compile(ctx context.Context, wasm []byte) (wazero.CompiledModule, error) {
-	if len(wasm) < 8 || !bytes.Equal(wasm[:4], []byte("\x00asm")) {
-		return nil, fmt.Errorf("%w: not a WebAssembly binary (missing \\0asm header)", ErrInvalidModule)
-	}
-	mod, err := e.rt.CompileModule(ctx, wasm)
+func (e *Engine) compile(ctx context.Context, wasm []byte) (wazero.CompiledModule, wazero.Runtime, bool, error) {
+	mod, rt, instrumented, err := e.compileOn(ctx, wasm)
 	if err != nil {
-		return nil, fmt.Errorf("%w: compile: %v", ErrInvalidModule, err)
+		return nil, nil, false, err
 	}
+	if err := e.validate(ctx, mod); err != nil {
+		mod.Close(ctx)
+		return nil, nil, false, err
+	}
+	return mod, rt, instrumented, nil
+}
+
+// compileOn compiles the instrumented module on e.rt or, when the module
+// cannot be instrumented, the module as it is on e.rtSafe.
+func (e *Engine) compileOn(ctx context.Context, wasm []byte) (wazero.CompiledModule, wazero.Runtime, bool, error) {
+	if len(wasm) < 8 || !bytes.Equal(wasm[:4], []byte("\x00asm")) {
+		return nil, nil, false, fmt.Errorf("%w: not a WebAssembly binary (missing \\0asm header)", ErrInvalidModule)
+	}
+	if inst, ierr := instrumentLoops(wasm); ierr == nil {
+		mod, err := e.rt.CompileModule(ctx, inst)
+		if err == nil {
+			return mod, e.rt, true, nil
+		}
+		// Compile the original below: its error names the real problem.
+	} else {
+		e.opts.Logger.Debug("module compiled with wazero's interruption (slower)", "reason", ierr)
+	}
+	e.mu.Lock()
+	if e.rtSafe == nil {
+		rt, err := e.newRuntime(ctx, true)
+		if err != nil {
+			e.mu.Unlock()
+			return nil, nil, false, err
+		}
+		e.rtSafe = rt
+	}
+	rt := e.rtSafe
+	e.mu.Unlock()
+	mod, err := rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("%w: compile: %v", ErrInvalidModule, err)
+	}
+	return mod, rt, false, nil
+}
+
+// validate checks a compiled module's imports, exports and memory against
+// the ABI and the engine's limits.
+func (e *Engine) validate(ctx context.Context, mod wazero.CompiledModule) error {
 	var problems []string
 	for _, f := range mod.ImportedFunctions() {
 		m, name, _ := f.Import()
@@ -242,11 +322,10 @@ func (e *Engine) compile(ctx context.Context, wasm []byte) (wazero.CompiledModul
 		problems = append(problems, fmt.Sprintf("declares an initial memory of %d MiB, over the memory limit of %d MiB", min>>20, e.opts.MemoryLimitBytes>>20))
 	}
 	if len(problems) > 0 {
-		mod.Close(ctx)
 		sort.Strings(problems)
-		return nil, fmt.Errorf("%w: the module %s", ErrInvalidModule, strings.Join(problems, "; "))
+		return fmt.Errorf("%w: the module %s", ErrInvalidModule, strings.Join(problems, "; "))
 	}
-	return mod, nil
+	return nil
 }
 
 // ModuleInfo is what Inspect learns from a module.
@@ -271,9 +350,8 @@ func (e *Engine) Inspect(ctx context.Context, wasm []byte) (*ModuleInfo, error) 
 		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
 	}
 	defer inst.close(ctx)
-	ctx, cancel := context.WithTimeout(ctx, e.opts.StepTimeout)
-	defer cancel()
-	res, err := inst.mod.ExportedFunction(abi.ExportABIVersion).Call(ctx)
+	inst.timeout = e.opts.StepTimeout
+	res, err := inst.call(ctx, abi.ExportABIVersion, inst.mod.ExportedFunction(abi.ExportABIVersion))
 	if err != nil {
 		return nil, fmt.Errorf("%w: call %s: %v", ErrInvalidModule, abi.ExportABIVersion, err)
 	}
@@ -282,7 +360,7 @@ func (e *Engine) Inspect(ctx context.Context, wasm []byte) (*ModuleInfo, error) 
 		return nil, fmt.Errorf("%w: ABI version %d, but this host implements version %d", ErrInvalidModule, v, abi.Version)
 	}
 	lc := &listCall{}
-	if _, err := inst.mod.ExportedFunction(abi.ExportListFunctions).Call(withCall(ctx, lc)); err != nil {
+	if _, err := inst.call(withCall(ctx, lc), abi.ExportListFunctions, inst.mod.ExportedFunction(abi.ExportListFunctions)); err != nil {
 		return nil, fmt.Errorf("%w: call %s: %v", ErrInvalidModule, abi.ExportListFunctions, err)
 	}
 	if len(lc.problems) > 0 {

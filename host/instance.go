@@ -48,6 +48,11 @@ type guestInstance struct {
 	current uint32
 	now     atomic.Int64 // replay-safe wall clock for orchestrations
 	dead    atomic.Bool
+	// interrupt, in an instrumented module, stops the guest at its next
+	// loop iteration when set to 1 (see instrumentLoops); interrupted
+	// records that the host set it.
+	interrupt   api.MutableGlobal
+	interrupted atomic.Bool
 }
 
 // tailBuffer keeps the last 8 KiB written (guest stderr: Go panics and fatal
@@ -95,7 +100,7 @@ func (z *zeroReader) Read(p []byte) (int, error) {
 // st, when not nil, narrows the engine's limits (deadlines, memory) for the
 // module and carries its activity capabilities.
 func (e *Engine) newInstance(ctx context.Context, digest string, orchestration bool, st *AppSettings) (*guestInstance, error) {
-	compiled, ok := e.Compiled(digest)
+	ent, ok := e.entry(digest)
 	if !ok {
 		return nil, fmt.Errorf("module %s is not compiled", digest)
 	}
@@ -110,7 +115,8 @@ func (e *Engine) newInstance(ctx context.Context, digest string, orchestration b
 	if orchestration && st.StepTimeout > 0 {
 		g.timeout = st.StepTimeout
 	}
-	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize").
+	// The start function runs below, through call, under the deadline.
+	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions().
 		WithSysNanotime().WithSysNanosleep().WithStderr(g.stderr).WithStdout(io.Discard)
 	if orchestration {
 		cfg = cfg.WithWalltime(func() (int64, int32) {
@@ -127,11 +133,28 @@ func (e *Engine) newInstance(ctx context.Context, digest string, orchestration b
 	if alloc := memoryAllocator(g.memLimit); alloc != nil {
 		ctx = experimental.WithMemoryAllocator(ctx, alloc)
 	}
-	mod, err := e.rt.InstantiateModule(ctx, compiled, cfg)
+	mod, err := ent.rt.InstantiateModule(ctx, ent.mod, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate module %s: %w%s", digest, err, stderrSuffix(g.stderr.take()))
 	}
 	g.mod = mod
+	if ent.instrumented {
+		g.interrupt, _ = mod.ExportedGlobal(InterruptGlobal).(api.MutableGlobal)
+	}
+	if init := mod.ExportedFunction("_initialize"); init != nil {
+		timeout := g.timeout
+		g.timeout = max(timeout, e.opts.StepTimeout)
+		_, err := g.call(ctx, "_initialize", init)
+		g.timeout = timeout
+		if err != nil {
+			g.close(ctx)
+			var gf *replay.GuestFailure
+			if errors.As(err, &gf) {
+				return nil, fmt.Errorf("instantiate module %s: %s%s", digest, gf.Failure.Message, stderrSuffix(gf.Failure.Stack))
+			}
+			return nil, fmt.Errorf("instantiate module %s: %w", digest, err)
+		}
+	}
 	g.fnAlloc = mod.ExportedFunction(abi.ExportAlloc)
 	g.fnStart = mod.ExportedFunction(abi.ExportOrchestratorStart)
 	g.fnRes = mod.ExportedFunction(abi.ExportOrchestratorResume)
@@ -164,7 +187,19 @@ func (g *guestInstance) call(ctx context.Context, what string, fn api.Function, 
 	}
 	cctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
+	var stop func() bool
+	if g.interrupt != nil {
+		stop = context.AfterFunc(cctx, func() {
+			g.interrupted.Store(true)
+			g.interrupt.Set(1)
+		})
+	}
 	res, err := fn.Call(cctx, args...)
+	if stop != nil && !stop() && err == nil {
+		// The deadline passed just as the call returned: the flag is set,
+		// so the instance cannot run again.
+		err = errors.New("deadline passed as the call returned")
+	}
 	if err == nil {
 		return res, nil
 	}
@@ -179,7 +214,7 @@ func (g *guestInstance) call(ctx context.Context, what string, fn api.Function, 
 	}
 	msg, trace, _ := strings.Cut(err.Error(), "\n")
 	var exit *sys.ExitError
-	if errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded {
+	if errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded || g.interrupted.Load() {
 		msg = fmt.Sprintf("the guest ran longer than the deadline of %s and was stopped", g.timeout)
 	}
 	stderr := g.stderr.take()
