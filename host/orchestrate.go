@@ -59,6 +59,13 @@ func (c *warmCache) take(id string) *warm {
 	return e
 }
 
+// has reports whether id is warm.
+func (c *warmCache) has(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[id] != nil
+}
+
 // put inserts or refreshes e (no longer busy) and evicts beyond the bound.
 func (c *warmCache) put(e *warm) {
 	var evict []*warm
@@ -218,6 +225,8 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 type group struct {
 	id   string
 	msgs []ControlMessage
+	// pre, when set, is the instance as read by the batch's LoadInstances.
+	pre *LoadedInstance
 }
 
 // processBatch steps every instance that has messages in msgs and commits
@@ -235,6 +244,7 @@ func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []Co
 		}
 		g.msgs = append(g.msgs, m)
 	}
+	w.preload(ctx, groups)
 	var commits []Commit
 	var entries []*warm
 	var drops []string
@@ -310,6 +320,37 @@ func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []Co
 		}
 	}
 	return earliest, firstErr
+}
+
+// preload reads, in one round trip, the instances of groups that are not
+// warm and will be loaded by step.
+func (w *Worker) preload(ctx context.Context, groups []*group) {
+	var ids []string
+	var cold []*group
+	for _, g := range groups {
+		if w.cache.has(g.id) || len(g.msgs) == 0 {
+			continue
+		}
+		special := false
+		for _, m := range g.msgs {
+			special = special || m.Event.Type == abi.EventExecutionRewound || isMigrate(m)
+		}
+		if !special {
+			ids = append(ids, g.id)
+			cold = append(cold, g)
+		}
+	}
+	if len(ids) < 2 {
+		return // step's own load is as good
+	}
+	res, err := w.store.LoadInstances(ctx, ids)
+	if err != nil {
+		w.log.Debug("batched load failed; loading one by one", "err", err)
+		return
+	}
+	for i, g := range cold {
+		g.pre = &res[i]
+	}
 }
 
 // step runs one instance's messages. A nil commit means the messages are to
@@ -609,7 +650,15 @@ func (w *Worker) migrate(ctx context.Context, p int, epoch int64, g *group) (*Co
 
 // load reads an instance from the store and rebuilds its state.
 func (w *Worker) load(ctx context.Context, p int, g *group) (*warm, error) {
-	meta, hist, err := w.store.LoadInstance(ctx, g.id)
+	var meta *InstanceState
+	var hist []abi.HistoryEvent
+	var err error
+	if g.pre != nil {
+		meta, hist, err = g.pre.State, g.pre.History, g.pre.Err
+		g.pre = nil
+	} else {
+		meta, hist, err = w.store.LoadInstance(ctx, g.id)
+	}
 	if errors.Is(err, ErrInstanceNotFound) {
 		w.log.Warn("dropping messages for an unknown instance", "instanceId", g.id, "count", len(g.msgs))
 		return nil, nil

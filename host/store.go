@@ -172,6 +172,13 @@ type Commit struct {
 	Outbox []OutboxMessage
 }
 
+// LoadedInstance is one result of Store.LoadInstances.
+type LoadedInstance struct {
+	State   *InstanceState
+	History []abi.HistoryEvent
+	Err     error
+}
+
 // InstanceQuery selects instances. Zero fields do not filter.
 type InstanceQuery struct {
 	// CreatedFrom and CreatedTo bound the created time (inclusive). Zero
@@ -315,6 +322,11 @@ type Store interface {
 	// LoadInstance returns an instance's state and its current-generation
 	// history; ErrInstanceNotFound if it does not exist.
 	LoadInstance(ctx context.Context, instanceID string) (*InstanceState, []abi.HistoryEvent, error)
+	// LoadInstances is LoadInstance for several instances of one partition
+	// in one round trip; result i is for ids[i], each read atomically. An
+	// error of the call as a whole is returned as err; an instance's own
+	// (ErrInstanceNotFound, undecodable history) in its result.
+	LoadInstances(ctx context.Context, ids []string) ([]LoadedInstance, error)
 	// Commit applies commits, each atomically, pipelined in one round trip.
 	// The result has one error per commit (nil on success); the error return
 	// is for failures of the round trip itself.

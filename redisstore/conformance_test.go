@@ -57,6 +57,7 @@ func runConformance(t *testing.T, b *backend) {
 		{"Heartbeat", testHeartbeat},
 		{"StaleCommit", testStaleCommit},
 		{"DuplicateCommit", testDuplicateCommit},
+		{"LoadInstances", testLoadInstances},
 		{"CommitAppliesEverything", testCommitAppliesEverything},
 		{"CommitBatch", testCommitBatch},
 		{"ControlReadBlockAndClaim", testControlReadBlockAndClaim},
@@ -591,6 +592,43 @@ func testDuplicateCommit(t *testing.T, b *backend) {
 	mustCommit(t, s, c2)
 	if _, h, _ = s.LoadInstance(ctx, "dup"); len(h) != 3 {
 		t.Errorf("next commit: %d events, want 3", len(h))
+	}
+}
+
+func testLoadInstances(t *testing.T, b *backend) {
+	s := b.store(t, Options{Partitions: 4})
+	// Ids of several partitions, one with history, one missing, one invalid.
+	ids := []string{"la", "lb", "lc", "ld", "missing", "bad/id"}
+	for _, id := range ids[:4] {
+		mustCreate(t, s, id)
+	}
+	st, _, _ := s.LoadInstance(ctx, "lb")
+	p := host.PartitionFor("lb", 4)
+	ep := mustLease(t, s, p, "A")
+	st.Status = abi.StatusRunning
+	mustCommit(t, s, host.Commit{Partition: p, Epoch: ep, CommitID: "c1", State: *st,
+		NewEvents: []abi.HistoryEvent{ev(abi.EventOrchestratorStarted, -1), ev(abi.EventTaskScheduled, 0)}})
+	got, err := s.LoadInstances(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(ids) {
+		t.Fatalf("%d results for %d ids", len(got), len(ids))
+	}
+	for i, id := range ids[:4] {
+		want, wantHist, _ := s.LoadInstance(ctx, id)
+		if got[i].Err != nil || got[i].State == nil || got[i].State.InstanceID != id || got[i].State.Status != want.Status || len(got[i].History) != len(wantHist) {
+			t.Errorf("%s: got %+v, want state %+v with %d events", id, got[i], want, len(wantHist))
+		}
+	}
+	if len(got[1].History) != 2 {
+		t.Errorf("lb: %d history events, want 2", len(got[1].History))
+	}
+	if !errors.Is(got[4].Err, host.ErrInstanceNotFound) {
+		t.Errorf("missing: err %v, want ErrInstanceNotFound", got[4].Err)
+	}
+	if got[5].Err == nil {
+		t.Errorf("bad/id: no error")
 	}
 }
 

@@ -88,6 +88,44 @@ func (s *Store) load(ctx context.Context, op, id string) (*host.InstanceState, [
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s %s: %w", op, id, err)
 	}
+	return decodeLoaded(op, id, hc, lc)
+}
+
+// LoadInstances implements host.Store: one MULTI/EXEC per partition (ids
+// of one partition share its hash slot).
+func (s *Store) LoadInstances(ctx context.Context, ids []string) ([]host.LoadedInstance, error) {
+	out := make([]host.LoadedInstance, len(ids))
+	byPart := map[int][]int{}
+	for i, id := range ids {
+		if err := checkID("load instance", id); err != nil {
+			out[i].Err = err
+			continue
+		}
+		p, _ := s.partition(id)
+		byPart[p] = append(byPart[p], i)
+	}
+	for _, idx := range byPart {
+		hcs := make([]*redis.MapStringStringCmd, len(idx))
+		lcs := make([]*redis.StringSliceCmd, len(idx))
+		_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			for j, i := range idx {
+				_, k := s.partition(ids[i])
+				hcs[j] = p.HGetAll(ctx, k.instance(ids[i]))
+				lcs[j] = p.LRange(ctx, k.history(ids[i]), 0, -1)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("load %d instances: %w", len(idx), err)
+		}
+		for j, i := range idx {
+			out[i].State, out[i].History, out[i].Err = decodeLoaded("load instance", ids[i], hcs[j], lcs[j])
+		}
+	}
+	return out, nil
+}
+
+func decodeLoaded(op, id string, hc *redis.MapStringStringCmd, lc *redis.StringSliceCmd) (*host.InstanceState, []abi.HistoryEvent, error) {
 	if len(hc.Val()) == 0 {
 		return nil, nil, fmt.Errorf("%s %s: %w", op, id, host.ErrInstanceNotFound)
 	}
