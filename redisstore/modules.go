@@ -119,17 +119,24 @@ func (s *Store) ListApps(ctx context.Context) ([]host.AppRecord, error) {
 // FindFunction returns the app that registers a function of that name and
 // the function's info, or host.ErrFunctionNotFound.
 func (s *Store) FindFunction(ctx context.Context, name string) (*host.AppRecord, host.FunctionInfo, error) {
-	app, err := s.rdb.HGet(ctx, s.hk.funcs(), name).Result()
+	// One round trip: the function's app and that app's record (both hub
+	// keys share the hub's hash slot).
+	res, err := scriptFindFunction.Run(ctx, s.rdb, []string{s.hk.funcs(), s.hk.apps()}, name).StringSlice()
 	if isNil(err) {
 		return nil, host.FunctionInfo{}, fmt.Errorf("find function %s: %w", name, host.ErrFunctionNotFound)
 	}
 	if err != nil {
 		return nil, host.FunctionInfo{}, fmt.Errorf("find function %s: %w", name, err)
 	}
-	rec, err := s.GetApp(ctx, app)
-	if err != nil {
-		return nil, host.FunctionInfo{}, fmt.Errorf("find function %s: %w", name, err)
+	app := res[0]
+	if len(res) < 2 {
+		return nil, host.FunctionInfo{}, fmt.Errorf("find function %s: get app %s: %w", name, app, host.ErrModuleNotFound)
 	}
+	var w wireApp
+	if err := json.Unmarshal([]byte(res[1]), &w); err != nil {
+		return nil, host.FunctionInfo{}, fmt.Errorf("find function %s: get app %s: decode record: %w", name, app, err)
+	}
+	rec := w.record()
 	for _, f := range rec.Functions {
 		if f.Name == name {
 			return rec, f, nil

@@ -65,6 +65,19 @@ func newScript(body string) *redis.Script {
 	return redis.NewScript(luaPrelude + strings.ReplaceAll(body, "$GROUP", group))
 }
 
+// scriptFindFunction returns {app, app record} for the function named
+// ARGV[1], {app} when the app record is missing, nil when no app registers
+// the function.
+//
+// KEYS: 1 funcs, 2 apps.
+var scriptFindFunction = redis.NewScript(`
+local app = redis.call('HGET', KEYS[1], ARGV[1])
+if not app then return false end
+local rec = redis.call('HGET', KEYS[2], app)
+if not rec then return {app} end
+return {app, rec}
+`)
+
 // scriptCreate creates an instance and enqueues its start message.
 //
 // KEYS: 1 instance, 2 history, 3 ctl, 4 idx:created, 5 idx:st: prefix,
