@@ -2,13 +2,18 @@ package e2e
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
 	"github.com/durablewasm/durablewasm/internal/redistest"
+	"github.com/durablewasm/durablewasm/redisstore"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -60,4 +65,138 @@ func TestClusterFailoverMidRun(t *testing.T) {
 			t.Errorf("%s: %s output %s failure %v; want %s", id, st.Status, st.Output, st.Failure, w)
 		}
 	}
+}
+
+// TestClusterForcedFailoverAfterMasterCrash SIGKILLs a master of a 3-master
+// Redis Cluster with one replica per master while a client keeps starting
+// instances and two worker processes run them; the cluster promotes the
+// master's replica by itself (after cluster-node-timeout, 2 s). Redis
+// replication is asynchronous, so the writes the replica had not received
+// are lost: acknowledged starts that the hub no longer knows are counted and
+// logged, not failed. Everything else must complete with its exact output,
+// without restarting a worker; instances started after the failover must
+// complete too (the system makes progress), and the invariants hold.
+//
+// The workers' and the client's cluster clients reload the slot map every
+// second: go-redis reloads it on MOVED but not when the master it routes to
+// refuses connections, so with its default (60 s, which redisstore.Open
+// keeps) the dead master's partitions stay unreachable for up to a minute;
+// TestClusterForcedFailoverDefaultClient shows that.
+func TestClusterForcedFailoverAfterMasterCrash(t *testing.T) {
+	testForcedFailover(t, time.Second)
+}
+
+// TestClusterForcedFailoverDefaultClient is the forced failover with the
+// cluster client redisstore.Open builds (what `durablewasm serve` runs):
+// every instance must be reachable again within 20 s of the promotion.
+func TestClusterForcedFailoverDefaultClient(t *testing.T) {
+	if os.Getenv("DW_TEST_FAILOVER_DEFAULTS") != "1" {
+		t.Skip("known bug: redisstore.Open keeps go-redis' ClusterStateReloadInterval (60 s) and go-redis does not reload " +
+			"the slot map when a master refuses connections (redis/go-redis#3979), so after a forced failover the dead " +
+			"master's partitions are unreachable for up to 60 s; set DW_TEST_FAILOVER_DEFAULTS=1 to run")
+	}
+	testForcedFailover(t, 0)
+}
+
+// clusterClient returns a cluster client for a redis+cluster:// URL that
+// reloads its slot map every reload.
+func clusterClient(url string, reload time.Duration) *redis.ClusterClient {
+	hosts := strings.TrimSuffix(strings.TrimPrefix(url, "redis+cluster://"), "/")
+	return redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(hosts, ","), ClusterStateReloadInterval: reload})
+}
+
+// testForcedFailover runs the forced failover; reload 0 uses the stores
+// redisstore.Open builds, else cluster clients reloading the slot map every
+// reload.
+func testForcedFailover(t *testing.T, reload time.Duration) {
+	c := redistest.StartClusterWithReplicas(t, 3)
+	e := samplesEnv(t, c.URL())
+	po := procOpts{lease: 2 * time.Second, visibility: 3 * time.Second, clusterReload: reload}
+	if reload > 0 {
+		cl := clusterClient(c.URL(), reload)
+		st, err := redisstore.New(context.Background(), cl, e.hub, redisstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close(); cl.Close() })
+		e.store, e.client = st, host.NewClient(st, e.engine)
+	}
+	procs := []*workerProc{e.startWorkerProc(po), e.startWorkerProc(po)}
+	s := e.startStarter("ff")
+	ctx := context.Background()
+	victim := c.Nodes[0]
+	var replica *redis.Client
+	for _, r := range c.Replicas {
+		cl := redis.NewClient(&redis.Options{Addr: r.Addr()})
+		info, err := cl.Info(ctx, "replication").Result()
+		if err == nil && strings.Contains(info, fmt.Sprintf("master_port:%s\r", strings.TrimPrefix(victim.Addr(), "127.0.0.1:"))) {
+			replica = cl
+			break
+		}
+		cl.Close()
+	}
+	if replica == nil {
+		t.Fatalf("no replica follows %s", victim.Addr())
+	}
+	defer replica.Close()
+	time.Sleep(1500 * time.Millisecond)
+	killedAt := time.Now()
+	victim.Stop(syscall.SIGKILL)
+	for {
+		info, _ := replica.Info(ctx, "replication").Result()
+		if strings.Contains(info, "role:master") {
+			break
+		}
+		if time.Since(killedAt) > 30*time.Second {
+			t.Fatalf("the replica was not promoted:\n%s", info)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	promoted := time.Since(killedAt)
+	c.WaitReady(t, 30*time.Second)
+	afterFailover := time.Now()
+	time.Sleep(1500 * time.Millisecond)
+	want, acked := s.finish()
+	// Every acknowledged start readable again (found or not found, no
+	// connection error).
+	var unreachable []string
+	for deadline := afterFailover.Add(20 * time.Second); ; {
+		unreachable = unreachable[:0]
+		for id := range want {
+			if _, err := e.client.GetStatus(ctx, id); err != nil && !errors.Is(err, host.ErrInstanceNotFound) {
+				unreachable = append(unreachable, id)
+			}
+		}
+		if len(unreachable) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	reachable := time.Since(killedAt)
+	if len(unreachable) > 0 {
+		t.Fatalf("%d instances still unreachable %s after the kill (replica promoted after %s): %v",
+			len(unreachable), reachable.Round(time.Millisecond), promoted.Round(time.Millisecond), unreachable)
+	}
+	for i, p := range procs {
+		select {
+		case <-p.exited:
+			t.Errorf("worker %d exited during the failover:\n%s", i, p.logs.String())
+		default:
+		}
+	}
+	lostStarts := e.lostStarts(want)
+	newStarts := 0
+	for id := range want {
+		if acked[id].After(afterFailover) {
+			newStarts++
+		}
+	}
+	if newStarts == 0 {
+		t.Errorf("no instance could be started after the failover")
+	}
+	lost := e.expectOutputs(want, 60*time.Second)
+	r := e.checkInvariants()
+	checkNoCrossSlot(t, s, procs...)
+	t.Logf("figures: forced failover after a master SIGKILL: replica promoted %s after the kill, every instance reachable after %s; %d acknowledged starts (%d refused: %v), %d lost by the failover %v, %d started after it, %d did not complete as expected, %d instances checked",
+		promoted.Round(time.Millisecond), reachable.Round(time.Millisecond), len(acked), s.failed, s.errs, len(lostStarts), lostStarts, newStarts, lost, r.Total())
 }

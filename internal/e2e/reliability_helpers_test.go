@@ -42,6 +42,9 @@ const (
 	envLeaseTTL   = "DW_TEST_WORKER_LEASE"
 	envVisibility = "DW_TEST_WORKER_VISIBILITY"
 	envPause      = "DW_TEST_WORKER_PAUSE" // "<point>:<n>": SIGSTOP itself at the n-th hit of point
+	// envReload, a duration: on a redis+cluster:// URL the worker's cluster
+	// client reloads the slot map this often (see clusterClient).
+	envReload = "DW_TEST_WORKER_CLUSTER_RELOAD"
 )
 
 // crashPoints are the named points where faultStore can crash the worker
@@ -197,7 +200,13 @@ func TestHelperWorkerProcess(t *testing.T) {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
-	st, err := redisstore.Open(ctx, os.Getenv(envURL), os.Getenv(envHub), redisstore.Options{})
+	var st *redisstore.Store
+	var err error
+	if d, perr := time.ParseDuration(os.Getenv(envReload)); perr == nil && d > 0 {
+		st, err = redisstore.New(ctx, clusterClient(os.Getenv(envURL), d), os.Getenv(envHub), redisstore.Options{})
+	} else {
+		st, err = redisstore.Open(ctx, os.Getenv(envURL), os.Getenv(envHub), redisstore.Options{})
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(3)
@@ -259,6 +268,9 @@ type procOpts struct {
 	lease      time.Duration
 	visibility time.Duration
 	ledgerDir  string // one ledger file per process in this directory
+	// clusterReload, when set, makes the worker's cluster client reload the
+	// slot map this often (go-redis' default is 60 s).
+	clusterReload time.Duration
 }
 
 var procLogMu sync.Mutex
@@ -283,6 +295,9 @@ func (e *env) startWorkerProc(o procOpts) *workerProc {
 	}
 	if o.visibility != 0 {
 		env = append(env, envVisibility+"="+o.visibility.String())
+	}
+	if o.clusterReload != 0 {
+		env = append(env, envReload+"="+o.clusterReload.String())
 	}
 	w := &workerProc{t: t, logs: &bytes.Buffer{}, exited: make(chan struct{})}
 	if o.ledgerDir != "" {

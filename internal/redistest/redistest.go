@@ -9,6 +9,7 @@ package redistest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -310,6 +311,74 @@ func waitClusterReady(nodes []*Server, known int, timeout time.Duration) error {
 	return nil
 }
 
+// createCluster runs `redis-cli --cluster create` (args) on nodes. redis-cli
+// joins the nodes with one CLUSTER MEET each and then waits, without a
+// deadline, until every node knows every other; on a loaded machine a MEET
+// handshake can time out (after cluster-node-timeout) and then it waits
+// forever. So while it waits, every node is told to meet every other again
+// (a MEET of a known node does nothing), and redis-cli is killed after 2
+// minutes.
+func createCluster(cli string, args []string, nodes []*Server) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, cli, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if ctx.Err() != nil {
+				err = fmt.Errorf("%w (killed after %s)", err, 2*time.Minute)
+			}
+			return out.Bytes(), err
+		case <-tick.C:
+			// Only once redis-cli is joining the nodes (one knows another):
+			// before, its check that every node is empty would fail.
+			joining := false
+			for _, a := range nodes {
+				cl := redis.NewClient(&redis.Options{Addr: a.Addr()})
+				info, _ := cl.ClusterInfo(ctx).Result()
+				cl.Close()
+				if strings.Contains(info, "cluster_known_nodes:") && !strings.Contains(info, "cluster_known_nodes:1\r") {
+					joining = true
+					break
+				}
+			}
+			if !joining {
+				continue
+			}
+			for _, a := range nodes {
+				cl := redis.NewClient(&redis.Options{Addr: a.Addr()})
+				for _, b := range nodes {
+					if a != b {
+						_ = cl.Do(ctx, "CLUSTER", "MEET", "127.0.0.1", b.port, b.busPort()).Err()
+					}
+				}
+				cl.Close()
+			}
+		}
+	}
+}
+
+// busPort is the node's cluster bus port (its --cluster-port argument, or
+// port+10000, Redis' default).
+func (s *Server) busPort() int {
+	p := s.port + 10000
+	for i, a := range s.args {
+		if a == "--cluster-port" && i+1 < len(s.args) {
+			p, _ = strconv.Atoi(s.args[i+1])
+		}
+	}
+	return p
+}
+
 func startCluster(t testing.TB, masters int, replicas bool, extra ...string) *Cluster {
 	t.Helper()
 	if masters < 3 {
@@ -338,7 +407,7 @@ func startCluster(t testing.TB, masters int, replicas bool, extra ...string) *Cl
 	}
 	args := append([]string{"--cluster", "create"}, all...)
 	args = append(args, "--cluster-replicas", perMaster, "--cluster-yes")
-	out, err := exec.Command(cli, args...).CombinedOutput()
+	out, err := createCluster(cli, args, append(append([]*Server(nil), c.Nodes...), c.Replicas...))
 	if err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
