@@ -22,12 +22,12 @@ func TestClusterKilledWorkers(t *testing.T) {
 	ctx := context.Background()
 	po := procOpts{lease: 2 * time.Second, visibility: 3 * time.Second, ledgerDir: t.TempDir()}
 	a := e.startWorkerProc(po)
-	e.startWorkerProc(po)
+	b := e.startWorkerProc(po)
 	want := e.workload("c", 24, true)
 	e.start("Counter", "counter", "0")
 	waitProgress(t, e, want)
 	a.kill()
-	e.startWorkerProc(po)
+	c2 := e.startWorkerProc(po)
 	lost := e.expectOutputs(want, 90*time.Second)
 	if err := e.client.Terminate(ctx, "counter", "test", true); err != nil {
 		t.Fatalf("terminate: %v", err)
@@ -38,6 +38,7 @@ func TestClusterKilledWorkers(t *testing.T) {
 		t.Errorf("query terminated: %v %v", page, err)
 	}
 	r := e.checkInvariants()
+	checkNoCrossSlot(t, nil, a, b, c2)
 	if err := e.client.PurgeInstance(ctx, "counter", false); err != nil {
 		t.Errorf("purge: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -229,12 +230,18 @@ func TestHelperWorkerProcess(t *testing.T) {
 			os.Exit(3)
 		}
 	}
-	eng, err := host.NewEngine(ctx, host.EngineOptions{CacheDir: filepath.Join(os.TempDir(), "durablewasm-test-cache"), Logger: testLogger(t)})
+	// Warnings and errors go to stderr, which the test reads (and prints
+	// when it fails); E2E_LOG=1 logs everything.
+	logger := testLogger(t)
+	if os.Getenv("E2E_LOG") == "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	eng, err := host.NewEngine(ctx, host.EngineOptions{CacheDir: filepath.Join(os.TempDir(), "durablewasm-test-cache"), Logger: logger})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "engine:", err)
 		os.Exit(3)
 	}
-	opts := host.WorkerOptions{Logger: testLogger(t), LeaseTTL: 2 * time.Second, VisibilityTimeout: 3 * time.Second}
+	opts := host.WorkerOptions{Logger: logger, LeaseTTL: 2 * time.Second, VisibilityTimeout: 3 * time.Second}
 	if d, err := time.ParseDuration(os.Getenv(envLeaseTTL)); err == nil {
 		opts.LeaseTTL = d
 	}
