@@ -82,8 +82,15 @@ func (w *Worker) runLocalActivities(ctx context.Context, p int, epoch int64, com
 	}
 }
 
-// runJobs runs jobs concurrently, at most ActivityConcurrency at a time.
+// runJobs runs jobs concurrently, at most ActivityConcurrency at a time; a
+// single job runs on the calling goroutine (no hand-off latency).
 func (w *Worker) runJobs(ctx context.Context, jobs []*localJob) {
+	if len(jobs) == 1 {
+		w.local <- struct{}{}
+		w.runJob(ctx, jobs[0])
+		<-w.local
+		return
+	}
 	var wg sync.WaitGroup
 	for _, j := range jobs {
 		w.local <- struct{}{}
@@ -91,16 +98,20 @@ func (w *Worker) runJobs(ctx context.Context, jobs []*localJob) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-w.local }()
-			log := w.log.With("instanceId", j.item.InstanceID, "activity", j.item.Name, "taskId", j.item.TaskID, "local", true)
-			ev, err := w.execActivity(ctx, &j.item, log)
-			if err != nil {
-				log.Warn("local activity could not run; it goes to the activity stream", "err", err)
-				return
-			}
-			j.ev, j.ok = ev, true
+			w.runJob(ctx, j)
 		}()
 	}
 	wg.Wait()
+}
+
+func (w *Worker) runJob(ctx context.Context, j *localJob) {
+	log := w.log.With("instanceId", j.item.InstanceID, "activity", j.item.Name, "taskId", j.item.TaskID, "local", true)
+	ev, err := w.execActivity(ctx, &j.item, log)
+	if err != nil {
+		log.Warn("local activity could not run; it goes to the activity stream", "err", err)
+		return
+	}
+	j.ev, j.ok = ev, true
 }
 
 // stepLocal feeds the results of jobs (all of commit c) to the orchestration
