@@ -153,6 +153,13 @@ const (
 	StatusBadRequest = 4
 )
 
+// ExitStuck is the WASI proc_exit code with which a guest reports that the
+// orchestration of the start, resume or drop call in progress blocked outside
+// the SDK's await past the guest's deadline and that the instance cannot go
+// on (its code runs on coroutines that cannot be abandoned). The host fails
+// that orchestration with type Stuck (DW2001) and discards the instance.
+const ExitStuck = 86
+
 // Completion statuses passed to ImportComplete.
 const (
 	CompleteOK     = 1

@@ -3,6 +3,7 @@ package durable
 import (
 	"encoding/json"
 	"fmt"
+	"iter"
 	"runtime/debug"
 
 	"github.com/durablewasm/durablewasm/abi"
@@ -138,8 +139,8 @@ func (c *ActivityContext) Logger() *Logger {
 }
 
 // RunActivity implements abi.ExportActivityRun: it runs the activity to
-// completion in its own goroutine (so a panic or runtime.Goexit cannot take
-// the export down), reports the outcome with complete and returns StatusOK.
+// completion in a coroutine (so a panic or runtime.Goexit cannot take the
+// export down), reports the outcome with complete and returns StatusOK.
 func (r *rt) RunActivity(handle int32, req []byte) int32 {
 	ar, err := abi.DecodeActivityRequest(append([]byte(nil), req...))
 	if err != nil {
@@ -150,47 +151,77 @@ func (r *rt) RunActivity(handle int32, req []byte) int32 {
 		return abi.StatusUnknownFunction
 	}
 	c := &ActivityContext{rt: r, handle: handle, req: ar}
-	status, payload := runActivity(c, fn)
-	r.host.Complete(handle, status, payload)
+	o := r.runActivity(c, fn)
+	r.host.Complete(handle, o.status, o.payload)
 	return abi.StatusOK
 }
 
-func runActivity(c *ActivityContext, fn func(*ActivityContext) (any, error)) (status int32, payload []byte) {
-	type outcome struct {
-		status  int32
-		payload []byte
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		returned := false
-		defer func() {
-			rec := recover()
-			switch {
-			case rec != nil:
-				done <- outcome{abi.CompleteFailed, failureJSON(&abi.FailureDetails{
-					Type: "Panic", Message: fmt.Sprintf("panic: %v", rec), Stack: string(debug.Stack()),
-				})}
-			case !returned:
-				done <- outcome{abi.CompleteFailed, failureJSON(&abi.FailureDetails{
-					Type: "ActivityError", Message: "activity exited without returning (runtime.Goexit?)",
-				})}
+// activityOutcome is what an activity run hands back to the export.
+type activityOutcome struct {
+	status  int32
+	payload []byte
+	// goexit: the runner coroutine is suspended inside runtime.Goexit and
+	// must be neither resumed nor stopped (iter.Pull would re-raise Goexit
+	// in the export); a new runner takes over.
+	goexit bool
+}
+
+// activityJob is the activity the runner coroutine runs next.
+type activityJob struct {
+	c  *ActivityContext
+	fn func(*ActivityContext) (any, error)
+}
+
+// runActivity runs fn on the runner coroutine, a long-lived coroutine that
+// runs one activity per switch: a switch costs far less than a goroutine
+// hand-off or a new coroutine, and a panic or runtime.Goexit in fn stays in
+// the coroutine.
+func (r *rt) runActivity(c *ActivityContext, fn func(*ActivityContext) (any, error)) activityOutcome {
+	r.actJob = activityJob{c: c, fn: fn}
+	if r.actNext == nil {
+		r.actNext, _ = iter.Pull(func(yield func(activityOutcome) bool) {
+			for {
+				if !yield(runActivityJob(r.actJob, yield)) {
+					return
+				}
 			}
-		}()
-		out, err := fn(c)
-		returned = true
-		if err != nil {
-			done <- outcome{abi.CompleteFailed, failureJSON(errorFailure("ActivityError", err))}
-			return
-		}
-		b, err := json.Marshal(out)
-		if err != nil {
-			done <- outcome{abi.CompleteFailed, failureJSON(&abi.FailureDetails{
-				Type: "ActivityError", Message: fmt.Sprintf("encode activity result: %v", err),
+		})
+	}
+	o, ok := r.actNext()
+	r.actJob = activityJob{}
+	if !ok || o.goexit {
+		r.actNext = nil
+	}
+	return o
+}
+
+// runActivityJob runs one activity. On runtime.Goexit it hands the outcome
+// back through yield from its deferred function, stranding the coroutine.
+func runActivityJob(j activityJob, yield func(activityOutcome) bool) (o activityOutcome) {
+	returned := false
+	defer func() {
+		rec := recover()
+		switch {
+		case rec != nil:
+			o = activityOutcome{status: abi.CompleteFailed, payload: failureJSON(&abi.FailureDetails{
+				Type: "Panic", Message: fmt.Sprintf("panic: %v", rec), Stack: string(debug.Stack()),
 			})}
-			return
+		case !returned:
+			yield(activityOutcome{status: abi.CompleteFailed, goexit: true, payload: failureJSON(&abi.FailureDetails{
+				Type: "ActivityError", Message: "activity exited without returning (runtime.Goexit?)",
+			})})
 		}
-		done <- outcome{abi.CompleteOK, b}
 	}()
-	o := <-done
-	return o.status, o.payload
+	out, err := j.fn(j.c)
+	returned = true
+	if err != nil {
+		return activityOutcome{status: abi.CompleteFailed, payload: failureJSON(errorFailure("ActivityError", err))}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return activityOutcome{status: abi.CompleteFailed, payload: failureJSON(&abi.FailureDetails{
+			Type: "ActivityError", Message: fmt.Sprintf("encode activity result: %v", err),
+		})}
+	}
+	return activityOutcome{status: abi.CompleteOK, payload: b}
 }

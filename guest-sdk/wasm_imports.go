@@ -2,7 +2,12 @@
 
 package durable
 
-import "unsafe"
+import (
+	"os"
+	"unsafe"
+
+	"github.com/durablewasm/durablewasm/abi"
+)
 
 // Host functions imported from abi.HostModule. Strings are passed as
 // (ptr, len) by the compiler; byte slices as an explicit (ptr, len) pair.
@@ -117,6 +122,11 @@ func (wasmHost) Now(h int32) int64                    { return hostNow(h) }
 func (wasmHost) NewGUID(h int32, buf *[36]byte) int32 { return hostNewGUID(h, buf) }
 func (wasmHost) IsReplaying(h int32) int32            { return hostIsReplaying(h) }
 func (wasmHost) Log(h int32, level int32, msg string) { hostLog(h, level, msg) }
+
+func (wasmHost) Stuck(h int32) {
+	os.Stderr.WriteString("durablewasm: an orchestration blocked outside Await for longer than the step deadline\n")
+	os.Exit(abi.ExitStuck)
+}
 
 func (wasmHost) SetCustomStatus(h int32, status []byte) int32 {
 	p, n := bytesArg(status)

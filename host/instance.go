@@ -214,6 +214,10 @@ func (g *guestInstance) call(ctx context.Context, what string, fn api.Function, 
 	}
 	msg, trace, _ := strings.Cut(err.Error(), "\n")
 	var exit *sys.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == abi.ExitStuck {
+		g.stderr.take()
+		return nil, errStuck()
+	}
 	if errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded || g.interrupted.Load() {
 		msg = fmt.Sprintf("the guest ran longer than the deadline of %s and was stopped", g.timeout)
 	}
@@ -230,6 +234,13 @@ func (g *guestInstance) call(ctx context.Context, what string, fn api.Function, 
 	}
 	return nil, &replay.GuestFailure{Failure: &abi.FailureDetails{Type: "GuestTrap", Code: replay.CodeGuestTrap,
 		Message: fmt.Sprintf("%s: %s", what, msg), Stack: stderr}}
+}
+
+// errStuck is the failure of an orchestration that blocked outside the
+// SDK's await (StatusStuck or an exit with abi.ExitStuck).
+func errStuck() error {
+	return &replay.GuestFailure{Failure: &abi.FailureDetails{Type: "Stuck", Code: replay.CodeStuck,
+		Message: "the orchestrator blocked on something other than the SDK's await (a channel, select{}, mutex or sleep) and did not yield before the guest's step deadline"}}
 }
 
 // fatalLine returns the first line of a guest's stderr that explains a
@@ -279,8 +290,7 @@ func (o *orchGuest) status(s *replay.State, what string, res []uint64, err error
 		return &replay.GuestFailure{Failure: &abi.FailureDetails{Type: "UnknownOrchestrator", Code: replay.CodeUnknownOrchestrator,
 			Message: fmt.Sprintf("module %s registers no orchestrator named %q", o.inst.digest, s.Name)}}
 	case abi.StatusStuck:
-		return &replay.GuestFailure{Failure: &abi.FailureDetails{Type: "Stuck", Code: replay.CodeStuck,
-			Message: "the orchestrator blocked on something other than the SDK's await (a channel, select{}, mutex or sleep) and did not yield before the guest's step deadline"}}
+		return errStuck()
 	default:
 		return &replay.GuestFailure{Failure: &abi.FailureDetails{Type: "GuestError", Code: replay.CodeGuestTrap,
 			Message: fmt.Sprintf("%s returned status %d", what, int32(res[0]))}}

@@ -2,7 +2,12 @@ package host
 
 import (
 	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host/replay"
@@ -51,4 +56,62 @@ func BenchmarkIdleResumeNoDeadline(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkHello5Guest measures the guest side of one hello5 orchestration
+// without Redis: the orchestrator's six steps on a warm instance and its
+// five Bench_Echo activities on an activity instance.
+func BenchmarkHello5Guest(b *testing.B) {
+	ctx := context.Background()
+	wasm, err := os.ReadFile("../samples/samples.wasm")
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := newTestEngine(b, filepath.Join(os.TempDir(), "durablewasm-test-cache"))
+	d := Digest(wasm)
+	if _, err := e.Compile(ctx, d, wasm); err != nil {
+		b.Fatal(err)
+	}
+	orch, err := e.newInstance(ctx, d, true, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	act, err := e.newInstance(ctx, d, false, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var actNs, orchNs time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		orch.nextHandle++
+		g := &orchGuest{ctx: ctx, inst: orch, handle: orch.nextHandle}
+		st := replay.New("h", replay.Limits{})
+		ev := []abi.HistoryEvent{{Type: abi.EventExecutionStarted, Name: "Hello5", Input: `"x"`, ExecutionID: "x"}}
+		for step := 0; ; step++ {
+			t0 := time.Now()
+			res, err := st.Step(int64(step+1)*1000, ev, g)
+			orchNs += time.Since(t0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res.Outcome != nil {
+				break
+			}
+			if len(res.Actions) != 1 {
+				b.Fatalf("step %d: %d actions", step, len(res.Actions))
+			}
+			a := res.Actions[0].Event
+			t0 = time.Now()
+			ok, out, err := act.runActivity(ctx, &ActivityItem{InstanceID: "h", TaskID: a.EventID, Name: a.Name, Input: a.Input}, log, nil)
+			actNs += time.Since(t0)
+			if err != nil || !ok {
+				b.Fatal(ok, out, err)
+			}
+			ev = []abi.HistoryEvent{{Type: abi.EventTaskCompleted, TaskScheduledID: a.EventID, Result: out}}
+		}
+		orch.drop(ctx, g.handle)
+	}
+	b.ReportMetric(float64(orchNs.Nanoseconds())/float64(b.N)/1000, "orch-µs/op")
+	b.ReportMetric(float64(actNs.Nanoseconds())/float64(b.N)/1000, "act-µs/op")
 }

@@ -79,6 +79,11 @@ type host struct {
 	timed     []timedEvent
 	whenWait  []raised
 	cur       int32 // handle of the current step, 0 outside steps
+
+	// newRT makes a runtime; a stuck step abandons the current one (as the
+	// real host discards the Wasm instance) and continues on a new one.
+	newRT func() bridge.Runtime
+	stuck chan int32
 }
 
 func newHost(e *Env) *host {
@@ -104,8 +109,18 @@ func newHost(e *Env) *host {
 		}
 		return nil
 	}
-	h.rt = bridge.NewRuntime(h, orch, act)
+	h.newRT = func() bridge.Runtime { return bridge.NewRuntime(h, orch, act) }
+	h.rt = h.newRT()
+	h.stuck = make(chan int32, 1)
 	return h
+}
+
+// Stuck implements bridge.Host: the step of handle hd is blocked for good.
+func (h *host) Stuck(hd int32) {
+	select {
+	case h.stuck <- hd:
+	default:
+	}
 }
 
 func (h *host) run(name string, input []byte) *Result {
@@ -215,7 +230,19 @@ func (h *host) resume(in *instance) {
 func (h *host) step(in *instance, f func() int32) {
 	h.steps++
 	h.cur = in.handle
-	status := f()
+	// The step runs on its own goroutine so that a stuck one can be
+	// abandoned (its coroutine never returns).
+	done := make(chan int32, 1)
+	go func() { done <- f() }()
+	var status int32
+	select {
+	case status = <-done:
+	case <-h.stuck:
+		status = abi.StatusStuck
+		// Every orchestration of the abandoned runtime is lost with it:
+		// their next resume reports an unknown handle.
+		h.rt = h.newRT()
+	}
 	h.cur = 0
 	switch status {
 	case abi.StatusOK:

@@ -38,6 +38,12 @@ type Host interface {
 	// HTTPRequest performs an abi.HTTPRequest (JSON) and copies the
 	// abi.HTTPResponse JSON into buf when it fits, returning its length.
 	HTTPRequest(h int32, req []byte, buf []byte) int64
+	// Stuck reports that the start, resume or drop call of handle h has
+	// been blocked outside Await for longer than the step deadline. The
+	// call can never return on its own: in Wasm, Stuck exits the instance
+	// with abi.ExitStuck (and does not return); the fake host abandons the
+	// call. It is called from the SDK's watchdog goroutine.
+	Stuck(h int32)
 }
 
 // Runtime is the guest side of the exports that run functions: the
