@@ -29,11 +29,13 @@
 // # Execution model
 //
 // One Wasm instance multiplexes many orchestrations. Each orchestration runs
-// in its own goroutine; the export that starts or resumes it waits until the
-// goroutine either awaits an unresolved task (it parks, blocked on a channel,
-// and stays alive between export calls) or returns. A user function that
-// blocks on anything but a Task's Await (a bare select{}, a channel, a mutex)
-// is reported to the host as stuck after StepDeadline.
+// in its own coroutine (iter.Pull); the export that starts or resumes it
+// switches into the coroutine, which runs until it awaits an unresolved task
+// (it parks, and stays alive between export calls) or returns. A user
+// function that blocks on anything but a Task's Await (a bare select{}, a
+// channel, a mutex, a sleep) is reported to the host as stuck after
+// StepDeadline: the instance exits (abi.ExitStuck), the host fails that
+// orchestration with type Stuck and replays the instance's others elsewhere.
 //
 // # Determinism
 //

@@ -193,6 +193,10 @@ type Result struct {
 	Output json.RawMessage
 	// Failure describes a failed orchestration (Type "Stuck" when the SDK
 	// reported it stuck, "Nondeterminism"/"Limit" for injected host errors).
+	// A stuck orchestration takes the SDK runtime down with it, as it takes
+	// down its Wasm instance: orchestrations of the same run that were
+	// parked at that moment fail with "GuestError" (the real host would
+	// replay them).
 	Failure *abi.FailureDetails
 	// CustomStatus is the last custom status (JSON), or nil.
 	CustomStatus json.RawMessage
