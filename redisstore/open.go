@@ -67,6 +67,14 @@ func newClient(rawURL string, poolSize int) (redis.UniversalClient, string, erro
 		if co.PoolSize == 0 {
 			co.PoolSize = poolSize
 		}
+		// go-redis reloads the slot map on MOVED/ASK, but not when a
+		// crashed master refuses connections: with its default of 60 s,
+		// the partitions of a master that failed over stayed unreachable
+		// that long (TestClusterForcedFailoverDefaultClient). One CLUSTER
+		// SLOTS every 2 s bounds it.
+		if co.ClusterStateReloadInterval == 0 {
+			co.ClusterStateReloadInterval = ClusterStateReloadInterval
+		}
 		return redis.NewClusterClient(co), strings.Join(co.Addrs, ","), nil
 	case "redis", "rediss", "unix":
 		ro, err := redis.ParseURL(rawURL)

@@ -25,8 +25,11 @@ const (
 	MaxPartitions     = 256
 	DefaultDedupTTL   = 7 * 24 * time.Hour
 	DefaultPoolSize   = 128
-	minPoolSize       = 64
-	defaultOutboxScan = 256
+	// ClusterStateReloadInterval is how often a Redis Cluster client
+	// re-reads the slot map, so that a failover is noticed within it.
+	ClusterStateReloadInterval = 2 * time.Second
+	minPoolSize                = 64
+	defaultOutboxScan          = 256
 )
 
 // Options configure a Store. The zero value selects every default.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -77,24 +76,13 @@ func TestClusterFailoverMidRun(t *testing.T) {
 // without restarting a worker; instances started after the failover must
 // complete too (the system makes progress), and the invariants hold.
 //
-// The workers' and the client's cluster clients reload the slot map every
-// second: go-redis reloads it on MOVED but not when the master it routes to
-// refuses connections, so with its default (60 s, which redisstore.Open
-// keeps) the dead master's partitions stay unreachable for up to a minute;
-// TestClusterForcedFailoverDefaultClient shows that.
+// The workers and the client use the cluster client redisstore.Open builds
+// (what `durablewasm serve` runs). go-redis reloads the slot map on MOVED but
+// not when the master it routes to refuses connections; with its default
+// reload interval (60 s) the dead master's partitions stayed unreachable for
+// up to a minute. Open now sets redisstore.ClusterStateReloadInterval (2 s),
+// and every instance must be reachable again within 20 s of the promotion.
 func TestClusterForcedFailoverAfterMasterCrash(t *testing.T) {
-	testForcedFailover(t, time.Second)
-}
-
-// TestClusterForcedFailoverDefaultClient is the forced failover with the
-// cluster client redisstore.Open builds (what `durablewasm serve` runs):
-// every instance must be reachable again within 20 s of the promotion.
-func TestClusterForcedFailoverDefaultClient(t *testing.T) {
-	if os.Getenv("DW_TEST_FAILOVER_DEFAULTS") != "1" {
-		t.Skip("known bug: redisstore.Open keeps go-redis' ClusterStateReloadInterval (60 s) and go-redis does not reload " +
-			"the slot map when a master refuses connections (redis/go-redis#3979), so after a forced failover the dead " +
-			"master's partitions are unreachable for up to 60 s; set DW_TEST_FAILOVER_DEFAULTS=1 to run")
-	}
 	testForcedFailover(t, 0)
 }
 
