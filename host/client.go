@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/durablewasm/durablewasm/abi"
@@ -18,6 +19,51 @@ type Client struct {
 	store  Store
 	engine *Engine
 	now    func() time.Time
+
+	// fns caches FindFunction for FunctionCacheTTL, saving a round trip
+	// per StartNew; this client's own deploys and removals clear it.
+	fnMu sync.Mutex
+	fns  map[string]cachedFunction
+}
+
+// FunctionCacheTTL is how long a Client remembers which app (and so which
+// module digest) serves an orchestrator name. A deploy made by another
+// process reaches this client's StartNew within it; a deploy made through
+// this client does at once.
+const FunctionCacheTTL = time.Second
+
+type cachedFunction struct {
+	app *AppRecord
+	fn  FunctionInfo
+	at  time.Time
+}
+
+// findFunction is Store.FindFunction through the client's cache.
+func (c *Client) findFunction(ctx context.Context, name string) (*AppRecord, FunctionInfo, error) {
+	now := time.Now()
+	c.fnMu.Lock()
+	e, ok := c.fns[name]
+	c.fnMu.Unlock()
+	if ok && now.Sub(e.at) < FunctionCacheTTL {
+		return e.app, e.fn, nil
+	}
+	app, fn, err := c.store.FindFunction(ctx, name)
+	if err == nil {
+		c.fnMu.Lock()
+		if c.fns == nil || len(c.fns) > 10_000 {
+			c.fns = map[string]cachedFunction{}
+		}
+		c.fns[name] = cachedFunction{app: app, fn: fn, at: now}
+		c.fnMu.Unlock()
+	}
+	return app, fn, err
+}
+
+// forgetFunctions clears the FindFunction cache.
+func (c *Client) forgetFunctions() {
+	c.fnMu.Lock()
+	c.fns = nil
+	c.fnMu.Unlock()
 }
 
 // NewClient returns a client over store. engine is needed only by Deploy and
@@ -59,7 +105,7 @@ func (c *Client) StartNew(ctx context.Context, o StartOptions) (*InstanceState, 
 	if o.Input != "" && !json.Valid([]byte(o.Input)) {
 		return nil, fmt.Errorf("%w: the input is not valid JSON (pass a JSON value, e.g. '\"text\"' or '{\"a\":1}', or @file.json)", ErrInvalidInput)
 	}
-	app, fn, err := c.store.FindFunction(ctx, o.FunctionName)
+	app, fn, err := c.findFunction(ctx, o.FunctionName)
 	if err != nil && !errors.Is(err, ErrFunctionNotFound) {
 		return nil, err
 	}
@@ -296,6 +342,7 @@ func (c *Client) DeployWithSettings(ctx context.Context, app string, wasm []byte
 	if err := c.store.PutModuleSettings(ctx, info.Digest, settings); err != nil {
 		return nil, fmt.Errorf("deploy %s: %w", app, err)
 	}
+	defer c.forgetFunctions()
 	if err := c.store.PutModule(ctx, app, info.Digest, wasm, info.Functions); err != nil {
 		return nil, fmt.Errorf("deploy %s: %w", app, err)
 	}

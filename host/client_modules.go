@@ -268,6 +268,7 @@ func (c *Client) RemoveModule(ctx context.Context, ref string, keepModule bool) 
 			return nil, fmt.Errorf("remove app %s: %w: %d non-finished instance(s) run on its module %s; wait for them to finish, terminate them, or deploy a new version and move them with `durablewasm migrate --app %s`",
 				app.Name, ErrModuleInUse, running, m.Digest, app.Name)
 		}
+		c.forgetFunctions()
 		removed, err := c.store.RemoveApp(ctx, app.Name, app.Digest, !keepModule)
 		if err != nil {
 			return nil, err
