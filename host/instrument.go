@@ -14,40 +14,60 @@ import (
 // then leaves native code for a call into Go at every loop iteration
 // (wazero#2466), which made an idle orchestration resume 4× slower and cost
 // hello5 a fifth of its throughput. Instead, the engine rewrites each module
-// before compiling it: it adds a mutable i32 global, exported as
-// InterruptGlobal, and at the head of every loop it inserts
+// before compiling it. It adds two mutable i32 globals, an interrupt flag
+// (exported as InterruptGlobal) and an iteration budget, and one function,
+// and at the head of every loop it inserts
 //
-//	global.get $interrupt
+//	global.get $budget
+//	i32.const 1
+//	i32.sub
+//	global.set $budget
+//	global.get $budget
+//	i32.eqz
 //	if
-//	  unreachable
+//	  call $yield
 //	end
 //
-// which costs a load and a branch per iteration. To stop a guest the host
-// sets the global to 1 (from any goroutine); the guest traps at its next loop
-// iteration, and the instance is discarded as after any trap. Straight-line
-// code ends on its own, and unbounded recursion ends in a stack overflow.
+// $yield refills the budget (yieldEvery iterations), calls the module's own
+// WASI sched_yield import and traps (unreachable) if the interrupt flag is
+// set. The host sets the flag from any goroutine at the deadline; the guest
+// traps within yieldEvery loop iterations, and the instance is discarded as
+// after any trap.
 //
-// The rewrite changes no function, type or existing global index, so the
-// module's behaviour is otherwise unchanged. A module the rewriter cannot
-// read (an opcode it does not know) is compiled unchanged on a runtime with
-// WithCloseOnContextDone instead.
+// The call into Go is not only where the flag is read: native code cannot
+// be preempted by the Go runtime, and a garbage collection waits for every
+// goroutine to reach a safe point, so a guest spinning without ever leaving
+// native code would stall the whole process (the deadline timer included)
+// until it returned. Leaving for Go every yieldEvery iterations bounds that
+// stall to microseconds.
+//
+// The rewrite appends a type, globals, a function and an export and changes
+// no existing index, so the module's behaviour is otherwise unchanged. A
+// module the rewriter cannot read (an opcode it does not know), or one that
+// does not import wasi_snapshot_preview1.sched_yield, is compiled unchanged
+// on a runtime with WithCloseOnContextDone instead.
 
 // InterruptGlobal is the name under which instrumented modules export the
 // interrupt flag.
 const InterruptGlobal = "durablewasm_interrupt"
 
+// yieldEvery is how many loop iterations run between two calls into Go.
+const yieldEvery = 1 << 16
+
 var errInstrument = errors.New("cannot instrument module")
 
+type section struct {
+	id   byte
+	body []byte
+}
+
 // instrumentLoops returns wasm with the interrupt global and the loop-head
-// checks added. It fails, naming why, on a malformed module or an opcode it
-// does not know; wasm itself is not modified.
+// checks added. It fails, naming why, on a malformed module, an opcode it
+// does not know or a module without a sched_yield import; wasm itself is not
+// modified.
 func instrumentLoops(wasm []byte) ([]byte, error) {
 	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" || binary.LittleEndian.Uint32(wasm[4:8]) != 1 {
 		return nil, fmt.Errorf("%w: not a WebAssembly 1.0 binary", errInstrument)
-	}
-	type section struct {
-		id   byte
-		body []byte
 	}
 	var secs []section
 	r := &reader{b: wasm, off: 8}
@@ -60,36 +80,74 @@ func instrumentLoops(wasm []byte) ([]byte, error) {
 		}
 		secs = append(secs, section{id, body})
 	}
-	importedGlobals, ownGlobals := uint32(0), uint32(0)
-	hasGlobalSec, hasExportSec := false, false
+	var im imports
+	var types [][]byte // each type's encoding
+	ownGlobals, ownFuncs := uint32(0), uint32(0)
+	has := map[byte]bool{}
 	for _, s := range secs {
+		has[s.id] = true
+		var err error
 		switch s.id {
+		case 1:
+			types, err = readTypes(s.body)
 		case 2:
-			n, err := countImportedGlobals(s.body)
-			if err != nil {
-				return nil, fmt.Errorf("%w: import section: %v", errInstrument, err)
-			}
-			importedGlobals = n
-		case 6:
-			hasGlobalSec = true
+			im, err = readImports(s.body)
+		case 3:
 			sr := &reader{b: s.body}
-			ownGlobals = sr.u32()
-			if sr.err != nil {
-				return nil, fmt.Errorf("%w: global section: %v", errInstrument, sr.err)
-			}
-		case 7:
-			hasExportSec = true
+			ownFuncs, err = sr.u32(), sr.err
+		case 6:
+			sr := &reader{b: s.body}
+			ownGlobals, err = sr.u32(), sr.err
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: section %d: %v", errInstrument, s.id, err)
 		}
 	}
-	gidx := importedGlobals + ownGlobals
-	// The new global: i32, mutable, initialised to 0.
-	newGlobal := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b}
+	// sched_yield: () -> i32
+	if im.schedYield < 0 || int(im.schedYieldType) >= len(types) || string(types[im.schedYieldType]) != "\x60\x00\x01\x7f" {
+		return nil, fmt.Errorf("%w: it does not import wasi_snapshot_preview1.sched_yield () -> i32", errInstrument)
+	}
+	if !has[3] || !has[10] {
+		return nil, fmt.Errorf("%w: no function or code section", errInstrument)
+	}
+	// The type () -> () of the new function, appended if missing.
+	voidType, addType := uint32(len(types)), true
+	for i, t := range types {
+		if string(t) == "\x60\x00\x00" {
+			voidType, addType = uint32(i), false
+			break
+		}
+	}
+	flag := im.globals + ownGlobals
+	budget := flag + 1
+	yieldFn := im.funcs + ownFuncs
+
+	newGlobals := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b, 0x7f, 0x01, 0x41}
+	newGlobals = appendS32(newGlobals, yieldEvery)
+	newGlobals = append(newGlobals, 0x0b)
 	newExport := appendName(nil, InterruptGlobal)
 	newExport = append(newExport, 0x03)
-	newExport = appendU32(newExport, gidx)
+	newExport = appendU32(newExport, flag)
+	// The body of $yield: no locals.
+	yieldBody := []byte{0x00, 0x41}
+	yieldBody = appendS32(yieldBody, yieldEvery)
+	yieldBody = append(yieldBody, 0x24)
+	yieldBody = appendU32(yieldBody, budget)
+	yieldBody = append(yieldBody, 0x10)
+	yieldBody = appendU32(yieldBody, uint32(im.schedYield))
+	yieldBody = append(yieldBody, 0x1a, 0x23)
+	yieldBody = appendU32(yieldBody, flag)
+	yieldBody = append(yieldBody, 0x04, 0x40, 0x00, 0x0b, 0x0b)
+	// The loop-head check.
 	check := []byte{0x23}
-	check = appendU32(check, gidx)
-	check = append(check, 0x04, 0x40, 0x00, 0x0b)
+	check = appendU32(check, budget)
+	check = append(check, 0x41, 0x01, 0x6b, 0x24)
+	check = appendU32(check, budget)
+	check = append(check, 0x23)
+	check = appendU32(check, budget)
+	check = append(check, 0x45, 0x04, 0x40, 0x10)
+	check = appendU32(check, yieldFn)
+	check = append(check, 0x0b)
 
 	out := append([]byte(nil), wasm[:8]...)
 	emit := func(id byte, body []byte) {
@@ -97,18 +155,33 @@ func instrumentLoops(wasm []byte) ([]byte, error) {
 		out = appendU32(out, uint32(len(body)))
 		out = append(out, body...)
 	}
+	// appendItems re-emits a vector section with items added at its end.
+	appendItems := func(id byte, body []byte, n uint32, items []byte) {
+		sr := &reader{b: body}
+		count := sr.u32()
+		b := appendU32(nil, count+n)
+		b = append(b, body[sr.off:]...)
+		emit(id, append(b, items...))
+	}
 	// Known sections in their required order; custom sections (0) keep
 	// their place.
 	order := map[byte]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
-	addedGlobal, addedExport := false, false
+	added := map[byte]bool{}
 	addMissing := func(before int) {
-		if !hasGlobalSec && !addedGlobal && before > order[6] {
-			emit(6, append([]byte{1}, newGlobal...))
-			addedGlobal = true
-		}
-		if !hasExportSec && !addedExport && before > order[7] {
-			emit(7, append([]byte{1}, newExport...))
-			addedExport = true
+		for _, id := range []byte{1, 6, 7} {
+			if !has[id] && !added[id] && before > order[id] {
+				switch id {
+				case 1:
+					if addType {
+						emit(1, []byte{1, 0x60, 0x00, 0x00})
+					}
+				case 6:
+					emit(6, append([]byte{2}, newGlobals...))
+				case 7:
+					emit(7, append([]byte{1}, newExport...))
+				}
+				added[id] = true
+			}
 		}
 	}
 	for _, s := range secs {
@@ -116,24 +189,25 @@ func instrumentLoops(wasm []byte) ([]byte, error) {
 			addMissing(order[s.id])
 		}
 		switch s.id {
+		case 1:
+			if addType {
+				appendItems(1, s.body, 1, []byte{0x60, 0x00, 0x00})
+			} else {
+				emit(1, s.body)
+			}
+		case 3:
+			appendItems(3, s.body, 1, appendU32(nil, voidType))
 		case 6:
-			sr := &reader{b: s.body}
-			n := sr.u32()
-			body := appendU32(nil, n+1)
-			body = append(body, s.body[sr.off:]...)
-			emit(6, append(body, newGlobal...))
+			appendItems(6, s.body, 2, newGlobals)
 		case 7:
-			sr := &reader{b: s.body}
-			n := sr.u32()
-			body := appendU32(nil, n+1)
-			body = append(body, s.body[sr.off:]...)
-			emit(7, append(body, newExport...))
+			appendItems(7, s.body, 1, newExport)
 		case 10:
 			body, err := instrumentCode(s.body, check)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %v", errInstrument, err)
 			}
-			emit(10, body)
+			fn := appendU32(nil, uint32(len(yieldBody)))
+			appendItems(10, body, 1, append(fn, yieldBody...))
 		default:
 			emit(s.id, s.body)
 		}
@@ -142,16 +216,29 @@ func instrumentLoops(wasm []byte) ([]byte, error) {
 	return out, nil
 }
 
-func countImportedGlobals(b []byte) (uint32, error) {
+// imports is what instrumentLoops needs from the import section.
+type imports struct {
+	funcs, globals uint32
+	// schedYield is the function index of wasi_snapshot_preview1.sched_yield
+	// (-1 when not imported), schedYieldType its type index.
+	schedYield     int64
+	schedYieldType uint32
+}
+
+func readImports(b []byte) (imports, error) {
+	im := imports{schedYield: -1}
 	r := &reader{b: b}
 	n := r.u32()
-	var globals uint32
 	for i := uint32(0); i < n && r.err == nil; i++ {
-		r.bytes(int(r.u32())) // module
-		r.bytes(int(r.u32())) // name
+		mod := string(r.bytes(int(r.u32())))
+		name := string(r.bytes(int(r.u32())))
 		switch kind := r.byte(); kind {
 		case 0: // function: type index
-			r.u32()
+			t := r.u32()
+			if mod == "wasi_snapshot_preview1" && name == "sched_yield" && im.schedYield < 0 {
+				im.schedYield, im.schedYieldType = int64(im.funcs), t
+			}
+			im.funcs++
 		case 1: // table: reftype, limits
 			r.byte()
 			r.limits()
@@ -160,15 +247,36 @@ func countImportedGlobals(b []byte) (uint32, error) {
 		case 3: // global: valtype, mutability
 			r.byte()
 			r.byte()
-			globals++
+			im.globals++
 		case 4: // tag: attribute, type index
 			r.byte()
 			r.u32()
 		default:
-			return 0, fmt.Errorf("import %d: unknown kind %#x", i, kind)
+			return im, fmt.Errorf("import %d: unknown kind %#x", i, kind)
 		}
 	}
-	return globals, r.err
+	return im, r.err
+}
+
+// readTypes returns the encoding of each function type.
+func readTypes(b []byte) ([][]byte, error) {
+	r := &reader{b: b}
+	n := r.u32()
+	var out [][]byte
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		from := r.off
+		if f := r.byte(); f != 0x60 {
+			return nil, fmt.Errorf("type %d: form %#x is not a function type", i, f)
+		}
+		for k := 0; k < 2; k++ { // params, results
+			c := r.u32()
+			for j := uint32(0); j < c && r.err == nil; j++ {
+				r.valtype()
+			}
+		}
+		out = append(out, r.b[from:r.off])
+	}
+	return out, r.err
 }
 
 // instrumentCode rewrites the code section's function bodies, inserting
@@ -414,6 +522,17 @@ func appendU32(b []byte, v uint32) []byte {
 			continue
 		}
 		return append(b, c)
+	}
+}
+
+func appendS32(b []byte, v int32) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
 	}
 }
 

@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
-func loadLoops(t testing.TB) []byte {
-	b, err := os.ReadFile("../testdata/wat/loops.wasm")
+func loadLoops(t testing.TB) []byte { return loadWat(t, "loops") }
+
+func loadWat(t testing.TB, name string) []byte {
+	b, err := os.ReadFile("../testdata/wat/" + name + ".wasm")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,6 +31,7 @@ func instantiateRaw(t testing.TB, wasm []byte) api.Module {
 	ctx := context.Background()
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(false))
 	t.Cleanup(func() { rt.Close(ctx) })
+	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
 	mod, err := rt.Instantiate(ctx, wasm)
 	if err != nil {
 		t.Fatal(err)
@@ -104,20 +109,44 @@ func TestInterruptStopsASpinningLoop(t *testing.T) {
 	}
 }
 
+// TestGCRunsBesideASpinningGuest checks that a guest spinning in a loop
+// leaves native code often enough for the Go runtime to stop the world: a
+// garbage collection (which waits for every goroutine to reach a safe
+// point) completes while the loop runs. Without the periodic call into Go
+// the collection, and with it the whole process, would wait for the loop.
+func TestGCRunsBesideASpinningGuest(t *testing.T) {
+	inst, err := instrumentLoops(loadLoops(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod := instantiateRaw(t, inst)
+	done := make(chan error, 1)
+	go func() {
+		_, err := mod.ExportedFunction("spin").Call(context.Background())
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	gcDone := make(chan struct{})
+	go func() {
+		runtime.GC()
+		runtime.GC()
+		close(gcDone)
+	}()
+	select {
+	case <-gcDone:
+	case <-time.After(20 * time.Second):
+		t.Error("runtime.GC did not complete while the guest spun")
+	}
+	mod.ExportedGlobal(InterruptGlobal).(api.MutableGlobal).Set(1)
+	if err := <-done; err == nil {
+		t.Fatal("spin returned without error")
+	}
+}
+
 func TestInstrumentAddsMissingSections(t *testing.T) {
-	// (module (func (export "f") (loop))) — no global section.
-	noGlobals := []byte("\x00asm\x01\x00\x00\x00" +
-		"\x01\x04\x01\x60\x00\x00" + // type: () -> ()
-		"\x03\x02\x01\x00" + // function 0: type 0
-		"\x07\x05\x01\x01f\x00\x00" + // export "f" func 0
-		"\x0a\x07\x01\x05\x00\x03\x40\x0b\x0b") // code: loop end end
-	// (module (func (loop))) — no global and no export section.
-	bare := []byte("\x00asm\x01\x00\x00\x00" +
-		"\x01\x04\x01\x60\x00\x00" +
-		"\x03\x02\x01\x00" +
-		"\x0a\x07\x01\x05\x00\x03\x40\x0b\x0b")
-	for name, wasm := range map[string][]byte{"no globals": noGlobals, "bare": bare} {
+	for _, name := range []string{"noglobals", "bare"} {
 		t.Run(name, func(t *testing.T) {
+			wasm := loadWat(t, name)
 			instantiateRaw(t, wasm) // the fixture itself is valid
 			inst, err := instrumentLoops(wasm)
 			if err != nil {
@@ -126,6 +155,11 @@ func TestInstrumentAddsMissingSections(t *testing.T) {
 			mod := instantiateRaw(t, inst)
 			if mod.ExportedGlobal(InterruptGlobal) == nil {
 				t.Fatal("no interrupt global exported")
+			}
+			if f := mod.ExportedFunction("f"); f != nil {
+				if res, err := f.Call(context.Background()); err != nil || res[0] != 7 {
+					t.Fatalf("f() = %v, %v; want 7", res, err)
+				}
 			}
 		})
 	}
@@ -136,6 +170,8 @@ func TestInstrumentRefusesWhatItCannotRead(t *testing.T) {
 	for name, wasm := range map[string][]byte{
 		"not wasm":  []byte("hello world!"),
 		"truncated": good[:len(good)-3],
+		// no sched_yield import to leave native code with
+		"no sched_yield": loadWat(t, "noyield"),
 		// a function body with opcode 0xff (unassigned)
 		"unknown opcode": []byte("\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00\x03\x02\x01\x00\x0a\x05\x01\x03\x00\xff\x0b"),
 	} {
@@ -181,10 +217,12 @@ func TestEngineInstrumentsTheSamples(t *testing.T) {
 
 func FuzzInstrumentLoops(f *testing.F) {
 	f.Add(loadLoops(f))
-	f.Add([]byte("\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00\x03\x02\x01\x00\x0a\x07\x01\x05\x00\x03\x40\x0b\x0b"))
+	f.Add(loadWat(f, "noglobals"))
+	f.Add(loadWat(f, "bare"))
 	ctx := context.Background()
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(false))
 	defer rt.Close(ctx)
+	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
 	f.Fuzz(func(t *testing.T, wasm []byte) {
 		inst, err := instrumentLoops(wasm)
 		if err != nil || !plausibleCounts(wasm) {

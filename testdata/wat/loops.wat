@@ -1,6 +1,8 @@
 ;; Test module for host/instrument_test.go (the loop-interrupt rewriter).
 ;; Regenerate loops.wasm with: wat2wasm loops.wat -o loops.wasm
 (module
+  ;; The rewriter calls the module's own sched_yield import to leave native code.
+  (import "wasi_snapshot_preview1" "sched_yield" (func $sched_yield (result i32)))
   (global $g (mut i32) (i32.const 42))
   (global $h i64 (i64.const 7))
   (memory (export "memory") 1)
