@@ -34,7 +34,7 @@ func (c *ActivityContext) GetInput(v any) error {
 	if len(c.req.Input) == 0 {
 		return nil
 	}
-	if err := json.Unmarshal(c.req.Input, v); err != nil {
+	if err := decodeJSON(c.req.Input, v); err != nil {
 		return fmt.Errorf("decode input of activity %s: %w", c.req.Name, err)
 	}
 	return nil
@@ -217,7 +217,7 @@ func runActivityJob(j activityJob, yield func(activityOutcome) bool) (o activity
 	if err != nil {
 		return activityOutcome{status: abi.CompleteFailed, payload: failureJSON(errorFailure("ActivityError", err))}
 	}
-	b, err := json.Marshal(out)
+	b, err := encodeJSON(out)
 	if err != nil {
 		return activityOutcome{status: abi.CompleteFailed, payload: failureJSON(&abi.FailureDetails{
 			Type: "ActivityError", Message: fmt.Sprintf("encode activity result: %v", err),

@@ -35,7 +35,7 @@ func (c *OrchestrationContext) GetInput(v any) error {
 	if len(in) == 0 {
 		return nil
 	}
-	if err := json.Unmarshal(in, v); err != nil {
+	if err := decodeJSON(in, v); err != nil {
 		return fmt.Errorf("decode input of orchestration %s: %w", c.o.req.InstanceID, err)
 	}
 	return nil
@@ -78,7 +78,7 @@ func applyCallOptions(opts []CallOption) callOptions {
 // WithRetry).
 func (c *OrchestrationContext) CallActivity(name string, input any, opts ...CallOption) Task {
 	co := applyCallOptions(opts)
-	in, err := json.Marshal(input)
+	in, err := encodeJSON(input)
 	if err != nil {
 		return c.failedTask(fmt.Errorf("encode input of activity %s: %w", name, err))
 	}
@@ -101,7 +101,7 @@ func (c *OrchestrationContext) CallActivity(name string, input any, opts ...Call
 // retry it.
 func (c *OrchestrationContext) CallSubOrchestrator(name string, input any, opts ...CallOption) Task {
 	co := applyCallOptions(opts)
-	in, err := json.Marshal(input)
+	in, err := encodeJSON(input)
 	if err != nil {
 		return c.failedTask(fmt.Errorf("encode input of sub-orchestration %s: %w", name, err))
 	}
@@ -177,7 +177,7 @@ func (c *OrchestrationContext) ContinueAsNew(input any, opts ...ContinueAsNewOpt
 			f(&co)
 		}
 	}
-	in, err := json.Marshal(input)
+	in, err := encodeJSON(input)
 	if err != nil {
 		panic(fmt.Sprintf("durable: encode ContinueAsNew input: %v", err))
 	}

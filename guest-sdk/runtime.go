@@ -298,7 +298,7 @@ func (o *orchestration) run(fn func(*OrchestrationContext) (any, error)) {
 		o.complete(abi.CompleteFailed, failureJSON(errorFailure("OrchestratorError", err)))
 		return
 	}
-	b, mErr := json.Marshal(out)
+	b, mErr := encodeJSON(out)
 	if mErr != nil {
 		o.complete(abi.CompleteFailed, failureJSON(&abi.FailureDetails{
 			Type:    "OrchestratorError",
@@ -339,4 +339,27 @@ func failureJSON(f *abi.FailureDetails) []byte {
 		return []byte(`{"message":"encode failure","type":"OrchestratorError"}`)
 	}
 	return b
+}
+
+// decodeJSON is json.Unmarshal, except that a *json.RawMessage receives a
+// copy of data as it is: payloads come from the host, which hands out only
+// JSON it validated or a guest encoded, and JSON is slow in Wasm.
+func decodeJSON(data []byte, v any) error {
+	if r, ok := v.(*json.RawMessage); ok {
+		*r = append((*r)[:0], data...)
+		return nil
+	}
+	return json.Unmarshal(data, v)
+}
+
+// encodeJSON is json.Marshal, except that a json.RawMessage is only
+// checked (json.Valid), not re-encoded.
+func encodeJSON(v any) ([]byte, error) {
+	if r, ok := v.(json.RawMessage); ok && r != nil {
+		if !json.Valid(r) {
+			return nil, fmt.Errorf("json.RawMessage is not valid JSON: %.40q", r)
+		}
+		return append([]byte(nil), r...), nil
+	}
+	return json.Marshal(v)
 }

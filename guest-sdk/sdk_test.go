@@ -516,3 +516,36 @@ func TestRegistry(t *testing.T) {
 	}()
 	r.RegisterOrchestrator("a", func(*durable.OrchestrationContext) (any, error) { return nil, nil })
 }
+
+// TestRawMessagePassesThrough checks the json.RawMessage fast path: raw
+// payloads reach activities and come back byte for byte, and an invalid
+// RawMessage output fails instead of reaching the host.
+func TestRawMessagePassesThrough(t *testing.T) {
+	const payload = `{"b": [1, 2.50, "x"], "a": null}`
+	res := run(t, func(ctx *durable.OrchestrationContext) (any, error) {
+		var out json.RawMessage
+		if err := ctx.CallActivity("Echo", json.RawMessage(payload)).Await(&out); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}, func(env *durabletest.Env) {
+		env.RegisterActivity("Echo", func(ctx *durable.ActivityContext) (any, error) {
+			var v json.RawMessage
+			if err := ctx.GetInput(&v); err != nil {
+				return nil, err
+			}
+			if string(v) != payload {
+				return nil, fmt.Errorf("activity got %s", v)
+			}
+			return v, nil
+		})
+	})
+	wantOutput(t, res, payload)
+
+	res = run(t, func(ctx *durable.OrchestrationContext) (any, error) {
+		return json.RawMessage(`{"unterminated`), nil
+	}, nil)
+	if res.Status != abi.StatusFailed || !strings.Contains(res.Failure.Message, "not valid JSON") {
+		t.Fatalf("invalid RawMessage output: status %s failure %+v", res.Status, res.Failure)
+	}
+}

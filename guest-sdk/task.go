@@ -1,7 +1,6 @@
 package durable
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -83,7 +82,7 @@ func awaitInto(t Task, v any) error {
 	if v == nil || len(payload) == 0 {
 		return nil
 	}
-	if err := json.Unmarshal(payload, v); err != nil {
+	if err := decodeJSON(payload, v); err != nil {
 		return fmt.Errorf("decode task result: %w", err)
 	}
 	return nil
