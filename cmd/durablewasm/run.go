@@ -21,6 +21,7 @@ func workerFlags() []cli.Flag {
 		&cli.IntFlag{Name: "activity-concurrency", Value: 16, Usage: "most activities run at once"},
 		&cli.DurationFlag{Name: "lease-ttl", Value: 10 * time.Second, Usage: "partition lease duration; a dead worker's partitions move after about this long"},
 		&cli.DurationFlag{Name: "visibility-timeout", Value: 5 * time.Minute, Usage: "how long an activity may run before another worker presumes its worker dead and runs it again"},
+		&cli.DurationFlag{Name: "local-activity-max", Value: 10 * time.Millisecond, Usage: "run activities whose average run time on this worker is at most this in the worker that owns their orchestration, committed with its next step (0 turns local activities off)"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 	}
 }
@@ -35,7 +36,12 @@ func newLogger(c *cli.Context) *slog.Logger {
 
 // runWorker runs a worker on store until the command's context ends.
 func runWorker(c *cli.Context, store host.Store, engine *host.Engine, api *httpAPI, log *slog.Logger) error {
+	local := c.Duration("local-activity-max")
+	if local <= 0 {
+		local = -1 // WorkerOptions: negative disables, zero is the default
+	}
 	w := host.NewWorker(store, engine, host.WorkerOptions{
+		LocalActivityMax:    local,
 		ActivityConcurrency: c.Int("activity-concurrency"),
 		LeaseTTL:            c.Duration("lease-ttl"),
 		VisibilityTimeout:   c.Duration("visibility-timeout"),
