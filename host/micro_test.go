@@ -81,7 +81,7 @@ func BenchmarkHello5Guest(b *testing.B) {
 		b.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var actNs, orchNs time.Duration
+	var actNs, orchNs, startNs time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		orch.nextHandle++
@@ -92,6 +92,9 @@ func BenchmarkHello5Guest(b *testing.B) {
 			t0 := time.Now()
 			res, err := st.Step(int64(step+1)*1000, ev, g)
 			orchNs += time.Since(t0)
+			if step == 0 {
+				startNs += time.Since(t0)
+			}
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -114,4 +117,5 @@ func BenchmarkHello5Guest(b *testing.B) {
 	}
 	b.ReportMetric(float64(orchNs.Nanoseconds())/float64(b.N)/1000, "orch-µs/op")
 	b.ReportMetric(float64(actNs.Nanoseconds())/float64(b.N)/1000, "act-µs/op")
+	b.ReportMetric(float64(startNs.Nanoseconds())/float64(b.N)/1000, "start-µs/op")
 }
