@@ -130,7 +130,8 @@ func (c *Client) StartNew(ctx context.Context, o StartOptions) (*InstanceState, 
 		Input: o.Input, CreatedAt: now, UpdatedAt: now, App: app.Name, Digest: app.Digest}
 	start := ControlMessage{InstanceID: o.InstanceID, ExecutionID: execID, Event: abi.HistoryEvent{EventID: -1,
 		Type: abi.EventExecutionStarted, Timestamp: now.UnixNano(), Name: o.FunctionName, Input: o.Input,
-		InstanceID: o.InstanceID, ExecutionID: execID}}
+		InstanceID: o.InstanceID, ExecutionID: execID},
+		Fresh: &FreshInstance{App: st.App, Digest: st.Digest, CreatedAt: now}}
 	if err := c.store.CreateInstance(ctx, st, start); err != nil {
 		return nil, fmt.Errorf("start %s: %w", o.InstanceID, err)
 	}

@@ -27,6 +27,9 @@ type warm struct {
 	// failed step after local activities): the entry is dropped after the
 	// commit and rebuilt from history.
 	stale bool
+	// fresh is the execution id the first step assumed from the start
+	// message instead of reading the instance (Commit.ExpectFresh).
+	fresh string
 }
 
 // warmCache is an LRU of warm orchestrations bounded by count.
@@ -202,6 +205,10 @@ func (w *Worker) partitionLoop(ctx context.Context, p int, epoch int64) {
 			log.Warn("lease lost: a newer owner holds the partition")
 			return
 		}
+		if errors.Is(err, errReload) {
+			reclaim = true
+			continue
+		}
 		if err != nil {
 			log.Warn("batch failed; re-reading pending messages", "err", err)
 			reclaim = true
@@ -225,8 +232,11 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 type group struct {
 	id   string
 	msgs []ControlMessage
-	// pre, when set, is the instance as read by the batch's LoadInstances.
-	pre *LoadedInstance
+	// pre, when set, is the instance as read by the batch's LoadInstances,
+	// or as assumed from a fresh start message (then fresh is its
+	// execution id).
+	pre   *LoadedInstance
+	fresh string
 }
 
 // processBatch steps every instance that has messages in msgs and commits
@@ -290,7 +300,7 @@ func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []Co
 		return earliest, firstErr
 	}
 	errs, err := w.store.Commit(ctx, commits)
-	outbox := false
+	outbox, reload := false, false
 	for i, e := range entries {
 		cerr := err
 		if cerr == nil {
@@ -301,6 +311,15 @@ func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []Co
 			w.cache.remove(e)
 			if errors.Is(cerr, ErrStaleEpoch) {
 				return earliest, errLeaseLost
+			}
+			if errors.Is(cerr, ErrStateChanged) {
+				// Its first step assumed a fresh instance that was
+				// terminated, purged or replaced meanwhile: read it next
+				// time (its messages are still pending).
+				w.log.Debug("instance changed before its first step; reading it", "instanceId", e.id)
+				w.distrust(e.id)
+				reload = true
+				continue
 			}
 			if firstErr == nil {
 				firstErr = fmt.Errorf("commit %s: %w", e.id, cerr)
@@ -319,7 +338,23 @@ func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []Co
 			w.log.Warn("deliver outbox", "partition", p, "err", err)
 		}
 	}
+	if firstErr == nil && reload {
+		firstErr = errReload
+	}
 	return earliest, firstErr
+}
+
+// errReload asks the partition loop to re-read its pending messages (a step
+// must be redone after reading its instance).
+var errReload = errors.New("re-read pending messages")
+
+// distrust makes the next step of id read the instance even for a fresh
+// start message; trust undoes it once it was read.
+func (w *Worker) distrust(id string) { w.noFresh.Store(id, struct{}{}) }
+func (w *Worker) trust(id string)    { w.noFresh.Delete(id) }
+func (w *Worker) distrusted(id string) bool {
+	_, ok := w.noFresh.Load(id)
+	return ok
 }
 
 // preload reads, in one round trip, the instances of groups that are not
@@ -329,6 +364,17 @@ func (w *Worker) preload(ctx context.Context, groups []*group) {
 	var cold []*group
 	for _, g := range groups {
 		if w.cache.has(g.id) || len(g.msgs) == 0 {
+			continue
+		}
+		if m := g.msgs[0]; len(g.msgs) == 1 && m.Fresh != nil && m.Event.Type == abi.EventExecutionStarted &&
+			m.ExecutionID != "" && m.Event.ExecutionID == m.ExecutionID && !w.distrusted(g.id) {
+			// A new instance: what its creator stored is in the message.
+			// The commit checks that it is still that Pending instance.
+			ev := m.Event
+			g.pre = &LoadedInstance{State: &InstanceState{InstanceID: g.id, Name: ev.Name, ExecutionID: m.ExecutionID,
+				Status: abi.StatusPending, Input: ev.Input, CreatedAt: m.Fresh.CreatedAt, UpdatedAt: m.Fresh.CreatedAt,
+				App: m.Fresh.App, Digest: m.Fresh.Digest, ParentInstanceID: ev.ParentInstanceID, ParentTaskID: ev.ParentTaskID}}
+			g.fresh = m.ExecutionID
 			continue
 		}
 		special := false
@@ -399,6 +445,7 @@ func (w *Worker) step(ctx context.Context, p int, epoch int64, g *group) (*Commi
 		return nil, nil, err
 	}
 	c := w.buildCommit(p, epoch, e, res)
+	c.ExpectFresh, e.fresh = e.fresh, ""
 	for _, m := range g.msgs {
 		c.Acks = append(c.Acks, m.ID)
 	}
@@ -653,11 +700,14 @@ func (w *Worker) load(ctx context.Context, p int, g *group) (*warm, error) {
 	var meta *InstanceState
 	var hist []abi.HistoryEvent
 	var err error
+	fresh := ""
 	if g.pre != nil {
 		meta, hist, err = g.pre.State, g.pre.History, g.pre.Err
-		g.pre = nil
+		fresh = g.fresh
+		g.pre, g.fresh = nil, ""
 	} else {
 		meta, hist, err = w.store.LoadInstance(ctx, g.id)
+		w.trust(g.id)
 	}
 	if errors.Is(err, ErrInstanceNotFound) {
 		w.log.Warn("dropping messages for an unknown instance", "instanceId", g.id, "count", len(g.msgs))
@@ -674,7 +724,7 @@ func (w *Worker) load(ctx context.Context, p int, g *group) (*warm, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &warm{id: g.id, partition: p, meta: *meta, inst: inst}
+	e := &warm{id: g.id, partition: p, meta: *meta, inst: inst, fresh: fresh}
 	inst.mu.Lock()
 	defer inst.mu.Unlock()
 	inst.nextHandle++

@@ -23,6 +23,10 @@ var (
 	// ErrStaleEpoch: the caller no longer owns the partition (its lease epoch
 	// is not the current one). Nothing was written.
 	ErrStaleEpoch = errors.New("partition lease lost (stale epoch)")
+	// ErrStateChanged: a commit's ExpectFresh did not hold (the instance
+	// was terminated, purged or replaced before its first step); nothing
+	// was written.
+	ErrStateChanged = errors.New("instance changed before its first step")
 	// ErrModuleNotFound: no module with that digest, or no app of that name.
 	ErrModuleNotFound = errors.New("module not found")
 	// ErrFunctionNotFound: no deployed app registers a function of that name.
@@ -70,6 +74,18 @@ type ControlMessage struct {
 	MessageID string
 	// Event is the event the message carries.
 	Event abi.HistoryEvent
+	// Fresh, on the start message of a new instance, is what its creator
+	// stored besides the event's fields, so that the owner can run the
+	// first step without reading the instance back (Commit.ExpectFresh
+	// checks that it is still that instance). nil otherwise.
+	Fresh *FreshInstance
+}
+
+// FreshInstance is the part of a new instance's state that its start event
+// does not carry.
+type FreshInstance struct {
+	App, Digest string
+	CreatedAt   time.Time
 }
 
 // ActivityItem is one activity work item on a partition's activity stream.
@@ -159,6 +175,11 @@ type Commit struct {
 	// replaced by NewEvents (ContinueAsNew, rewind).
 	NewEvents    []abi.HistoryEvent
 	ResetHistory bool
+	// ExpectFresh, when set, is the ExecutionID of a Pending instance
+	// without history that the step assumed without reading it (from its
+	// start message's Fresh); the store refuses the commit with
+	// ErrStateChanged unless the stored instance is still exactly that.
+	ExpectFresh string
 	// Acks are the ids of the consumed control messages.
 	Acks []string
 	// Activities are enqueued on the partition's activity stream.

@@ -128,6 +128,9 @@ type Worker struct {
 	set   settingsCache
 	stats activityStats
 	local chan struct{} // bounds concurrent local activities
+	// noFresh holds instance ids whose next step must read the instance
+	// even when its start message says it is fresh (after ErrStateChanged).
+	noFresh sync.Map
 }
 
 // NewWorker returns a worker over store and engine.

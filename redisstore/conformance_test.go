@@ -58,6 +58,7 @@ func runConformance(t *testing.T, b *backend) {
 		{"StaleCommit", testStaleCommit},
 		{"DuplicateCommit", testDuplicateCommit},
 		{"LoadInstances", testLoadInstances},
+		{"ExpectFresh", testExpectFresh},
 		{"CommitAppliesEverything", testCommitAppliesEverything},
 		{"CommitBatch", testCommitBatch},
 		{"ControlReadBlockAndClaim", testControlReadBlockAndClaim},
@@ -629,6 +630,59 @@ func testLoadInstances(t *testing.T, b *backend) {
 	}
 	if got[5].Err == nil {
 		t.Errorf("bad/id: no error")
+	}
+}
+
+func testExpectFresh(t *testing.T, b *backend) {
+	s := b.store(t, Options{Partitions: 2})
+	commitFresh := func(id string, st host.InstanceState, cid string) error {
+		p := host.PartitionFor(id, 2)
+		ep := mustLease(t, s, p, "A")
+		st.Status = abi.StatusRunning
+		errs, err := s.Commit(ctx, []host.Commit{{Partition: p, Epoch: ep, CommitID: cid, State: st, ExpectFresh: st.ExecutionID,
+			NewEvents: []abi.HistoryEvent{ev(abi.EventOrchestratorStarted, -1), ev(abi.EventExecutionStarted, -1)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return errs[0]
+	}
+	// A fresh instance: the commit applies.
+	st := mustCreate(t, s, "fresh")
+	if err := commitFresh("fresh", st, "c1"); err != nil {
+		t.Fatalf("fresh instance: %v", err)
+	}
+	// The same commit again is a duplicate, not a change.
+	if err := commitFresh("fresh", st, "c1"); err != nil {
+		t.Fatalf("retried commit: %v", err)
+	}
+	// Another first step for it: it is Running with history now.
+	if err := commitFresh("fresh", st, "c2"); !errors.Is(err, host.ErrStateChanged) {
+		t.Fatalf("second first step: %v, want ErrStateChanged", err)
+	}
+	// Purged before its first step: refused, and nothing is resurrected.
+	st = mustCreate(t, s, "gone")
+	if err := s.PurgeInstance(ctx, "gone", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := commitFresh("gone", st, "c3"); !errors.Is(err, host.ErrStateChanged) {
+		t.Fatalf("purged: %v, want ErrStateChanged", err)
+	}
+	if _, _, err := s.LoadInstance(ctx, "gone"); !errors.Is(err, host.ErrInstanceNotFound) {
+		t.Fatalf("purged instance after a refused commit: %v", err)
+	}
+	// Replaced by a new execution before its first step: refused.
+	st = mustCreate(t, s, "replaced")
+	old := st
+	st2 := pendingState("replaced")
+	st2.ExecutionID = "e-new"
+	if err := s.PurgeInstance(ctx, "replaced", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateInstance(ctx, st2, startMsg("replaced")); err != nil {
+		t.Fatal(err)
+	}
+	if err := commitFresh("replaced", old, "c4"); !errors.Is(err, host.ErrStateChanged) {
+		t.Fatalf("replaced: %v, want ErrStateChanged", err)
 	}
 }
 

@@ -241,7 +241,7 @@ func (s *Store) commitCall(c *host.Commit) (scriptCall, error) {
 	}
 	fields := stateFields(&st, false)
 	args := make([]interface{}, 0, 16+len(fields)+len(c.NewEvents)+len(c.Acks)+len(c.Activities)+2*len(c.Timers)+len(c.Local)+len(c.Outbox))
-	args = append(args, strconv.FormatInt(c.Epoch, 10), c.CommitID, id, string(st.Status), createdScore(st.CreatedAt), reset)
+	args = append(args, strconv.FormatInt(c.Epoch, 10), c.CommitID, id, string(st.Status), createdScore(st.CreatedAt), reset, c.ExpectFresh)
 	args = append(args, len(fields))
 	args = append(args, toStrings(fields)...)
 	args = append(args, len(c.NewEvents))
@@ -331,6 +331,8 @@ func (s *Store) Commit(ctx context.Context, commits []host.Commit) ([]error, err
 			errs[i] = fmt.Errorf("commit %s: %w", c.State.InstanceID, err)
 		case res == "stale":
 			errs[i] = fmt.Errorf("commit %s (partition %d, epoch %d): %w", c.State.InstanceID, c.Partition, c.Epoch, host.ErrStaleEpoch)
+		case res == "changed":
+			errs[i] = fmt.Errorf("commit %s: %w", c.State.InstanceID, host.ErrStateChanged)
 		}
 	}
 	return errs, nil

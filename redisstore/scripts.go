@@ -154,17 +154,25 @@ return res
 // 8 idx:created, 9 idx:st: prefix, 10 timer index prefix, 11 idx:d: prefix
 // (digest index; optional)
 // ARGV: 1 epoch, 2 commit id, 3 id, 4 status, 5 created score (ms), 6 reset ("1"),
+// 7 expected fresh execution id ("" for none: see host.Commit.ExpectFresh),
 // then sections, each "n, item1..itemn": instance field/value pairs, history
 // events, acked control ids, activity items, timers (score, member, owner
 // instance id triples; the member is also added to the owner's timer index),
 // local control messages, outbox envelopes.
-// Returns "ok", "dup" (commit id already applied) or "stale" (epoch is not the
-// lease's current one). "dup" and "stale" write nothing.
+// Returns "ok", "dup" (commit id already applied), "stale" (epoch is not the
+// lease's current one) or "changed" (the instance is not the fresh one
+// ARGV[7] names). Only "ok" writes.
 var scriptCommit = newScript(`
 local epoch = redis.call('HGET', KEYS[1], 'epoch') or '0'
 if epoch ~= ARGV[1] then return 'stale' end
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[2], 'lc') == ARGV[2] then return 'dup' end
-local pos = 7
+if ARGV[7] ~= '' then
+  local cur = redis.call('HMGET', KEYS[2], 'x', 's', 'hl')
+  if cur[1] ~= ARGV[7] or cur[2] ~= 'Pending' or (cur[3] and cur[3] ~= '0' and cur[3] ~= '') or redis.call('EXISTS', KEYS[3]) == 1 then
+    return 'changed'
+  end
+end
+local pos = 8
 local function section()
   local n = tonumber(ARGV[pos])
   local from = pos + 1

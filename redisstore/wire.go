@@ -19,10 +19,18 @@ type wireMsg struct {
 	X string          `json:"x,omitempty"`
 	M string          `json:"mid,omitempty"`
 	E json.RawMessage `json:"e"`
+	// Fresh: host.ControlMessage.Fresh.
+	A string `json:"a,omitempty"`
+	D string `json:"d,omitempty"`
+	C int64  `json:"c,omitempty"`
 }
 
 func encodeMsg(m *host.ControlMessage) string {
-	b, err := json.Marshal(wireMsg{I: m.InstanceID, X: m.ExecutionID, M: m.MessageID, E: abi.EncodeEvent(&m.Event)})
+	w := wireMsg{I: m.InstanceID, X: m.ExecutionID, M: m.MessageID, E: abi.EncodeEvent(&m.Event)}
+	if f := m.Fresh; f != nil {
+		w.A, w.D, w.C = f.App, f.Digest, f.CreatedAt.UnixNano()
+	}
+	b, err := json.Marshal(w)
 	if err != nil { // cannot happen: plain strings and valid JSON
 		panic(fmt.Sprintf("redisstore: encode message: %v", err))
 	}
@@ -38,7 +46,11 @@ func decodeMsg(id, s string) (host.ControlMessage, error) {
 	if err != nil {
 		return host.ControlMessage{}, fmt.Errorf("decode control message %s: %w", id, err)
 	}
-	return host.ControlMessage{ID: id, InstanceID: w.I, ExecutionID: w.X, MessageID: w.M, Event: ev}, nil
+	m := host.ControlMessage{ID: id, InstanceID: w.I, ExecutionID: w.X, MessageID: w.M, Event: ev}
+	if w.D != "" {
+		m.Fresh = &host.FreshInstance{App: w.A, Digest: w.D, CreatedAt: time.Unix(0, w.C).UTC()}
+	}
+	return m, nil
 }
 
 // wireItem is the stored form of a host.ActivityItem (without id, partition
