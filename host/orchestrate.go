@@ -786,6 +786,7 @@ func (w *Worker) buildCommit(p int, epoch int64, e *warm, res *replay.StepResult
 				ParentInstanceID: e.id, ParentTaskID: ev.EventID}
 			c.Outbox = append(c.Outbox, OutboxMessage{Partition: PartitionFor(ev.InstanceID, n), Create: child,
 				Message: ControlMessage{InstanceID: ev.InstanceID, ExecutionID: execID, MessageID: e.id + "/" + s.ExecutionID + "/" + fmt.Sprint(ev.EventID),
+					Fresh: &FreshInstance{App: child.App, Digest: child.Digest, CreatedAt: now},
 					Event: abi.HistoryEvent{EventID: -1, Type: abi.EventExecutionStarted, Timestamp: now.UnixNano(), Name: ev.Name,
 						Input: ev.Input, InstanceID: ev.InstanceID, ExecutionID: execID, ParentInstanceID: e.id, ParentTaskID: ev.EventID}}})
 		case abi.EventEventSent:
