@@ -78,17 +78,25 @@ func TestInstrumentedModuleBehavesTheSame(t *testing.T) {
 	}
 }
 
-func TestInterruptStopsASpinningLoop(t *testing.T) {
+// startSpin instruments the loops fixture and calls its endless "spin" in a
+// goroutine; done receives the call's error.
+func startSpin(t *testing.T) (mod api.Module, done chan error) {
+	t.Helper()
 	inst, err := instrumentLoops(loadLoops(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	mod := instantiateRaw(t, inst)
-	done := make(chan error, 1)
+	mod = instantiateRaw(t, inst)
+	done = make(chan error, 1)
 	go func() {
 		_, err := mod.ExportedFunction("spin").Call(context.Background())
 		done <- err
 	}()
+	return mod, done
+}
+
+func TestInterruptStopsASpinningLoop(t *testing.T) {
+	mod, done := startSpin(t)
 	select {
 	case err := <-done:
 		t.Fatalf("spin returned before the interrupt: %v", err)
@@ -115,16 +123,7 @@ func TestInterruptStopsASpinningLoop(t *testing.T) {
 // point) completes while the loop runs. Without the periodic call into Go
 // the collection, and with it the whole process, would wait for the loop.
 func TestGCRunsBesideASpinningGuest(t *testing.T) {
-	inst, err := instrumentLoops(loadLoops(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mod := instantiateRaw(t, inst)
-	done := make(chan error, 1)
-	go func() {
-		_, err := mod.ExportedFunction("spin").Call(context.Background())
-		done <- err
-	}()
+	mod, done := startSpin(t)
 	time.Sleep(20 * time.Millisecond)
 	gcDone := make(chan struct{})
 	go func() {
