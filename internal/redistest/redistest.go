@@ -411,28 +411,8 @@ func startCluster(t testing.TB, masters int, replicas bool, extra ...string) *Cl
 	if err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
-	ctx := context.Background()
-	deadline := time.Now().Add(30 * time.Second)
-	for _, n := range append(append([]*Server(nil), c.Nodes...), c.Replicas...) {
-		cl := redis.NewClient(&redis.Options{Addr: n.Addr()})
-		for {
-			info, err := cl.ClusterInfo(ctx).Result()
-			repl := ""
-			if err == nil {
-				repl, _ = cl.Info(ctx, "replication").Result()
-			}
-			if err == nil && strings.Contains(info, "cluster_state:ok") &&
-				strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(len(all))+"\r") &&
-				(!strings.Contains(repl, "role:slave") || strings.Contains(repl, "master_link_status:up")) {
-				break
-			}
-			if time.Now().After(deadline) {
-				cl.Close()
-				t.Fatalf("cluster node %s not ready: %v\n%s", n.Addr(), err, info)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		cl.Close()
+	if err := waitClusterReady(append(append([]*Server(nil), c.Nodes...), c.Replicas...), len(all), 30*time.Second); err != nil {
+		t.Fatal(err)
 	}
 	return c
 }
