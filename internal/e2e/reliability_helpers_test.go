@@ -78,12 +78,20 @@ type faultStore struct {
 	phits  atomic.Int64
 	ledger *os.File
 	mu     sync.Mutex
+	// With a pause point: resumed is set once the process was resumed
+	// (SIGCONT), and preEpoch[p] is the highest lease epoch of partition p
+	// it acquired before the pause. A commit started after the resume at
+	// such an epoch is stale (the split-brain test lets another worker take
+	// every partition over first); Commit logs how each one ended.
+	resumed  atomic.Bool
+	preEpoch map[int]int64
 }
 
 func (f *faultStore) hit(name string) {
 	if name == f.pause && f.phits.Add(1) == f.pauseN {
 		fmt.Fprintf(os.Stderr, "PAUSED at %s\n", name)
 		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP) // until the test sends SIGCONT
+		f.resumed.Store(true)
 		fmt.Fprintf(os.Stderr, "RESUMED at %s\n", name)
 	}
 	if name != f.point {
@@ -130,14 +138,66 @@ func (f *faultStore) Commit(ctx context.Context, cs []host.Commit) ([]error, err
 		f.Store.Commit(ctx, cs[:1])
 		f.hit("mid-commit")
 	}
+	afterResume := f.resumed.Load()
 	errs, err := f.Store.Commit(ctx, cs)
 	for _, e := range errs {
 		if errors.Is(e, host.ErrStaleEpoch) {
 			fmt.Fprintf(os.Stderr, "REFUSED stale commit: %v\n", e)
 		}
 	}
+	if afterResume {
+		f.logStaleCommits(cs, errs, err)
+	}
 	f.hit("after-commit")
 	return errs, err
+}
+
+// Outcomes of a stale commit (logStaleCommits).
+const (
+	staleApplied = "STALE COMMIT reported applied"
+	staleRefused = "STALE COMMIT refused"
+	staleFailed  = "STALE COMMIT failed"
+)
+
+// logStaleCommits logs how each commit of cs made at an epoch acquired
+// before the pause ended: reported applied (the store answered success;
+// whether it really wrote is for the test to check in Redis: the line
+// ends with the commit id, which an applied commit leaves in the
+// instance's lc field), refused (ErrStaleEpoch: the fencing check) or
+// failed (any other error, e.g. on the connection, before the check ran).
+func (f *faultStore) logStaleCommits(cs []host.Commit, errs []error, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, c := range cs {
+		if pe, ok := f.preEpoch[c.Partition]; !ok || c.Epoch > pe {
+			continue // acquired after the resume: not stale
+		}
+		cerr := err
+		if cerr == nil && i < len(errs) {
+			cerr = errs[i]
+		}
+		outcome := staleApplied
+		switch {
+		case errors.Is(cerr, host.ErrStaleEpoch):
+			outcome = staleRefused
+		case cerr != nil:
+			outcome = staleFailed
+		}
+		fmt.Fprintf(os.Stderr, "%s: %q partition %d epoch %d: %v; commit %s\n", outcome, c.State.InstanceID, c.Partition, c.Epoch, cerr, c.CommitID)
+	}
+}
+
+func (f *faultStore) AcquireLease(ctx context.Context, p int, owner string, ttl time.Duration) (int64, bool, error) {
+	epoch, ok, err := f.Store.AcquireLease(ctx, p, owner, ttl)
+	if ok && err == nil && f.pause != "" && !f.resumed.Load() {
+		f.mu.Lock()
+		if f.preEpoch == nil {
+			f.preEpoch = map[int]int64{}
+		}
+		f.preEpoch[p] = max(f.preEpoch[p], epoch)
+		f.mu.Unlock()
+	}
+	return epoch, ok, err
 }
 
 func (f *faultStore) AckControl(ctx context.Context, p int, epoch int64, ids []string) error {
@@ -534,4 +594,17 @@ func (w *workerProc) waitLog(s string, timeout time.Duration) bool {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return false
+}
+
+// logLines returns the lines of the process's log that contain s.
+func (w *workerProc) logLines(s string) []string {
+	procLogMu.Lock()
+	defer procLogMu.Unlock()
+	var out []string
+	for _, l := range strings.Split(w.logs.String(), "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
