@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -326,13 +327,21 @@ func (s *Store) Commit(ctx context.Context, commits []host.Commit) ([]error, err
 		i := idx[j]
 		c := &commits[i]
 		res, err := cmd.Text()
+		verb, cid, _ := strings.Cut(res, " ")
 		switch {
 		case err != nil:
 			errs[i] = fmt.Errorf("commit %s: %w", c.State.InstanceID, err)
-		case res == "stale":
+		case cid != c.CommitID:
+			// Never counted as applied: a reply that is not this commit's
+			// (a connection whose replies got out of step) proves nothing.
+			errs[i] = fmt.Errorf("commit %s: the reply %q is not for commit %q; not counted as applied", c.State.InstanceID, res, c.CommitID)
+		case verb == "ok" || verb == "dup":
+		case verb == "stale":
 			errs[i] = fmt.Errorf("commit %s (partition %d, epoch %d): %w", c.State.InstanceID, c.Partition, c.Epoch, host.ErrStaleEpoch)
-		case res == "changed":
+		case verb == "changed":
 			errs[i] = fmt.Errorf("commit %s: %w", c.State.InstanceID, host.ErrStateChanged)
+		default:
+			errs[i] = fmt.Errorf("commit %s: unexpected reply %q", c.State.InstanceID, res)
 		}
 	}
 	return errs, nil

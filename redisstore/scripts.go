@@ -161,15 +161,16 @@ return res
 // local control messages, outbox envelopes.
 // Returns "ok", "dup" (commit id already applied), "stale" (epoch is not the
 // lease's current one) or "changed" (the instance is not the fresh one
-// ARGV[7] names). Only "ok" writes.
+// ARGV[7] names), each followed by a space and the commit id, so that the
+// caller can tell its reply from another command's. Only "ok" writes.
 var scriptCommit = newScript(`
 local epoch = redis.call('HGET', KEYS[1], 'epoch') or '0'
-if epoch ~= ARGV[1] then return 'stale' end
-if ARGV[2] ~= '' and redis.call('HGET', KEYS[2], 'lc') == ARGV[2] then return 'dup' end
+if epoch ~= ARGV[1] then return 'stale ' .. ARGV[2] end
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[2], 'lc') == ARGV[2] then return 'dup ' .. ARGV[2] end
 if ARGV[7] ~= '' then
   local cur = redis.call('HMGET', KEYS[2], 'x', 's', 'hl')
   if cur[1] ~= ARGV[7] or cur[2] ~= 'Pending' or (cur[3] and cur[3] ~= '0' and cur[3] ~= '') or redis.call('EXISTS', KEYS[3]) == 1 then
-    return 'changed'
+    return 'changed ' .. ARGV[2]
   end
 end
 local pos = 8
@@ -207,7 +208,7 @@ for i = tf, tf + tn - 1, 3 do
 end
 for i = lf, lf + ln - 1 do redis.call('XADD', KEYS[4], '*', 'm', ARGV[i]) end
 for i = of, of + on - 1 do redis.call('XADD', KEYS[7], '*', 'o', ARGV[i]) end
-return 'ok'
+return 'ok ' .. ARGV[2]
 `)
 
 // scriptAckControl acks and deletes control messages, fenced by epoch.
