@@ -90,7 +90,15 @@ type faultStore struct {
 func (f *faultStore) hit(name string) {
 	if name == f.pause && f.phits.Add(1) == f.pauseN {
 		fmt.Fprintf(os.Stderr, "PAUSED at %s\n", name)
+		// kill(2) of SIGSTOP to itself returns before every thread has
+		// stopped, so this goroutine could run on (and commit at a still
+		// valid epoch) before the pause: wait for the SIGCONT instead,
+		// which only comes after the stop.
+		cont := make(chan os.Signal, 1)
+		signal.Notify(cont, syscall.SIGCONT)
 		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP) // until the test sends SIGCONT
+		<-cont
+		signal.Stop(cont)
 		f.resumed.Store(true)
 		fmt.Fprintf(os.Stderr, "RESUMED at %s\n", name)
 	}
