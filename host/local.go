@@ -69,6 +69,12 @@ func (w *Worker) runLocalActivities(ctx context.Context, p int, epoch int64, com
 		var order []int
 		for _, j := range jobs {
 			if !j.ok {
+				// It could not run here: it, and the rest of this step's
+				// activities if none ran, go to the stream (not tried
+				// again in the next round).
+				if byCommit[j.commit] == nil {
+					fresh[j.commit] = len(commits[j.commit].Activities)
+				}
 				continue
 			}
 			if byCommit[j.commit] == nil {
