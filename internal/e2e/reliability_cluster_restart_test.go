@@ -138,13 +138,7 @@ func TestClusterMasterRestart(t *testing.T) {
 	restartedAt := time.Now()
 	time.Sleep(1500 * time.Millisecond)
 	want, acked := s.finish()
-	for i, p := range procs {
-		select {
-		case <-p.exited:
-			t.Errorf("worker %d exited during the outage:\n%s", i, p.logs.String())
-		default:
-		}
-	}
+	checkWorkersAlive(t, procs, "the outage")
 	lostStarts := e.lostStarts(want)
 	if len(lostStarts) > 0 {
 		t.Errorf("appendfsync always: %d acknowledged starts lost: %v", len(lostStarts), lostStarts)

@@ -47,16 +47,7 @@ func TestClusterFailoverMidRun(t *testing.T) {
 	if err := replica.Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
 		t.Fatalf("CLUSTER FAILOVER: %v", err)
 	}
-	for {
-		info, _ := replica.Info(ctx, "replication").Result()
-		if strings.Contains(info, "role:master") {
-			break
-		}
-		if time.Since(start) > 20*time.Second {
-			t.Fatalf("the replica did not become master:\n%s", info)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitMaster(t, replica, start, 20*time.Second)
 	t.Logf("failover done in %s", time.Since(start).Round(time.Millisecond))
 	for id, w := range want {
 		st := e.wait(id, 60*time.Second)
@@ -130,16 +121,7 @@ func testForcedFailover(t *testing.T, reload time.Duration) {
 	time.Sleep(1500 * time.Millisecond)
 	killedAt := time.Now()
 	victim.Stop(syscall.SIGKILL)
-	for {
-		info, _ := replica.Info(ctx, "replication").Result()
-		if strings.Contains(info, "role:master") {
-			break
-		}
-		if time.Since(killedAt) > 30*time.Second {
-			t.Fatalf("the replica was not promoted:\n%s", info)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitMaster(t, replica, killedAt, 30*time.Second)
 	promoted := time.Since(killedAt)
 	c.WaitReady(t, 30*time.Second)
 	afterFailover := time.Now()
@@ -165,13 +147,7 @@ func testForcedFailover(t *testing.T, reload time.Duration) {
 		t.Fatalf("%d instances still unreachable %s after the kill (replica promoted after %s): %v",
 			len(unreachable), reachable.Round(time.Millisecond), promoted.Round(time.Millisecond), unreachable)
 	}
-	for i, p := range procs {
-		select {
-		case <-p.exited:
-			t.Errorf("worker %d exited during the failover:\n%s", i, p.logs.String())
-		default:
-		}
-	}
+	checkWorkersAlive(t, procs, "the failover")
 	lostStarts := e.lostStarts(want)
 	newStarts := 0
 	for id := range want {
@@ -187,4 +163,20 @@ func testForcedFailover(t *testing.T, reload time.Duration) {
 	checkNoCrossSlot(t, s, procs...)
 	t.Logf("figures: forced failover after a master SIGKILL: replica promoted %s after the kill, every instance reachable after %s; %d acknowledged starts (%d refused: %v), %d lost by the failover %v, %d started after it, %d did not complete as expected, %d instances checked",
 		promoted.Round(time.Millisecond), reachable.Round(time.Millisecond), len(acked), s.failed, s.errs, len(lostStarts), lostStarts, newStarts, lost, r.Total())
+}
+
+// waitMaster waits until replica reports itself master, failing the test
+// when that takes more than timeout from since.
+func waitMaster(t *testing.T, replica *redis.Client, since time.Time, timeout time.Duration) {
+	t.Helper()
+	for {
+		info, _ := replica.Info(context.Background(), "replication").Result()
+		if strings.Contains(info, "role:master") {
+			return
+		}
+		if time.Since(since) > timeout {
+			t.Fatalf("the replica did not become master within %s:\n%s", timeout, info)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -616,3 +616,16 @@ func (w *workerProc) logLines(s string) []string {
 	}
 	return out
 }
+
+// checkWorkersAlive fails the test for every worker of procs that exited
+// (during names what was going on, for the message).
+func checkWorkersAlive(t *testing.T, procs []*workerProc, during string) {
+	t.Helper()
+	for i, p := range procs {
+		select {
+		case <-p.exited:
+			t.Errorf("worker %d exited during %s:\n%s", i, during, p.logs.String())
+		default:
+		}
+	}
+}

@@ -84,13 +84,7 @@ func TestRedisRestart(t *testing.T) {
 			time.Sleep(1500 * time.Millisecond)
 			close(stop)
 			wg.Wait()
-			for i, p := range procs {
-				select {
-				case <-p.exited:
-					t.Errorf("worker %d exited during the Redis outage:\n%s", i, p.logs.String())
-				default:
-				}
-			}
+			checkWorkersAlive(t, procs, "the Redis outage")
 			// Acknowledged starts that Redis forgot.
 			lostStarts, window := 0, time.Duration(0)
 			ctx := context.Background()
