@@ -88,10 +88,6 @@ type compileEntry struct {
 // NewEngine creates an engine with the WASI and durablewasm host modules.
 func NewEngine(ctx context.Context, opts EngineOptions) (*Engine, error) {
 	opts = opts.withDefaults()
-	pages := uint32(opts.MemoryLimitBytes / 65536)
-	if pages == 0 || pages > 65536 {
-		pages = 65536
-	}
 	e := &Engine{opts: opts, compiled: map[string]*compileEntry{}}
 	rt, err := e.newRuntime(ctx, false)
 	if err != nil {
