@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 )
 
 // ErrMalformedFrames is returned by DecodeFrames when the input is not a valid
@@ -27,23 +29,33 @@ func AppendFrames(dst []byte, fields ...[]byte) []byte {
 // of b, not copies. It fails with ErrMalformedFrames when b holds fewer or
 // more than n frames or a length runs past the end.
 func DecodeFrames(b []byte, n int) ([][]byte, error) {
-	out := make([][]byte, 0, n)
-	for i := 0; i < n; i++ {
+	out := make([][]byte, n)
+	if err := splitFrames(b, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// splitFrames is DecodeFrames into dst, whose length is the number of
+// frames: the request decoders split into arrays on the stack, since every
+// allocation is expensive in a Wasm guest.
+func splitFrames(b []byte, dst [][]byte) error {
+	for i := range dst {
 		if len(b) < 4 {
-			return nil, fmt.Errorf("%w: frame %d: need 4 length bytes, have %d", ErrMalformedFrames, i, len(b))
+			return fmt.Errorf("%w: frame %d: need 4 length bytes, have %d", ErrMalformedFrames, i, len(b))
 		}
 		l := binary.LittleEndian.Uint32(b)
 		b = b[4:]
 		if l > MaxFrameBytes || uint64(l) > uint64(len(b)) {
-			return nil, fmt.Errorf("%w: frame %d: length %d exceeds remaining %d bytes", ErrMalformedFrames, i, l, len(b))
+			return fmt.Errorf("%w: frame %d: length %d exceeds remaining %d bytes", ErrMalformedFrames, i, l, len(b))
 		}
-		out = append(out, b[:l:l])
+		dst[i] = b[:l:l]
 		b = b[l:]
 	}
 	if len(b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes after %d frames", ErrMalformedFrames, len(b), n)
+		return fmt.Errorf("%w: %d trailing bytes after %d frames", ErrMalformedFrames, len(b), len(dst))
 	}
-	return out, nil
+	return nil
 }
 
 // StartRequest is what the host passes to ExportOrchestratorStart, encoded as
@@ -64,8 +76,8 @@ func (r StartRequest) Encode() []byte {
 // DecodeStartRequest decodes the frames written by StartRequest.Encode. Input
 // is a view of b.
 func DecodeStartRequest(b []byte) (StartRequest, error) {
-	f, err := DecodeFrames(b, 3)
-	if err != nil {
+	var f [3][]byte
+	if err := splitFrames(b, f[:]); err != nil {
 		return StartRequest{}, fmt.Errorf("decode start request: %w", err)
 	}
 	return StartRequest{InstanceID: string(f[0]), Name: string(f[1]), Input: f[2]}, nil
@@ -84,21 +96,48 @@ type ActivityRequest struct {
 
 // Encode returns the frame encoding of r.
 func (r ActivityRequest) Encode() []byte {
-	id := fmt.Sprint(r.TaskID)
+	var idBuf [11]byte
+	id := strconv.AppendInt(idBuf[:0], int64(r.TaskID), 10)
 	return AppendFrames(make([]byte, 0, 16+len(r.InstanceID)+len(r.Name)+len(r.Input)+len(id)),
-		[]byte(r.InstanceID), []byte(r.Name), r.Input, []byte(id))
+		[]byte(r.InstanceID), []byte(r.Name), r.Input, id)
 }
 
 // DecodeActivityRequest decodes the frames written by ActivityRequest.Encode.
 // Input is a view of b.
 func DecodeActivityRequest(b []byte) (ActivityRequest, error) {
-	f, err := DecodeFrames(b, 4)
-	if err != nil {
+	var f [4][]byte
+	if err := splitFrames(b, f[:]); err != nil {
 		return ActivityRequest{}, fmt.Errorf("decode activity request: %w", err)
 	}
-	var id int32
-	if _, err := fmt.Sscan(string(f[3]), &id); err != nil || fmt.Sprint(id) != string(f[3]) {
+	id, ok := parseInt32(f[3])
+	if !ok {
 		return ActivityRequest{}, fmt.Errorf("decode activity request: %w: task id %q is not a decimal int32", ErrMalformedFrames, f[3])
 	}
 	return ActivityRequest{InstanceID: string(f[0]), Name: string(f[1]), Input: f[2], TaskID: id}, nil
+}
+
+// parseInt32 parses the canonical decimal form of an int32, the one
+// strconv.FormatInt writes: an optional '-', no '+', no leading zeros.
+func parseInt32(b []byte) (int32, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 10 || (b[0] == '0' && (len(b) > 1 || neg)) {
+		return 0, false
+	}
+	var v int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	if neg {
+		v = -v
+	}
+	if v < math.MinInt32 || v > math.MaxInt32 {
+		return 0, false
+	}
+	return int32(v), true
 }

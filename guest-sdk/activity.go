@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"iter"
@@ -142,10 +143,11 @@ func (c *ActivityContext) Logger() *Logger {
 // completion in a coroutine (so a panic or runtime.Goexit cannot take the
 // export down), reports the outcome with complete and returns StatusOK.
 func (r *rt) RunActivity(handle int32, req []byte) int32 {
-	ar, err := abi.DecodeActivityRequest(append([]byte(nil), req...))
+	ar, err := abi.DecodeActivityRequest(req)
 	if err != nil {
 		return abi.StatusBadRequest
 	}
+	ar.Input = bytes.Clone(ar.Input)
 	fn, _ := r.act(ar.Name).(func(*ActivityContext) (any, error))
 	if fn == nil {
 		return abi.StatusUnknownFunction

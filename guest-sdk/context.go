@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -77,21 +78,27 @@ func applyCallOptions(opts []CallOption) callOptions {
 // result, or a *TaskFailedError if it failed (after all retries, with
 // WithRetry).
 func (c *OrchestrationContext) CallActivity(name string, input any, opts ...CallOption) Task {
-	co := applyCallOptions(opts)
 	in, err := encodeJSON(input)
 	if err != nil {
 		return c.failedTask(fmt.Errorf("encode input of activity %s: %w", name, err))
 	}
-	schedule := func() *primTask {
-		res, _ := c.o.call(func(h bridge.Host, hd int32) int64 {
-			return int64(h.ScheduleActivity(hd, name, in))
-		})
-		return c.newPrim(res, abi.ImportScheduleActivity, "activity", name)
+	if len(opts) == 0 { // the common case, without a closure to allocate
+		return c.scheduleActivity(name, in)
 	}
-	if co.retry != nil {
-		return c.newRetryTask(*co.retry, schedule)
+	co := applyCallOptions(opts)
+	if co.retry == nil {
+		return c.scheduleActivity(name, in)
 	}
-	return schedule()
+	in = bytes.Clone(in) // kept for the retries
+	return c.newRetryTask(*co.retry, func() *primTask { return c.scheduleActivity(name, in) })
+}
+
+// scheduleActivity schedules one attempt of an activity; the host copies in.
+func (c *OrchestrationContext) scheduleActivity(name string, in []byte) *primTask {
+	res, _ := c.o.call(func(h bridge.Host, hd int32) int64 {
+		return int64(h.ScheduleActivity(hd, name, in))
+	})
+	return c.newPrim(res, abi.ImportScheduleActivity, "activity", name)
 }
 
 // CallSubOrchestrator starts the orchestrator name as a sub-orchestration
@@ -104,6 +111,9 @@ func (c *OrchestrationContext) CallSubOrchestrator(name string, input any, opts 
 	in, err := encodeJSON(input)
 	if err != nil {
 		return c.failedTask(fmt.Errorf("encode input of sub-orchestration %s: %w", name, err))
+	}
+	if co.retry != nil {
+		in = bytes.Clone(in) // kept for the retries
 	}
 	schedule := func() *primTask {
 		res, _ := c.o.call(func(h bridge.Host, hd int32) int64 {

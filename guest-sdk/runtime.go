@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"iter"
@@ -42,51 +43,61 @@ type rt struct {
 	actNext func() (activityOutcome, bool)
 	actJob  activityJob
 
+	// idle are runner coroutines whose orchestration finished, kept to run
+	// the next one: a new coroutine costs a goroutine and the growth of its
+	// stack, the largest part of an orchestration's start in Wasm.
+	idle []*runner
+
 	// The step deadline is watched by one long-lived watchdog goroutine
 	// rather than a timer per step: creating and stopping a timer on every
-	// step doubled the cost of a step in Wasm.
-	stepStart  atomic.Int64 // monotonic ns of the current step's start; 0 when idle
-	stepHandle atomic.Int32 // the handle of the current step
+	// step doubled the cost of a step in Wasm. Steps are counted, not
+	// timed, so that a step reads no clock.
+	stepSeq    atomic.Uint64 // odd while a start/resume/drop waits for its coroutine
+	stepHandle atomic.Int32  // the handle of the current step
 	wdMu       sync.Mutex
-	wdRunning  bool
+	wdRunning  atomic.Bool
 }
+
+// maxIdleRunners bounds rt.idle.
+const maxIdleRunners = 64
 
 func newRuntime(h bridge.Host, orch, act func(string) any) *rt {
 	return &rt{host: h, orch: orch, act: act, orchs: map[int32]*orchestration{}}
 }
 
-var monoBase = time.Now()
-
-func monoNow() int64 { return int64(time.Since(monoBase)) + 1 }
-
 // beginStep marks the start of a start/resume/drop export's wait.
 func (r *rt) beginStep(handle int32) {
 	r.stepHandle.Store(handle)
-	r.stepStart.Store(monoNow())
-	r.wdMu.Lock()
-	if !r.wdRunning {
-		r.wdRunning = true
-		go r.watchdog()
+	r.stepSeq.Add(1)
+	if !r.wdRunning.Load() {
+		r.wdMu.Lock()
+		if !r.wdRunning.Load() {
+			r.wdRunning.Store(true)
+			go r.watchdog()
+		}
+		r.wdMu.Unlock()
 	}
-	r.wdMu.Unlock()
 }
 
-func (r *rt) endStep() { r.stepStart.Store(0) }
+func (r *rt) endStep() { r.stepSeq.Add(1) }
 
-// watchdog reports the step to the host as stuck when it runs past
-// StepDeadline. It exits after a while without steps and is restarted by the
-// next one.
+// watchdog reports the step to the host as stuck when it is still the
+// current step after StepDeadline (checked every quarter of it, so a stuck
+// step is reported between 1 and 1.25 deadlines after it began). It exits
+// after a while without steps and is restarted by the next one.
 func (r *rt) watchdog() {
-	idle := 0
+	d := min(max(StepDeadline/4, time.Millisecond), 250*time.Millisecond)
+	idle, same := 0, time.Duration(0)
+	last := r.stepSeq.Load()
 	for {
-		d := min(max(StepDeadline/4, time.Millisecond), 250*time.Millisecond)
 		time.Sleep(d)
-		start := r.stepStart.Load()
-		if start == 0 {
+		seq := r.stepSeq.Load()
+		if seq%2 == 0 {
+			same = 0
 			if idle++; idle > 40 {
 				r.wdMu.Lock()
-				if r.stepStart.Load() == 0 {
-					r.wdRunning = false
+				if r.stepSeq.Load()%2 == 0 {
+					r.wdRunning.Store(false)
 					r.wdMu.Unlock()
 					return
 				}
@@ -96,11 +107,15 @@ func (r *rt) watchdog() {
 			continue
 		}
 		idle = 0
-		if time.Duration(monoNow()-start) > StepDeadline {
+		if seq != last {
+			last, same = seq, 0
+			continue
+		}
+		if same += d; same >= StepDeadline {
 			// The export is blocked inside the coroutine; only the host
 			// can end it (in Wasm this call does not return).
 			r.host.Stuck(r.stepHandle.Load())
-			r.stepStart.CompareAndSwap(start, 0)
+			same = 0
 		}
 	}
 }
@@ -111,7 +126,51 @@ type report uint8
 const (
 	reportParked report = iota + 1
 	reportFinished
+	// reportStranded: the orchestration ended in runtime.Goexit and its
+	// coroutine stays suspended for good; it must be neither resumed nor
+	// reused.
+	reportStranded
 )
+
+// runner is a coroutine (iter.Pull) that runs orchestrations one after the
+// other: o and fn are the one it runs next, set before it is resumed for it.
+type runner struct {
+	next func() (report, bool)
+	stop func()
+	o    *orchestration
+	fn   func(*OrchestrationContext) (any, error)
+}
+
+// getRunner returns an idle runner or a new one.
+func (r *rt) getRunner() *runner {
+	if n := len(r.idle); n > 0 {
+		rn := r.idle[n-1]
+		r.idle[n-1] = nil
+		r.idle = r.idle[:n-1]
+		return rn
+	}
+	rn := &runner{}
+	rn.next, rn.stop = iter.Pull(func(yield func(report) bool) {
+		for {
+			rn.o.yield = yield
+			rn.o.run(rn.fn)
+			rn.o, rn.fn = nil, nil
+			if !yield(reportFinished) {
+				return
+			}
+		}
+	})
+	return rn
+}
+
+// putRunner keeps a runner whose orchestration finished for the next one.
+func (r *rt) putRunner(rn *runner) {
+	if len(r.idle) < maxIdleRunners {
+		r.idle = append(r.idle, rn)
+		return
+	}
+	rn.stop()
+}
 
 // orchestration is the state of one running orchestration. Its code runs in
 // a coroutine (iter.Pull): start and resume switch to it directly and get
@@ -120,11 +179,11 @@ const (
 type orchestration struct {
 	rt     *rt
 	handle int32
-	// next resumes the coroutine until it parks (reportParked) or finishes
-	// (reportFinished, or ok=false); stop unwinds a parked one. yield is the
-	// coroutine's side of next.
-	next  func() (report, bool)
-	stop  func()
+	// rn is the coroutine running the orchestration: rn.next resumes it
+	// until it parks (reportParked) or finishes (reportFinished,
+	// reportStranded, or ok=false); rn.stop unwinds a parked one. yield is
+	// the coroutine's side of rn.next.
+	rn    *runner
 	yield func(report) bool
 
 	// mu serializes host calls with kill, so that after kill returns no host
@@ -138,12 +197,13 @@ type orchestration struct {
 	ctx *OrchestrationContext
 }
 
-// Start implements abi.ExportOrchestratorStart. req is copied.
+// Start implements abi.ExportOrchestratorStart. req is not retained.
 func (r *rt) Start(handle int32, req []byte) int32 {
-	sr, err := abi.DecodeStartRequest(append([]byte(nil), req...))
+	sr, err := abi.DecodeStartRequest(req)
 	if err != nil {
 		return abi.StatusBadRequest
 	}
+	sr.Input = bytes.Clone(sr.Input)
 	if _, busy := r.orchs[handle]; busy {
 		return abi.StatusBadRequest
 	}
@@ -153,10 +213,8 @@ func (r *rt) Start(handle int32, req []byte) int32 {
 	}
 	o := &orchestration{rt: r, handle: handle, req: sr}
 	o.ctx = &OrchestrationContext{o: o}
-	o.next, o.stop = iter.Pull(func(yield func(report) bool) {
-		o.yield = yield
-		o.run(fn)
-	})
+	o.rn = r.getRunner()
+	o.rn.o, o.rn.fn = o, fn
 	r.orchs[handle] = o
 	return r.step(o)
 }
@@ -181,7 +239,7 @@ func (r *rt) Drop(handle int32) int32 {
 	delete(r.orchs, handle)
 	o.kill()
 	r.beginStep(handle)
-	o.stop()
+	o.rn.stop()
 	r.endStep()
 	return abi.StatusOK
 }
@@ -189,10 +247,13 @@ func (r *rt) Drop(handle int32) int32 {
 // step runs o until it parks or finishes.
 func (r *rt) step(o *orchestration) int32 {
 	r.beginStep(o.handle)
-	rep, ok := o.next()
+	rep, ok := o.rn.next()
 	r.endStep()
-	if !ok || rep == reportFinished {
+	if !ok || rep != reportParked {
 		delete(r.orchs, o.handle)
+		if ok && rep == reportFinished {
+			r.putRunner(o.rn)
+		}
 	}
 	return abi.StatusOK
 }
@@ -285,8 +346,8 @@ func (o *orchestration) run(fn func(*OrchestrationContext) (any, error)) {
 			// runtime.Goexit is unwinding the coroutine, and iter.Pull
 			// would re-raise it in the export. Hand control back for good
 			// instead: the coroutine stays suspended here and is never
-			// resumed (step forgets the handle).
-			o.yield(reportFinished)
+			// resumed (step forgets the handle and the runner).
+			o.yield(reportStranded)
 		}
 	}()
 	out, err := fn(o.ctx)
@@ -353,13 +414,15 @@ func decodeJSON(data []byte, v any) error {
 }
 
 // encodeJSON is json.Marshal, except that a json.RawMessage is only
-// checked (json.Valid), not re-encoded.
+// checked (json.Valid), not re-encoded: the result is then the caller's own
+// slice, which callers that keep it past the host call they pass it to must
+// copy.
 func encodeJSON(v any) ([]byte, error) {
 	if r, ok := v.(json.RawMessage); ok && r != nil {
 		if !json.Valid(r) {
 			return nil, fmt.Errorf("json.RawMessage is not valid JSON: %.40q", r)
 		}
-		return append([]byte(nil), r...), nil
+		return r, nil
 	}
 	return json.Marshal(v)
 }

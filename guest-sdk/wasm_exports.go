@@ -78,9 +78,9 @@ func exportOrchestratorStart(handle int32, ptr, n uint32) int32 {
 	if !ok {
 		return abi.StatusBadRequest
 	}
-	req := append([]byte(nil), b...)
+	st := wasmRuntime.Start(handle, b) // copies what it keeps
 	releaseAlloc()
-	return wasmRuntime.Start(handle, req)
+	return st
 }
 
 //go:wasmexport durablewasm_orchestrator_resume
@@ -95,7 +95,7 @@ func exportActivityRun(handle int32, ptr, n uint32) int32 {
 	if !ok {
 		return abi.StatusBadRequest
 	}
-	req := append([]byte(nil), b...)
+	st := wasmRuntime.RunActivity(handle, b) // copies what it keeps
 	releaseAlloc()
-	return wasmRuntime.RunActivity(handle, req)
+	return st
 }
