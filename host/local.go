@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -155,6 +156,13 @@ func (w *Worker) stepLocal(ctx context.Context, p int, epoch int64, c *Commit, e
 	if next.ResetHistory {
 		c.NewEvents, c.ResetHistory = next.NewEvents, true
 	} else {
+		if free := cap(c.NewEvents) - len(c.NewEvents); free < len(next.NewEvents) {
+			// Events are large structs and a sequence of local steps adds
+			// a few at a time: grow with room for several more steps
+			// rather than doubling from a handful (which allocated ~10 KB
+			// per hello5).
+			c.NewEvents = slices.Grow(c.NewEvents, len(next.NewEvents)+max(len(c.NewEvents), 8))
+		}
 		c.NewEvents = append(c.NewEvents, next.NewEvents...)
 	}
 	c.State = next.State

@@ -122,6 +122,10 @@ type Worker struct {
 
 	modMu sync.Mutex
 	pools map[string][]*guestInstance // orchestration instances per digest
+	// fetching has a channel per digest being fetched and compiled by
+	// module, closed when that is done.
+	fetchMu  sync.Mutex
+	fetching map[string]chan struct{}
 
 	cache *warmCache
 	acts  *activityPool
@@ -180,6 +184,35 @@ func (w *Worker) module(ctx context.Context, digest string) error {
 	if _, ok := w.engine.Compiled(digest); ok {
 		return nil
 	}
+	// One fetch and compile per digest: at start-up every partition loop
+	// asks at once, and each fetch is the whole module.
+	w.fetchMu.Lock()
+	ch, busy := w.fetching[digest]
+	if !busy {
+		ch = make(chan struct{})
+		if w.fetching == nil {
+			w.fetching = map[string]chan struct{}{}
+		}
+		w.fetching[digest] = ch
+	}
+	w.fetchMu.Unlock()
+	if busy {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if _, ok := w.engine.Compiled(digest); ok {
+			return nil
+		}
+		return w.module(ctx, digest) // that fetch failed: try again here
+	}
+	defer func() {
+		w.fetchMu.Lock()
+		delete(w.fetching, digest)
+		w.fetchMu.Unlock()
+		close(ch)
+	}()
 	wasm, err := w.store.GetModule(ctx, digest)
 	if err != nil {
 		return fmt.Errorf("load module %s: %w", digest, err)
