@@ -110,14 +110,14 @@ func (w *Worker) activityLoop(ctx context.Context, p int) {
 // worker could not run it (shutdown, store error) stays pending and is
 // redelivered after the visibility timeout.
 func (w *Worker) runActivity(ctx context.Context, item *ActivityItem) {
-	log := w.log.With("instanceId", item.InstanceID, "activity", item.Name, "taskId", item.TaskID)
-	source := fmt.Sprintf("activity %s (task %d)", item.Name, item.TaskID)
+	al := &activityLog{base: w.log, item: item}
 	if item.Deliveries > w.opts.MaxDeliveries {
+		log := al.logger()
 		// Give up: the orchestration sees the failure, and the item is parked
 		// in the dead-letter stream (`durablewasm dead-letters`), in one
 		// store operation.
 		reason := fmt.Sprintf("activity delivered %d times without completing (its worker crashed or timed out each time); giving up after %d", item.Deliveries, w.opts.MaxDeliveries)
-		f := &abi.FailureDetails{Type: "PoisonMessage", Message: reason, Source: source}
+		f := &abi.FailureDetails{Type: "PoisonMessage", Message: reason, Source: activitySource(item)}
 		msg := ControlMessage{InstanceID: item.InstanceID, ExecutionID: item.ExecutionID, Event: abi.HistoryEvent{EventID: -1,
 			Type: abi.EventTaskFailed, Timestamp: w.opts.Now().UnixNano(), TaskScheduledID: item.TaskID, Failure: f}}
 		if err := w.store.DeadLetterActivity(ctx, *item, reason, msg); err != nil {
@@ -127,9 +127,9 @@ func (w *Worker) runActivity(ctx context.Context, item *ActivityItem) {
 		log.Warn("activity dead-lettered", "deliveries", item.Deliveries)
 		return
 	}
-	ev, err := w.execActivity(ctx, item, log)
+	ev, err := w.execActivity(ctx, item, al)
 	if err != nil {
-		log.Warn("activity could not run; it will be redelivered", "err", err)
+		al.logger().Warn("activity could not run; it will be redelivered", "err", err)
 		return
 	}
 	msg := ControlMessage{InstanceID: item.InstanceID, ExecutionID: item.ExecutionID, Event: ev}
@@ -139,7 +139,7 @@ func (w *Worker) runActivity(ctx context.Context, item *ActivityItem) {
 			return
 		}
 		if attempt >= 5 {
-			log.Error("cannot post activity result; it will be redelivered", "err", err)
+			al.logger().Error("cannot post activity result; it will be redelivered", "err", err)
 			return
 		}
 		time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
@@ -150,8 +150,7 @@ func (w *Worker) runActivity(ctx context.Context, item *ActivityItem) {
 // event. An error means the activity could not run at all (module not
 // loadable, instance not creatable, guest unusable): nothing is to be
 // reported for it, and it must be run again.
-func (w *Worker) execActivity(ctx context.Context, item *ActivityItem, log *slog.Logger) (abi.HistoryEvent, error) {
-	source := fmt.Sprintf("activity %s (task %d)", item.Name, item.TaskID)
+func (w *Worker) execActivity(ctx context.Context, item *ActivityItem, log *activityLog) (abi.HistoryEvent, error) {
 	if err := w.module(ctx, item.Digest); err != nil {
 		return abi.HistoryEvent{}, fmt.Errorf("load module: %w", err)
 	}
@@ -179,11 +178,35 @@ func (w *Worker) execActivity(ctx context.Context, item *ActivityItem, log *slog
 	if !ok {
 		f := abi.DecodeFailure([]byte(payload))
 		if f.Source == "" {
-			f.Source = source
+			f.Source = activitySource(item)
 		}
 		ev.Type, ev.Result, ev.Failure = abi.EventTaskFailed, "", f
 	}
 	return ev, nil
+}
+
+// activitySource names an activity run in failure details.
+func activitySource(item *ActivityItem) string {
+	return fmt.Sprintf("activity %s (task %d)", item.Name, item.TaskID)
+}
+
+// activityLog is the logger of one activity run, with the run's attributes,
+// made on first use: most runs log nothing, and slog.Logger.With allocates.
+type activityLog struct {
+	base  *slog.Logger
+	item  *ActivityItem
+	local bool
+	l     *slog.Logger
+}
+
+func (a *activityLog) logger() *slog.Logger {
+	if a.l == nil {
+		a.l = a.base.With("instanceId", a.item.InstanceID, "activity", a.item.Name, "taskId", a.item.TaskID)
+		if a.local {
+			a.l = a.l.With("local", true)
+		}
+	}
+	return a.l
 }
 
 // activityStats keeps, per module digest and activity name, a moving
@@ -212,6 +235,14 @@ func (s *activityStats) observe(digest, name string, d time.Duration) {
 
 // fast reports whether the activity has run on this worker and its average
 // run time is at most limit.
+// average returns the moving average of name's runs and whether there is one.
+func (s *activityStats) average(digest, name string) (time.Duration, bool) {
+	s.mu.Lock()
+	d, ok := s.m[activityKey{digest, name}]
+	s.mu.Unlock()
+	return d, ok
+}
+
 func (s *activityStats) fast(digest, name string, limit time.Duration) bool {
 	s.mu.Lock()
 	d, ok := s.m[activityKey{digest, name}]

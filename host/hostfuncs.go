@@ -34,7 +34,7 @@ type actCall struct {
 	done       bool
 	status     int32
 	payload    string
-	logger     *slog.Logger
+	logger     *activityLog
 	// management returns an instance's management payload JSON; nil when
 	// the host serves no HTTP API.
 	management func(instanceID string) ([]byte, error)
@@ -332,7 +332,7 @@ func hostFunctions() []hostFunc {
 				}
 				c.inst.logger.Log(ctx, level, msg, "instanceId", s.InstanceID, "orchestrator", s.Name)
 			case *actCall:
-				c.logger.Log(ctx, level, msg)
+				c.logger.logger().Log(ctx, level, msg)
 			}
 		}},
 	}

@@ -354,7 +354,7 @@ func (g *guestInstance) drop(ctx context.Context, handle uint32) {
 }
 
 // runActivity runs one activity to completion. The caller holds g.mu.
-func (g *guestInstance) runActivity(ctx context.Context, item *ActivityItem, logger *slog.Logger, management func(string) ([]byte, error)) (ok bool, payload string, err error) {
+func (g *guestInstance) runActivity(ctx context.Context, item *ActivityItem, logger *activityLog, management func(string) ([]byte, error)) (ok bool, payload string, err error) {
 	g.nextHandle++
 	maxPayload := g.settings.MaxPayloadBytes
 	if maxPayload <= 0 {

@@ -89,12 +89,29 @@ func (w *Worker) runLocalActivities(ctx context.Context, p int, epoch int64, com
 	}
 }
 
-// runJobs runs jobs concurrently, at most ActivityConcurrency at a time; a
-// single job runs on the calling goroutine (no hand-off latency).
+// serialLocalWork is how much local activity work (by the activities'
+// average run times) runJobs runs one after the other on the calling
+// goroutine rather than in parallel: below it, hand-offs and spreading the
+// runs over more Wasm instances (each cold in the CPU caches) cost more than
+// the parallelism gains, and other partitions keep the other cores busy.
+const serialLocalWork = 500 * time.Microsecond
+
+// runJobs runs jobs, concurrently (at most ActivityConcurrency at a time)
+// unless they are predicted to take less than serialLocalWork in all: then
+// one after the other on the calling goroutine.
 func (w *Worker) runJobs(ctx context.Context, jobs []*localJob) {
-	if len(jobs) == 1 {
+	var work time.Duration
+	for _, j := range jobs {
+		d, _ := w.stats.average(j.item.Digest, j.item.Name)
+		if work += d; work >= serialLocalWork {
+			break
+		}
+	}
+	if len(jobs) == 1 || work < serialLocalWork {
 		w.local <- struct{}{}
-		w.runJob(ctx, jobs[0])
+		for _, j := range jobs {
+			w.runJob(ctx, j)
+		}
 		<-w.local
 		return
 	}
@@ -112,10 +129,10 @@ func (w *Worker) runJobs(ctx context.Context, jobs []*localJob) {
 }
 
 func (w *Worker) runJob(ctx context.Context, j *localJob) {
-	log := w.log.With("instanceId", j.item.InstanceID, "activity", j.item.Name, "taskId", j.item.TaskID, "local", true)
-	ev, err := w.execActivity(ctx, &j.item, log)
+	al := &activityLog{base: w.log, item: &j.item, local: true}
+	ev, err := w.execActivity(ctx, &j.item, al)
 	if err != nil {
-		log.Warn("local activity could not run; it goes to the activity stream", "err", err)
+		al.logger().Warn("local activity could not run; it goes to the activity stream", "err", err)
 		return
 	}
 	j.ev, j.ok = ev, true

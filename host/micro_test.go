@@ -80,7 +80,7 @@ func BenchmarkHello5Guest(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	base := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var actNs, orchNs, startNs time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -106,7 +106,8 @@ func BenchmarkHello5Guest(b *testing.B) {
 			}
 			a := res.Actions[0].Event
 			t0 = time.Now()
-			ok, out, err := act.runActivity(ctx, &ActivityItem{InstanceID: "h", TaskID: a.EventID, Name: a.Name, Input: a.Input}, log, nil)
+			item := &ActivityItem{InstanceID: "h", TaskID: a.EventID, Name: a.Name, Input: a.Input}
+			ok, out, err := act.runActivity(ctx, item, &activityLog{base: base, item: item}, nil)
 			actNs += time.Since(t0)
 			if err != nil || !ok {
 				b.Fatal(ok, out, err)
