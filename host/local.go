@@ -22,7 +22,10 @@ import (
 //
 // Nothing is written before the commit: if the worker dies first, the
 // messages that started the batch are still pending, the batch runs again,
-// and so do its activities (at least once, as for streamed activities). If a
+// and so do its activities (at least once, as for streamed activities) —
+// through the activity stream this time: messages claimed after a crash or
+// takeover never run local activities, so an activity that crashes its
+// worker is counted and dead-lettered like any streamed one. If a
 // later step fails (the guest trapped), that instance keeps the commit it had
 // before the failed step, its local results are dropped and its activities go
 // to the stream; its warm state, which ran ahead, is discarded.

@@ -146,6 +146,7 @@ func (w *Worker) partitionLoop(ctx context.Context, p int, epoch int64) {
 	for ctx.Err() == nil {
 		var msgs []ControlMessage
 		var err error
+		claimed := reclaim
 		// A former owner that is paused (or cut off) with a blocking read
 		// still outstanding on the server can be handed new messages after
 		// the takeover; they sit in its pending list. Claim such entries
@@ -200,7 +201,7 @@ func (w *Worker) partitionLoop(ctx context.Context, p int, epoch int64) {
 		if len(msgs) == 0 {
 			continue
 		}
-		earliest, err := w.processBatch(work, p, epoch, msgs)
+		earliest, err := w.processBatch(work, p, epoch, msgs, !claimed)
 		if errors.Is(err, errLeaseLost) {
 			log.Warn("lease lost: a newer owner holds the partition")
 			return
@@ -241,7 +242,11 @@ type group struct {
 
 // processBatch steps every instance that has messages in msgs and commits
 // all steps in one pipelined round trip. It returns the earliest new timer.
-func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []ControlMessage) (time.Time, error) {
+// local allows local activities; it is false for messages that were
+// pending before (claimed after a crash, a takeover or a failed batch):
+// their activities go through the activity stream, whose delivery count
+// dead-letters an activity that keeps taking its worker down.
+func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []ControlMessage, local bool) (time.Time, error) {
 	started := time.Now()
 	var groups []*group
 	byID := map[string]*group{}
@@ -278,7 +283,7 @@ func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []Co
 		commits = append(commits, *c)
 		entries = append(entries, e)
 	}
-	if len(commits) > 0 && w.localActivitiesEnabled() {
+	if len(commits) > 0 && local && w.localActivitiesEnabled() {
 		w.runLocalActivities(ctx, p, epoch, commits, entries, started)
 	}
 	for i := range commits {

@@ -43,6 +43,10 @@ const (
 	envLeaseTTL   = "DW_TEST_WORKER_LEASE"
 	envVisibility = "DW_TEST_WORKER_VISIBILITY"
 	envPause      = "DW_TEST_WORKER_PAUSE" // "<point>:<n>": SIGSTOP itself at the n-th hit of point
+	// envCrashOnLog: exit(137) when a log record's message or attributes
+	// contain this text (a guest can log it: an activity that takes its
+	// worker process down).
+	envCrashOnLog = "DW_TEST_WORKER_CRASH_ON_LOG"
 	// envReload, a duration: on a redis+cluster:// URL the worker's cluster
 	// client reloads the slot map this often (see clusterClient).
 	envReload = "DW_TEST_WORKER_CLUSTER_RELOAD"
@@ -304,6 +308,9 @@ func TestHelperWorkerProcess(t *testing.T) {
 	if os.Getenv("E2E_LOG") == "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
+	if s := os.Getenv(envCrashOnLog); s != "" {
+		logger = slog.New(&crashOnLog{Handler: logger.Handler(), text: s})
+	}
 	eng, err := host.NewEngine(ctx, host.EngineOptions{CacheDir: filepath.Join(os.TempDir(), "durablewasm-test-cache"), Logger: logger})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "engine:", err)
@@ -346,6 +353,56 @@ type procOpts struct {
 	// clusterReload, when set, makes the worker's cluster client reload the
 	// slot map this often (go-redis' default is 60 s).
 	clusterReload time.Duration
+	// crashOnLog: the process exits(137) when it logs a record containing
+	// this text (see envCrashOnLog).
+	crashOnLog string
+}
+
+// crashOnLog is a slog.Handler that exits the process, like a SIGKILL, when
+// a record (at any level) contains text; other records go to Handler.
+type crashOnLog struct {
+	slog.Handler
+	text string
+}
+
+func (h *crashOnLog) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *crashOnLog) Handle(ctx context.Context, r slog.Record) error {
+	line := r.Message
+	r.Attrs(func(a slog.Attr) bool { line += " " + a.String(); return true })
+	if strings.Contains(line, h.text) {
+		fmt.Fprintf(os.Stderr, "CRASH on log %q\n", line)
+		os.Exit(137)
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h *crashOnLog) WithAttrs(as []slog.Attr) slog.Handler {
+	// The attributes are checked too: keep them visible to Handle.
+	return &crashOnLogAttrs{crashOnLog: crashOnLog{Handler: h.Handler.WithAttrs(as), text: h.text}, attrs: as}
+}
+
+func (h *crashOnLog) WithGroup(name string) slog.Handler {
+	return &crashOnLog{Handler: h.Handler.WithGroup(name), text: h.text}
+}
+
+// crashOnLogAttrs is crashOnLog below a With: its attributes count too.
+type crashOnLogAttrs struct {
+	crashOnLog
+	attrs []slog.Attr
+}
+
+func (h *crashOnLogAttrs) Handle(ctx context.Context, r slog.Record) error {
+	for _, a := range h.attrs {
+		if strings.Contains(a.String(), h.text) {
+			fmt.Fprintf(os.Stderr, "CRASH on log attribute %s\n", a)
+			os.Exit(137)
+		}
+	}
+	return h.crashOnLog.Handle(ctx, r)
 }
 
 var procLogMu sync.Mutex
@@ -373,6 +430,9 @@ func (e *env) startWorkerProc(o procOpts) *workerProc {
 	}
 	if o.clusterReload != 0 {
 		env = append(env, envReload+"="+o.clusterReload.String())
+	}
+	if o.crashOnLog != "" {
+		env = append(env, envCrashOnLog+"="+o.crashOnLog)
 	}
 	w := &workerProc{t: t, logs: &bytes.Buffer{}, exited: make(chan struct{})}
 	if o.ledgerDir != "" {
