@@ -139,3 +139,26 @@ func FuzzDecodeFailure(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEncodeEventMatchesJSON checks that EncodeEvent writes exactly the bytes
+// of json.Marshal for any field values (escaping, invalid UTF-8, omitempty).
+func FuzzEncodeEventMatchesJSON(f *testing.F) {
+	f.Add(int32(-1), "ExecutionStarted", int64(1764111111111111111), "Hello5", `"hello"`, "", int32(0), int64(0), "id", "x", "", int32(0), "", "", false, "", "")
+	f.Add(int32(3), "TaskFailed", int64(-5), "a<b>&\"\\", "\u2028\u2029\x00\x1f\x7f", "\xff\xfe ok é", int32(7), int64(9), "", "", "p", int32(2), "Failed", "why\n\t\r\b\f", true, "boom", "trace")
+	f.Fuzz(func(t *testing.T, id int32, typ string, ts int64, name, input, result string, taskID int32, fireAt int64,
+		inst, exec, parent string, parentTask int32, status, reason string, noCascade bool, msg, stack string) {
+		e := HistoryEvent{EventID: id, Type: EventType(typ), Timestamp: ts, Name: name, Input: input, Result: result,
+			TaskScheduledID: taskID, FireAt: fireAt, InstanceID: inst, ExecutionID: exec, ParentInstanceID: parent,
+			ParentTaskID: parentTask, Status: RuntimeStatus(status), Reason: reason, NoCascade: noCascade}
+		if msg != "" || stack != "" {
+			e.Failure = &FailureDetails{Message: msg, Type: typ, Stack: stack, Inner: &FailureDetails{Message: reason, Code: name}}
+		}
+		want, err := json.Marshal(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := EncodeEvent(&e); !bytes.Equal(got, want) {
+			t.Fatalf("EncodeEvent:\n got %s\nwant %s", got, want)
+		}
+	})
+}

@@ -25,16 +25,31 @@ type wireMsg struct {
 	C int64  `json:"c,omitempty"`
 }
 
+// encodeMsg writes the bytes json.Marshal(wireMsg) would, without
+// reflection (a message is encoded for every start, event and activity
+// result).
 func encodeMsg(m *host.ControlMessage) string {
-	w := wireMsg{I: m.InstanceID, X: m.ExecutionID, M: m.MessageID, E: abi.EncodeEvent(&m.Event)}
+	b := make([]byte, 0, 160+len(m.InstanceID)+len(m.Event.Input)+len(m.Event.Result))
+	b = abi.AppendJSONString(append(b, `{"i":`...), m.InstanceID)
+	b = appendOmitEmpty(b, `,"x":`, m.ExecutionID)
+	b = appendOmitEmpty(b, `,"mid":`, m.MessageID)
+	b = abi.AppendEvent(append(b, `,"e":`...), &m.Event)
 	if f := m.Fresh; f != nil {
-		w.A, w.D, w.C = f.App, f.Digest, f.CreatedAt.UnixNano()
+		b = appendOmitEmpty(b, `,"a":`, f.App)
+		b = appendOmitEmpty(b, `,"d":`, f.Digest)
+		if c := f.CreatedAt.UnixNano(); c != 0 {
+			b = strconv.AppendInt(append(b, `,"c":`...), c, 10)
+		}
 	}
-	b, err := json.Marshal(w)
-	if err != nil { // cannot happen: plain strings and valid JSON
-		panic(fmt.Sprintf("redisstore: encode message: %v", err))
+	return string(append(b, '}'))
+}
+
+// appendOmitEmpty appends key and s as a JSON string unless s is empty.
+func appendOmitEmpty(b []byte, key, s string) []byte {
+	if s == "" {
+		return b
 	}
-	return string(b)
+	return abi.AppendJSONString(append(b, key...), s)
 }
 
 func decodeMsg(id, s string) (host.ControlMessage, error) {
@@ -64,9 +79,17 @@ type wireItem struct {
 	D  string `json:"d,omitempty"`
 }
 
+// encodeItem writes the bytes json.Marshal(wireItem) would, without
+// reflection.
 func encodeItem(a *host.ActivityItem) string {
-	b, _ := json.Marshal(wireItem{I: a.InstanceID, X: a.ExecutionID, T: a.TaskID, N: a.Name, In: a.Input, D: a.Digest})
-	return string(b)
+	b := make([]byte, 0, 128+len(a.InstanceID)+len(a.Name)+len(a.Input)+len(a.Digest))
+	b = abi.AppendJSONString(append(b, `{"i":`...), a.InstanceID)
+	b = appendOmitEmpty(b, `,"x":`, a.ExecutionID)
+	b = strconv.AppendInt(append(b, `,"t":`...), int64(a.TaskID), 10)
+	b = abi.AppendJSONString(append(b, `,"n":`...), a.Name)
+	b = appendOmitEmpty(b, `,"in":`, a.Input)
+	b = appendOmitEmpty(b, `,"d":`, a.Digest)
+	return string(append(b, '}'))
 }
 
 func decodeItem(p int, id, s string) (host.ActivityItem, error) {
