@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,6 +60,7 @@ func runConformance(t *testing.T, b *backend) {
 		{"DuplicateCommit", testDuplicateCommit},
 		{"LoadInstances", testLoadInstances},
 		{"ExpectFresh", testExpectFresh},
+		{"CommitLengths", testCommitLengths},
 		{"CommitAppliesEverything", testCommitAppliesEverything},
 		{"CommitBatch", testCommitBatch},
 		{"ControlReadBlockAndClaim", testControlReadBlockAndClaim},
@@ -684,6 +686,96 @@ func testExpectFresh(t *testing.T, b *backend) {
 	if err := commitFresh("replaced", old, "c4"); !errors.Is(err, host.ErrStateChanged) {
 		t.Fatalf("replaced: %v, want ErrStateChanged", err)
 	}
+}
+
+// testCommitLengths checks the stored history length after commits with and
+// without events (fresh, reset, plain), with more events and acks than one
+// command takes (the scripts split them), and that hl, lc and the digest
+// index follow the last word when the field section sets them itself.
+func testCommitLengths(t *testing.T, b *backend) {
+	s := b.store(t, Options{Partitions: 2})
+	id := "lengths"
+	st := mustCreate(t, s, id)
+	p := host.PartitionFor(id, 2)
+	ep := mustLease(t, s, p, "A")
+	events := func(n int) []abi.HistoryEvent {
+		out := make([]abi.HistoryEvent, n)
+		for i := range out {
+			out[i] = ev(abi.EventTaskCompleted, -1)
+			out[i].Result = strconv.Itoa(i)
+		}
+		return out
+	}
+	check := func(step string, want int) {
+		t.Helper()
+		got, h, err := s.LoadInstance(ctx, id)
+		if err != nil || got.HistoryLength != int64(want) || len(h) != want {
+			t.Fatalf("%s: length %d, %d events, %v; want %d", step, got.HistoryLength, len(h), err, want)
+		}
+	}
+	st.Status = abi.StatusRunning
+	mustCommit(t, s, host.Commit{Partition: p, Epoch: ep, CommitID: "c1", State: st, ExpectFresh: st.ExecutionID})
+	check("fresh, no events", 0)
+	if n, _ := s.rdb.Exists(ctx, s.parts[p].history(id)).Result(); n != 0 {
+		t.Errorf("history key after a commit without events: exists")
+	}
+	local := make([]host.ControlMessage, 1100)
+	for i := range local {
+		local[i] = host.ControlMessage{Event: ev(abi.EventEventRaised, -1)}
+	}
+	mustCommit(t, s, host.Commit{Partition: p, Epoch: ep, CommitID: "c2", State: st, NewEvents: events(2500), Local: local})
+	check("2500 events", 2500)
+	if _, h, _ := s.LoadInstance(ctx, id); h[0].Result != "0" || h[1999].Result != "1999" || h[2499].Result != "2499" {
+		t.Errorf("2500 events out of order: %q %q %q", h[0].Result, h[1999].Result, h[2499].Result)
+	}
+	mustCommit(t, s, host.Commit{Partition: p, Epoch: ep, CommitID: "c3", State: st})
+	check("no events", 2500)
+	mustCommit(t, s, host.Commit{Partition: p, Epoch: ep, CommitID: "c4", State: st, NewEvents: events(3)})
+	check("3 more events", 2503)
+	mustCommit(t, s, host.Commit{Partition: p, Epoch: ep, CommitID: "c5", State: st, ResetHistory: true})
+	check("reset without events", 0)
+	mustCommit(t, s, host.Commit{Partition: p, Epoch: ep, CommitID: "c6", State: st, ResetHistory: true, NewEvents: events(1200)})
+	check("reset with 1200 events", 1200)
+	// 1101 acks in one commit: all leave the stream and its pending list.
+	msgs, err := s.ReadControl(ctx, p, "A", 2000, 0)
+	if err != nil || len(msgs) != 1101 {
+		t.Fatalf("read control: %d messages, %v", len(msgs), err)
+	}
+	acks := make([]string, len(msgs))
+	for i, m := range msgs {
+		acks[i] = m.ID
+	}
+	mustCommit(t, s, host.Commit{Partition: p, Epoch: ep, CommitID: "c7", State: st, Acks: acks})
+	ctl := s.parts[p].ctl()
+	if n, err := s.rdb.XLen(ctx, ctl).Result(); err != nil || n != 0 {
+		t.Errorf("control stream after acking all: %d entries, %v", n, err)
+	}
+	if pe, err := s.rdb.XPending(ctx, ctl, group).Result(); err != nil || pe.Count != 0 {
+		t.Errorf("pending after acking all: %+v, %v", pe, err)
+	}
+	// A field section that sets hl and lc itself (Commit never sends one):
+	// the script's hl and lc still win; a repeated 'd' counts by its last
+	// value.
+	wantOn(t, s, "sha256:x", id)
+	call, err := s.commitCall(&host.Commit{Partition: p, Epoch: ep, CommitID: "c8", State: st, NewEvents: events(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := call.args[7].(int)
+	extra := []interface{}{"hl", "77", "lc", "other", "d", "sha256:last"}
+	args := append(append(append([]interface{}{}, call.args[:8+n]...), extra...), call.args[8+n:]...)
+	args[7] = n + len(extra)
+	call.args = args
+	cmds, err := s.runPipelined(ctx, []scriptCall{call})
+	if err != nil || cmds[0].Val() != "ok c8" {
+		t.Fatalf("commit with hl/lc fields: %v, %v", cmds[0].Val(), err)
+	}
+	h, err := s.rdb.HMGet(ctx, s.parts[p].instance(id), "hl", "lc", "d").Result()
+	if err != nil || h[0] != "1201" || h[1] != "c8" || h[2] != "sha256:last" {
+		t.Errorf("hl, lc, d = %v, %v; want 1201, c8, sha256:last", h, err)
+	}
+	wantOn(t, s, "sha256:x")
+	wantOn(t, s, "sha256:last", id)
 }
 
 func testCommitAppliesEverything(t *testing.T, b *backend) {

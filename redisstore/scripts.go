@@ -28,20 +28,36 @@ import (
 // luaPrelude is prepended to every script.
 const luaPrelude = `
 local terminal = {Completed=true, Failed=true, Canceled=true, Terminated=true}
+-- chunked runs cmd key [pre] list[from..from+n-1] in calls of at most 1000
+-- items (pre: one argument or nil) and returns the last call's reply.
 local function chunked(cmd, key, pre, list, from, n)
+  local r
   local i = 0
   while i < n do
     local j = math.min(i + 1000, n)
-    local args = {}
-    for _, v in ipairs(pre) do args[#args+1] = v end
-    for x = from + i, from + j - 1 do args[#args+1] = list[x] end
-    redis.call(cmd, key, unpack(args))
+    if pre then
+      r = redis.call(cmd, key, pre, unpack(list, from + i, from + j - 1))
+    else
+      r = redis.call(cmd, key, unpack(list, from + i, from + j - 1))
+    end
     i = j
   end
+  return r
 end
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- fieldOr returns the value of field f of hash key after an HSET of the
+-- field/value pairs ARGV[from..]: the last value the pairs give f, else
+-- what the hash holds.
+local function fieldOr(key, from, f)
+  local v
+  for i = from, #ARGV - 1, 2 do
+    if ARGV[i] == f then v = ARGV[i+1] end
+  end
+  if v == nil then v = redis.call('HGET', key, f) end
+  return v
 end
 local function reindex(prefix, id, old, new, score)
   if old and old ~= new then redis.call('ZREM', prefix .. old, id) end
@@ -94,10 +110,10 @@ if old then
   redis.call('DEL', KEYS[1], KEYS[2])
   redis.call('ZREM', KEYS[5] .. old, ARGV[1])
 end
-chunked('HSET', KEYS[1], {}, ARGV, 6, #ARGV - 5)
+chunked('HSET', KEYS[1], nil, ARGV, 6, #ARGV - 5)
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
 redis.call('ZADD', KEYS[5] .. ARGV[3], ARGV[4], ARGV[1])
-digidx(KEYS[6], ARGV[1], false, false, ARGV[3], redis.call('HGET', KEYS[1], 'd'))
+digidx(KEYS[6], ARGV[1], false, false, ARGV[3], fieldOr(KEYS[1], 6, 'd'))
 redis.call('XADD', KEYS[3], '*', 'm', ARGV[5])
 return 'ok'
 `)
@@ -137,10 +153,10 @@ if ARGV[4] == '1' then
       redis.call('DEL', KEYS[3], KEYS[4])
       redis.call('ZREM', KEYS[6] .. old, ARGV[5])
     end
-    chunked('HSET', KEYS[3], {}, ARGV, 8, #ARGV - 7)
+    chunked('HSET', KEYS[3], nil, ARGV, 8, #ARGV - 7)
     redis.call('ZADD', KEYS[5], ARGV[7], ARGV[5])
     redis.call('ZADD', KEYS[6] .. ARGV[6], ARGV[7], ARGV[5])
-    digidx(KEYS[7], ARGV[5], false, false, ARGV[6], redis.call('HGET', KEYS[3], 'd'))
+    digidx(KEYS[7], ARGV[5], false, false, ARGV[6], fieldOr(KEYS[3], 8, 'd'))
   end
 end
 if res == 'ok' then redis.call('XADD', KEYS[2], '*', 'm', ARGV[1]) end
@@ -166,10 +182,12 @@ return res
 var scriptCommit = newScript(`
 local epoch = redis.call('HGET', KEYS[1], 'epoch') or '0'
 if epoch ~= ARGV[1] then return 'stale ' .. ARGV[2] end
-if ARGV[2] ~= '' and redis.call('HGET', KEYS[2], 'lc') == ARGV[2] then return 'dup ' .. ARGV[2] end
-if ARGV[7] ~= '' then
-  local cur = redis.call('HMGET', KEYS[2], 'x', 's', 'hl')
-  if cur[1] ~= ARGV[7] or cur[2] ~= 'Pending' or (cur[3] and cur[3] ~= '0' and cur[3] ~= '') or redis.call('EXISTS', KEYS[3]) == 1 then
+local cur = redis.call('HMGET', KEYS[2], 'lc', 's', 'd', 'x', 'hl')
+local old, oldd = cur[2], cur[3]
+if ARGV[2] ~= '' and cur[1] == ARGV[2] then return 'dup ' .. ARGV[2] end
+local fresh = ARGV[7] ~= ''
+if fresh then
+  if cur[4] ~= ARGV[7] or old ~= 'Pending' or (cur[5] and cur[5] ~= '0' and cur[5] ~= '') or redis.call('EXISTS', KEYS[3]) == 1 then
     return 'changed ' .. ARGV[2]
   end
 end
@@ -187,19 +205,36 @@ local vf, vn = section()
 local tf, tn = section()
 local lf, ln = section()
 local of, on = section()
-local old = redis.call('HGET', KEYS[2], 's')
-local oldd = redis.call('HGET', KEYS[2], 'd')
+-- newd: the digest after the write (the last 'd' the fields set, else the
+-- old one). one: hl and lc go into the fields' HSET, unless the fields set
+-- them too (they must win, so they are set after) or the call would pass
+-- more than 1000 items.
+local newd, one = oldd, fn <= 996
+for i = ff, ff + fn - 2, 2 do
+  local f = ARGV[i]
+  if f == 'd' then newd = ARGV[i+1] elseif f == 'hl' or f == 'lc' then one = false end
+end
 if ARGV[6] == '1' then redis.call('DEL', KEYS[3]) end
-if en > 0 then chunked('RPUSH', KEYS[3], {}, ARGV, ef, en) end
-local hl = redis.call('LLEN', KEYS[3])
-if fn > 0 then chunked('HSET', KEYS[2], {}, ARGV, ff, fn) end
-redis.call('HSET', KEYS[2], 'hl', hl, 'lc', ARGV[2])
+local hl
+if en > 0 then
+  hl = chunked('RPUSH', KEYS[3], nil, ARGV, ef, en)
+elseif fresh or ARGV[6] == '1' then
+  hl = 0
+else
+  hl = redis.call('LLEN', KEYS[3])
+end
+if one then
+  redis.call('HSET', KEYS[2], 'hl', hl, 'lc', ARGV[2], unpack(ARGV, ff, ff + fn - 1))
+else
+  chunked('HSET', KEYS[2], nil, ARGV, ff, fn)
+  redis.call('HSET', KEYS[2], 'hl', hl, 'lc', ARGV[2])
+end
 if not old then redis.call('ZADD', KEYS[8], ARGV[5], ARGV[3]) end
 reindex(KEYS[9], ARGV[3], old, ARGV[4], ARGV[5])
-digidx(KEYS[11], ARGV[3], old, oldd, ARGV[4], redis.call('HGET', KEYS[2], 'd'))
+digidx(KEYS[11], ARGV[3], old, oldd, ARGV[4], newd)
 if an > 0 then
-  chunked('XACK', KEYS[4], {'$GROUP'}, ARGV, af, an)
-  chunked('XDEL', KEYS[4], {}, ARGV, af, an)
+  chunked('XACK', KEYS[4], '$GROUP', ARGV, af, an)
+  chunked('XDEL', KEYS[4], nil, ARGV, af, an)
 end
 for i = vf, vf + vn - 1 do redis.call('XADD', KEYS[5], '*', 'a', ARGV[i]) end
 for i = tf, tf + tn - 1, 3 do
@@ -217,8 +252,8 @@ return 'ok ' .. ARGV[2]
 var scriptAckControl = newScript(`
 local epoch = redis.call('HGET', KEYS[1], 'epoch') or '0'
 if epoch ~= ARGV[1] then return 'stale' end
-chunked('XACK', KEYS[2], {'$GROUP'}, ARGV, 2, #ARGV - 1)
-chunked('XDEL', KEYS[2], {}, ARGV, 2, #ARGV - 1)
+chunked('XACK', KEYS[2], '$GROUP', ARGV, 2, #ARGV - 1)
+chunked('XDEL', KEYS[2], nil, ARGV, 2, #ARGV - 1)
 return 'ok'
 `)
 
@@ -228,7 +263,7 @@ return 'ok'
 var scriptOutboxDel = newScript(`
 local epoch = redis.call('HGET', KEYS[1], 'epoch') or '0'
 if epoch ~= ARGV[1] then return 'stale' end
-chunked('XDEL', KEYS[2], {}, ARGV, 2, #ARGV - 1)
+chunked('XDEL', KEYS[2], nil, ARGV, 2, #ARGV - 1)
 return 'ok'
 `)
 
@@ -258,7 +293,7 @@ for _, m in ipairs(due) do
   local ok, d = pcall(cjson.decode, m)
   if ok and type(d) == 'table' and type(d.i) == 'string' then redis.call('SREM', KEYS[4] .. d.i, m) end
 end
-if #due > 0 then chunked('ZREM', KEYS[2], {}, due, 1, #due) end
+if #due > 0 then chunked('ZREM', KEYS[2], nil, due, 1, #due) end
 local nxt = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 local ns = ''
 if #nxt == 2 then ns = nxt[2] end
@@ -470,7 +505,7 @@ for a = 3 + na, #ARGV, 3 do
   else
     digidx(KEYS[4], id, s, redis.call('HGET', ik, 'd'), false, false)
     local tm = redis.call('SMEMBERS', tk)
-    if #tm > 0 then chunked('ZREM', KEYS[3], {}, tm, 1, #tm) end
+    if #tm > 0 then chunked('ZREM', KEYS[3], nil, tm, 1, #tm) end
     redis.call('UNLINK', ik, hk, tk)
     redis.call('ZREM', KEYS[1], id)
     redis.call('ZREM', KEYS[2] .. s, id)
