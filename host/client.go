@@ -286,12 +286,17 @@ func (c *Client) send(ctx context.Context, instanceID string, ev abi.HistoryEven
 	return nil
 }
 
-// WaitForCompletion polls an instance every interval until it is terminal or
-// ctx ends; it returns the last state seen and ctx's error on timeout.
+// WaitForCompletion waits until an instance is terminal or ctx ends; it
+// returns the last state seen and ctx's error on timeout. It reads the state
+// when the store announces that the instance finished (WatchFinished: within
+// a round trip of the completing commit) and, in any case, every interval
+// (default 100 ms).
 func (c *Client) WaitForCompletion(ctx context.Context, instanceID string, interval time.Duration) (*InstanceState, error) {
 	if interval <= 0 {
 		interval = 100 * time.Millisecond
 	}
+	finished, release := c.WatchFinished(ctx, instanceID)
+	defer release()
 	for {
 		st, err := c.GetStatus(ctx, instanceID)
 		if err != nil {
@@ -305,9 +310,26 @@ func (c *Client) WaitForCompletion(ctx context.Context, instanceID string, inter
 		case <-ctx.Done():
 			t.Stop()
 			return st, ctx.Err()
+		case <-finished:
+			t.Stop()
 		case <-t.C:
 		}
 	}
+}
+
+// WatchFinished returns a channel that receives a value when instanceID may
+// have reached a terminal status, when the store can announce it
+// (FinishNotifier; redisstore can): the caller then reads the status. It is
+// best effort — keep polling too, more slowly. The channel is nil (never
+// ready) when the store cannot notify. Call release when done.
+func (c *Client) WatchFinished(ctx context.Context, instanceID string) (finished <-chan struct{}, release func()) {
+	if n, ok := c.store.(FinishNotifier); ok {
+		ch, rel, err := n.NotifyFinished(ctx, instanceID)
+		if err == nil {
+			return ch, rel
+		}
+	}
+	return nil, func() {}
 }
 
 // Deploy validates a module (ABI version, imports, exports, registered

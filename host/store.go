@@ -274,6 +274,18 @@ type FunctionInfo struct {
 	Kind int
 }
 
+// FinishNotifier is an optional Store capability: announcing instances that
+// reach a terminal status, so that waiters need not poll often.
+type FinishNotifier interface {
+	// NotifyFinished returns a channel that receives a value after
+	// instanceID may have reached a terminal status — best effort: a
+	// notification can be lost or spurious, so callers read the status and
+	// keep polling at a slower pace. It returns once notifications are set
+	// up, so a status read made after it returns cannot miss one. release
+	// frees the channel.
+	NotifyFinished(ctx context.Context, instanceID string) (ch <-chan struct{}, release func(), err error)
+}
+
 // Store is everything the host needs from durable storage. Implementations
 // are safe for concurrent use. Every method that writes more than one key does
 // so atomically.

@@ -761,10 +761,11 @@ func testCommitLengths(t *testing.T, b *backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := call.args[7].(int)
+	const fields = 8 // ARGV index (0-based) of the field section's count
+	n := call.args[fields].(int)
 	extra := []interface{}{"hl", "77", "lc", "other", "d", "sha256:last"}
-	args := append(append(append([]interface{}{}, call.args[:8+n]...), extra...), call.args[8+n:]...)
-	args[7] = n + len(extra)
+	args := append(append(append([]interface{}{}, call.args[:fields+1+n]...), extra...), call.args[fields+1+n:]...)
+	args[fields] = n + len(extra)
 	call.args = args
 	cmds, err := s.runPipelined(ctx, []scriptCall{call})
 	if err != nil || cmds[0].Val() != "ok c8" {

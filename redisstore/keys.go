@@ -38,6 +38,8 @@ package redisstore
 //	                              x (execution), t (task id), n (activity), in
 //	                              (input), dl (deliveries)
 //	dw:{P}:dedup:<msgid>   string delivered message id marker, PX = Options.DedupTTL
+//	dw:{P}:done            pub/sub channel (a shard channel on a cluster): the ids
+//	                              of instances that became terminal (notify.go)
 //	dw:{P}:idx:created     zset   instance id -> created time (unix ms)
 //	dw:{P}:idx:st:<Status> zset   instance id -> created time, one per runtime status
 //	dw:{P}:idx:d:<digest>  set    ids of the non-terminal (Pending, Running, Suspended,
@@ -113,6 +115,7 @@ func (k partKeys) ctl() string                   { return k.prefix + "ctl" }
 func (k partKeys) act() string                   { return k.prefix + "act" }
 func (k partKeys) timers() string                { return k.prefix + "timers" }
 func (k partKeys) outbox() string                { return k.prefix + "outbox" }
+func (k partKeys) done() string                  { return k.prefix + "done" }
 func (k partKeys) dead() string                  { return k.prefix + "dead" }
 func (k partKeys) dedup(messageID string) string { return k.prefix + "dedup:" + messageID }
 func (k partKeys) idxCreated() string            { return k.prefix + "idx:created" }

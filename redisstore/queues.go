@@ -242,7 +242,7 @@ func (s *Store) commitCall(c *host.Commit) (scriptCall, error) {
 	}
 	fields := stateFields(&st, false)
 	args := make([]interface{}, 0, 16+len(fields)+len(c.NewEvents)+len(c.Acks)+len(c.Activities)+2*len(c.Timers)+len(c.Local)+len(c.Outbox))
-	args = append(args, strconv.FormatInt(c.Epoch, 10), c.CommitID, id, string(st.Status), createdScore(st.CreatedAt), reset, c.ExpectFresh)
+	args = append(args, strconv.FormatInt(c.Epoch, 10), c.CommitID, id, string(st.Status), createdScore(st.CreatedAt), reset, c.ExpectFresh, s.publish())
 	args = append(args, len(fields))
 	args = append(args, toStrings(fields)...)
 	args = append(args, len(c.NewEvents))
@@ -286,7 +286,7 @@ func (s *Store) commitCall(c *host.Commit) (scriptCall, error) {
 		}
 		args = append(args, encodeOutbox(o))
 	}
-	keys := []string{k.lease(), k.instance(id), k.history(id), k.ctl(), k.act(), k.timers(), k.outbox(), k.idxCreated(), k.idxStatusPrefix(), k.timerIndexPrefix(), k.idxDigestPrefix()}
+	keys := []string{k.lease(), k.instance(id), k.history(id), k.ctl(), k.act(), k.timers(), k.outbox(), k.idxCreated(), k.idxStatusPrefix(), k.timerIndexPrefix(), k.idxDigestPrefix(), k.done()}
 	return scriptCall{script: scriptCommit, keys: keys, args: args}, nil
 }
 

@@ -168,9 +168,11 @@ return res
 //
 // KEYS: 1 lease, 2 instance, 3 history, 4 ctl, 5 act, 6 timers, 7 outbox,
 // 8 idx:created, 9 idx:st: prefix, 10 timer index prefix, 11 idx:d: prefix
-// (digest index; optional)
+// (digest index), 12 done channel (notify.go)
 // ARGV: 1 epoch, 2 commit id, 3 id, 4 status, 5 created score (ms), 6 reset ("1"),
 // 7 expected fresh execution id ("" for none: see host.Commit.ExpectFresh),
+// 8 the command that announces a finished instance on the done channel
+// (PUBLISH, or SPUBLISH on a cluster; "" for none),
 // then sections, each "n, item1..itemn": instance field/value pairs, history
 // events, acked control ids, activity items, timers (score, member, owner
 // instance id triples; the member is also added to the owner's timer index),
@@ -191,7 +193,7 @@ if fresh then
     return 'changed ' .. ARGV[2]
   end
 end
-local pos = 8
+local pos = 9
 local function section()
   local n = tonumber(ARGV[pos])
   local from = pos + 1
@@ -243,6 +245,9 @@ for i = tf, tf + tn - 1, 3 do
 end
 for i = lf, lf + ln - 1 do redis.call('XADD', KEYS[4], '*', 'm', ARGV[i]) end
 for i = of, of + on - 1 do redis.call('XADD', KEYS[7], '*', 'o', ARGV[i]) end
+if ARGV[8] ~= '' and terminal[ARGV[4]] and not (old and terminal[old]) then
+  redis.call(ARGV[8], KEYS[12], ARGV[3])
+end
 return 'ok ' .. ARGV[2]
 `)
 

@@ -83,6 +83,7 @@ type Store struct {
 	hk    hubKeys
 	parts []partKeys
 	owned bool // Close closes rdb
+	watch watches
 }
 
 // ValidateHubName checks a task hub name by the Durable Functions rule: 3 to
@@ -182,6 +183,7 @@ func (s *Store) Client() redis.UniversalClient { return s.rdb }
 // Close closes the client if the Store created it (Open); a client passed to
 // New is left open.
 func (s *Store) Close() error {
+	s.closeWatches()
 	if s.owned {
 		return s.rdb.Close()
 	}

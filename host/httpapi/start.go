@@ -149,13 +149,18 @@ func (s *Server) respondStarted(w http.ResponseWriter, r *http.Request, q query,
 	s.waitForCompletion(w, r, q, id, *ws)
 }
 
-// waitForCompletion polls id every ws.interval for up to ws.timeout:
+// waitForCompletion waits for id for up to ws.timeout, reading its status
+// when the store announces it finished and every ws.interval:
 // Completed gives 200 with the output alone; Failed, Canceled and
 // Terminated give 200 with the status payload; anything else (not finished,
 // not found) the 202 check-status response.
 func (s *Server) waitForCompletion(w http.ResponseWriter, r *http.Request, q query, id string, ws waitSpec) {
 	deadline := time.Now().Add(ws.timeout)
 	ctx := r.Context()
+	// The status is read when the store announces the instance finished,
+	// and every interval in any case.
+	finished, release := s.client.WatchFinished(ctx, id)
+	defer release()
 	for {
 		st, err := s.client.GetStatus(ctx, id)
 		switch {
@@ -180,6 +185,8 @@ func (s *Server) waitForCompletion(w http.ResponseWriter, r *http.Request, q que
 			t.Stop()
 			writeEmpty(w, http.StatusServiceUnavailable) // the client has gone
 			return
+		case <-finished:
+			t.Stop()
 		case <-t.C:
 		}
 	}
