@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -114,6 +115,14 @@ func (e *dwEngine) start(ctx context.Context, fn, id string, input any) error {
 		return err
 	}
 	_, err = e.client.StartNew(ctx, host.StartOptions{FunctionName: fn, InstanceID: id, Input: string(in)})
+	return err
+}
+
+func (e *dwEngine) wait(ctx context.Context, id string) error {
+	st, err := e.client.WaitForCompletion(ctx, id, 0)
+	if err == nil && st.Status != abi.StatusCompleted {
+		err = fmt.Errorf("%s: %s", id, st.Status)
+	}
 	return err
 }
 

@@ -23,6 +23,11 @@ type engine interface {
 	// first step (it is parked waiting), and the engine-recorded creation and
 	// completion times.
 	state(ctx context.Context, id string) (instState, error)
+	// wait waits for the instance to finish the way the engine's client
+	// API offers: durablewasm's Client.WaitForCompletion (default interval,
+	// woken by the finish notification), go-workflows'
+	// client.GetWorkflowResult.
+	wait(ctx context.Context, id string) error
 	raise(ctx context.Context, id, event string, data any) error
 	// steps returns the timestamps of the activity-completion events in
 	// the instance's history with each one's position in the history.

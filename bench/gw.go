@@ -222,6 +222,15 @@ func (e *gwEngine) instance(id string) (*workflow.Instance, error) {
 // state reads the backend's instance record (instance:<id>:<execution>,
 // JSON with state, created_at and completed_at) and the history stream's
 // length.
+func (e *gwEngine) wait(ctx context.Context, id string) error {
+	inst, err := e.instance(id)
+	if err != nil {
+		return err
+	}
+	_, err = client.GetWorkflowResult[string](ctx, e.client, inst, time.Minute)
+	return err
+}
+
 func (e *gwEngine) state(ctx context.Context, id string) (instState, error) {
 	inst, err := e.instance(id)
 	if err != nil {

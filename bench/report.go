@@ -84,7 +84,7 @@ func (b *bench) run(ctx context.Context, w string) error {
 			b.verdict("hello5 throughput ≥ 10× go-workflows", r >= 10, fmt.Sprintf("%.2f×", r))
 		}
 	case "single":
-		fmt.Printf("\n== single: %d × Hello5, one at a time, polled back to back; then %d more polled every 1 ms\n", c.singleN, c.singleN)
+		fmt.Printf("\n== single: %d × Hello5, one at a time, polled back to back; then %d polled every 1 ms; then %d awaited with each engine's wait API\n", c.singleN, c.singleN, c.singleN)
 		res, err := b.each(ctx, setupOptions{}, "", func(e engine) (any, error) { return runSingle(ctx, e, c.singleN) })
 		if err != nil {
 			return err
@@ -94,6 +94,7 @@ func (b *bench) run(ctx context.Context, w string) error {
 		}
 		obs := func(r *singleResult) []time.Duration { return r.observed }
 		obs1 := func(r *singleResult) []time.Duration { return r.observed1ms }
+		wtd := func(r *singleResult) []time.Duration { return r.waited }
 		rec := func(r *singleResult) []time.Duration { return r.recorded }
 		var rows []row
 		for _, x := range []struct {
@@ -104,6 +105,8 @@ func (b *bench) run(ctx context.Context, w string) error {
 			{"p99 latency, start → seen completed (ms)", lat(obs, 99)},
 			{"p50 seen completed, polled every 1 ms (ms)", lat(obs1, 50)},
 			{"p99 seen completed, polled every 1 ms (ms)", lat(obs1, 99)},
+			{"p50 start → wait API returned (ms)", lat(wtd, 50)},
+			{"p99 start → wait API returned (ms)", lat(wtd, 99)},
 			{"p50 latency, start → recorded completion (ms)", lat(rec, 50)},
 			{"p99 latency, start → recorded completion (ms)", lat(rec, 99)},
 		} {

@@ -168,11 +168,14 @@ type singleResult struct {
 	// recorded: start call to the engine's recorded completion (both
 	// passes).
 	recorded []time.Duration
+	// waited: start call to the return of the engine's own wait API.
+	waited []time.Duration
 }
 
-// runSingle runs n Hello5 one after the other, twice: first each is polled
-// back to back (the next state read is sent as soon as the previous one
-// returns), then every millisecond. Back to back measures when a caller can
+// runSingle runs n Hello5 one after the other, three times: first each is
+// polled back to back (the next state read is sent as soon as the previous
+// one returns), then every millisecond, then awaited with the engine's own
+// wait API. Back to back measures when a caller can
 // see the completion, to within one state read; a 1 ms poll quantizes what
 // it measures to the poll period, which is longer than durablewasm's whole
 // latency.
@@ -209,6 +212,20 @@ func runSingle(ctx context.Context, e engine, n int) (*singleResult, error) {
 				}
 			}
 		}
+	}
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("single-w-%06d", i)
+		t0 := time.Now()
+		if err := e.start(ctx, "Hello5", id, "hello"); err != nil {
+			return nil, err
+		}
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := e.wait(wctx, id)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("%s: wait for %s: %w", e.name(), id, err)
+		}
+		r.waited = append(r.waited, time.Since(t0))
 	}
 	return r, nil
 }
