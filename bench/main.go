@@ -33,6 +33,7 @@ type config struct {
 	n           int
 	starters    int
 	singleN     int
+	hello5Reps  int
 	fanoutN     int
 	fanoutReps  int
 	eventsN     int
@@ -62,6 +63,7 @@ func main() {
 	flag.StringVar(&engines, "engines", "durablewasm,go-workflows", "engines to run (comma-separated)")
 	flag.BoolVar(&c.quick, "quick", false, "smoke run: small instance counts (explicit flags still win)")
 	flag.IntVar(&c.n, "n", 2000, "hello5: orchestrations")
+	flag.IntVar(&c.hello5Reps, "hello5-runs", 3, "hello5: runs per engine (the median run is reported)")
 	flag.IntVar(&c.starters, "starters", 16, "hello5, events, hold: goroutines starting orchestrations (or raising events)")
 	flag.IntVar(&c.singleN, "single-n", 200, "single: sequential orchestrations")
 	flag.IntVar(&c.fanoutN, "fanout-n", 1000, "fanout: activities per orchestration")
@@ -83,7 +85,7 @@ func main() {
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if c.quick {
 		quick := map[string]func(){
-			"n": func() { c.n = 300 }, "single-n": func() { c.singleN = 30 }, "fanout-n": func() { c.fanoutN = 200 },
+			"n": func() { c.n = 300 }, "hello5-runs": func() { c.hello5Reps = 1 }, "single-n": func() { c.singleN = 30 }, "fanout-n": func() { c.fanoutN = 200 },
 			"fanout-reps": func() { c.fanoutReps = 1 }, "events-n": func() { c.eventsN = 500 },
 			"history-n": func() { c.historyN = 1000 }, "hold-n": func() { c.holdN = 5000 },
 			"hold-maxwarm": func() { c.holdMaxWarm = 500 }, "sweep-n": func() { c.sweepN = 200 },
