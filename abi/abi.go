@@ -198,6 +198,12 @@ const (
 	ErrUnavailable = -7
 	// ErrNotFound: the requested item (a configuration key) does not exist.
 	ErrNotFound = -8
+	// ErrInvalidJSON: a payload that must be JSON (an orchestration's or
+	// activity's input or output, event data, custom status, a
+	// continue-as-new input) is not valid JSON. For an orchestration the
+	// host has failed it (type InvalidJSON, code DW2005), as for ErrLimit;
+	// an activity result is replaced by that failure.
+	ErrInvalidJSON = -9
 )
 
 // ManagementPayload is the JSON of ImportManagementURLs: an instance's HTTP

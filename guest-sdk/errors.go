@@ -63,6 +63,8 @@ func codeName(c int64) string {
 		return "unknown task"
 	case abi.ErrLimit:
 		return "limit exceeded"
+	case abi.ErrInvalidJSON:
+		return "not valid JSON"
 	}
 	return "unknown code"
 }
@@ -75,6 +77,7 @@ type abortSignal struct{ reason string }
 var (
 	abortNondeterminism = &abortSignal{"nondeterminism"}
 	abortLimit          = &abortSignal{"limit"}
+	abortInvalidJSON    = &abortSignal{"invalid JSON"}
 	abortDropped        = &abortSignal{"dropped"}
 	abortDead           = &abortSignal{"dead"}
 )

@@ -519,7 +519,8 @@ func TestRegistry(t *testing.T) {
 
 // TestRawMessagePassesThrough checks the json.RawMessage fast path: raw
 // payloads reach activities and come back byte for byte, and an invalid
-// RawMessage output fails instead of reaching the host.
+// RawMessage — an output, an activity input, an activity result — fails
+// with InvalidJSON (DW2005), as the host checks every payload.
 func TestRawMessagePassesThrough(t *testing.T) {
 	const payload = `{"b": [1, 2.50, "x"], "a": null}`
 	res := run(t, func(ctx *durable.OrchestrationContext) (any, error) {
@@ -545,7 +546,29 @@ func TestRawMessagePassesThrough(t *testing.T) {
 	res = run(t, func(ctx *durable.OrchestrationContext) (any, error) {
 		return json.RawMessage(`{"unterminated`), nil
 	}, nil)
-	if res.Status != abi.StatusFailed || !strings.Contains(res.Failure.Message, "not valid JSON") {
+	if res.Status != abi.StatusFailed || res.Failure.Code != "DW2005" || !strings.Contains(res.Failure.Message, "orchestrator output is not valid JSON") {
 		t.Fatalf("invalid RawMessage output: status %s failure %+v", res.Status, res.Failure)
 	}
+
+	res = run(t, func(ctx *durable.OrchestrationContext) (any, error) {
+		err := ctx.CallActivity("Echo", json.RawMessage(`nope`)).Await(nil)
+		return fmt.Sprintf("the orchestrator ran on after: %v", err), nil
+	}, nil)
+	if res.Status != abi.StatusFailed || res.Failure.Type != "InvalidJSON" || !strings.Contains(res.Failure.Message, "input of activity Echo is not valid JSON") {
+		t.Fatalf("invalid RawMessage activity input: status %s failure %+v", res.Status, res.Failure)
+	}
+
+	res = run(t, func(ctx *durable.OrchestrationContext) (any, error) {
+		err := ctx.CallActivity("Bad", nil).Await(nil)
+		var tf *durable.TaskFailedError
+		if !errors.As(err, &tf) || tf.Details == nil || tf.Details.Type != "InvalidJSON" {
+			return nil, fmt.Errorf("want an InvalidJSON task failure, got %v", err)
+		}
+		return "caught", nil
+	}, func(env *durabletest.Env) {
+		env.RegisterActivity("Bad", func(ctx *durable.ActivityContext) (any, error) {
+			return json.RawMessage(`{"a":}`), nil
+		})
+	})
+	wantOutput(t, res, `"caught"`)
 }

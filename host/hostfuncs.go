@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 
@@ -299,6 +300,13 @@ func hostFunctions() []hostFunc {
 				}
 				if status != abi.CompleteOK && status != abi.CompleteFailed {
 					ret32(stack, abi.ErrBadArgument)
+					return
+				}
+				if status == abi.CompleteOK && v != "" && !json.Valid([]byte(v)) {
+					// The activity fails with a clear message rather than
+					// writing text that is not JSON into the history.
+					c.done, c.status, c.payload = true, abi.CompleteFailed, string(encodeJSON(replay.InvalidJSON("the activity's result", v)))
+					ret32(stack, abi.ErrInvalidJSON)
 					return
 				}
 				c.done, c.status, c.payload = true, status, v

@@ -22,6 +22,9 @@ func (h *host) ScheduleActivity(hd int32, name string, input []byte) int32 {
 	if in == nil {
 		return code
 	}
+	if code := h.checkJSON(in, "input of activity "+name, input); code != 0 {
+		return code
+	}
 	id := h.newTask(in, &fakeTask{kind: CallActivity, name: name, input: append([]byte(nil), input...)})
 	h.record(in, Call{Kind: CallActivity, Name: name, Input: append([]byte(nil), input...), TaskID: id})
 	a := &activityRun{inst: in, gen: in.gen, id: id, name: name}
@@ -32,6 +35,9 @@ func (h *host) ScheduleActivity(hd int32, name string, input []byte) int32 {
 func (h *host) ScheduleSubOrchestrator(hd int32, name, instanceID string, input []byte) int32 {
 	in, code := h.orch(hd, abi.ImportScheduleSubOrchestrator, name)
 	if in == nil {
+		return code
+	}
+	if code := h.checkJSON(in, "input of sub-orchestration "+name, input); code != 0 {
 		return code
 	}
 	id := h.newTask(in, &fakeTask{kind: CallSubOrchestration, name: name})
@@ -88,6 +94,9 @@ func (h *host) CancelTask(hd, task int32) int32 {
 func (h *host) SendEvent(hd int32, instanceID, name string, data []byte) int32 {
 	in, code := h.orch(hd, abi.ImportSendEvent, name)
 	if in == nil {
+		return code
+	}
+	if code := h.checkJSON(in, "data of event "+name, data); code != 0 {
 		return code
 	}
 	d := append([]byte(nil), data...)
@@ -178,6 +187,9 @@ func (h *host) SetCustomStatus(hd int32, status []byte) int32 {
 	if in == nil {
 		return code
 	}
+	if code := h.checkJSON(in, "custom status", status); code != 0 {
+		return code
+	}
 	in.res.CustomStatus = append([]byte(nil), status...)
 	return 0
 }
@@ -185,6 +197,9 @@ func (h *host) SetCustomStatus(hd int32, status []byte) int32 {
 func (h *host) ContinueAsNew(hd int32, input []byte, keepEvents int32) int32 {
 	in, code := h.orch(hd, abi.ImportContinueAsNew, "")
 	if in == nil {
+		return code
+	}
+	if code := h.checkJSON(in, "continue-as-new input", input); code != 0 {
 		return code
 	}
 	in.continued = true
@@ -203,6 +218,11 @@ func (h *host) Complete(hd int32, status int32, payload []byte) int32 {
 		if status == abi.CompleteFailed {
 			kind = abi.ResultFailed
 		}
+		if kind == abi.ResultOK && len(payload) > 0 && !json.Valid(payload) {
+			// As the real host: the activity fails with InvalidJSON.
+			h.resolve(a.inst, a.id, abi.ResultFailed, failureJSON(invalidJSON("the activity's result", payload)))
+			return abi.ErrInvalidJSON
+		}
 		h.resolve(a.inst, a.id, kind, append([]byte(nil), payload...))
 		return 0
 	}
@@ -212,6 +232,11 @@ func (h *host) Complete(hd int32, status int32, payload []byte) int32 {
 	}
 	if in.done {
 		return abi.ErrBadArgument
+	}
+	if status == abi.CompleteOK {
+		if code := h.checkJSON(in, "orchestrator output", payload); code != 0 {
+			return code
+		}
 	}
 	in.done = true
 	switch status {
@@ -226,6 +251,22 @@ func (h *host) Complete(hd int32, status int32, payload []byte) int32 {
 		return abi.ErrBadArgument
 	}
 	return 0
+}
+
+// checkJSON fails in with InvalidJSON, as the real host does, when a
+// non-empty payload is not valid JSON, and returns abi.ErrInvalidJSON then.
+func (h *host) checkJSON(in *instance, what string, p []byte) int32 {
+	if len(p) == 0 || json.Valid(p) {
+		return 0
+	}
+	h.fail(in, invalidJSON(what, p))
+	return abi.ErrInvalidJSON
+}
+
+// invalidJSON is the real host's failure for a payload that is not JSON
+// (host/replay.InvalidJSON).
+func invalidJSON(what string, p []byte) *abi.FailureDetails {
+	return &abi.FailureDetails{Type: "InvalidJSON", Code: "DW2005", Message: fmt.Sprintf("%s is not valid JSON: %.60q", what, p)}
 }
 
 // GetConfig answers from Env.Config.

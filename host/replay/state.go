@@ -8,6 +8,7 @@ package replay
 import (
 	"crypto/sha1"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"sort"
 
@@ -35,6 +36,8 @@ const (
 	CodeUnknownOrchestrator = "DW2003"
 	// CodeLimit: a payload or history limit was exceeded.
 	CodeLimit = "DW2004"
+	// CodeInvalidJSON: the guest passed a payload that is not valid JSON.
+	CodeInvalidJSON = "DW2005"
 )
 
 // TaskKind is the kind of a task issued to the guest.
@@ -266,19 +269,33 @@ func (s *State) record(kind TaskKind, e abi.HistoryEvent) int32 {
 	return id
 }
 
-func (s *State) checkPayload(what string, p string) bool {
+// checkPayload checks a JSON payload the guest passed: its size, and, for
+// calls not replayed from history (whose payloads were checked when first
+// recorded), that it is valid JSON. It fails the orchestration and returns
+// the abi error code when the payload is refused, 0 otherwise.
+func (s *State) checkPayload(what string, p string) int32 {
 	if len(p) > s.limits.MaxPayloadBytes {
 		s.abort(&abi.FailureDetails{Type: "LimitExceeded", Code: CodeLimit,
 			Message: fmt.Sprintf("%s is %d bytes, over the payload limit of %d bytes", what, len(p), s.limits.MaxPayloadBytes)})
-		return false
+		return abi.ErrLimit
 	}
-	return true
+	if !s.replaying && p != "" && !json.Valid([]byte(p)) {
+		s.abort(InvalidJSON(what, p))
+		return abi.ErrInvalidJSON
+	}
+	return 0
+}
+
+// InvalidJSON is the failure of a guest payload that is not valid JSON.
+func InvalidJSON(what, p string) *abi.FailureDetails {
+	return &abi.FailureDetails{Type: "InvalidJSON", Code: CodeInvalidJSON,
+		Message: fmt.Sprintf("%s is not valid JSON: %.60q", what, p)}
 }
 
 // ScheduleActivity records a call of activity name with JSON input.
 func (s *State) ScheduleActivity(name, input string) int32 {
-	if !s.checkPayload("input of activity "+name, input) {
-		return abi.ErrLimit
+	if code := s.checkPayload("input of activity "+name, input); code != 0 {
+		return code
 	}
 	return s.record(KindActivity, abi.HistoryEvent{Name: name, Input: input})
 }
@@ -291,8 +308,8 @@ func (s *State) CreateTimer(fireAt int64) int32 {
 // ScheduleSubOrchestration records a sub-orchestration call. An empty
 // instanceID is replaced by "<parent id>:<task id>".
 func (s *State) ScheduleSubOrchestration(name, instanceID, input string) int32 {
-	if !s.checkPayload("input of sub-orchestration "+name, input) {
-		return abi.ErrLimit
+	if code := s.checkPayload("input of sub-orchestration "+name, input); code != 0 {
+		return code
 	}
 	if instanceID == "" {
 		instanceID = fmt.Sprintf("%s:%d", s.InstanceID, s.nextSeq)
@@ -303,8 +320,8 @@ func (s *State) ScheduleSubOrchestration(name, instanceID, input string) int32 {
 // SendEvent records an event raised on another instance. Its task resolves at
 // once.
 func (s *State) SendEvent(instanceID, name, data string) int32 {
-	if !s.checkPayload("data of event "+name, data) {
-		return abi.ErrLimit
+	if code := s.checkPayload("data of event "+name, data); code != 0 {
+		return code
 	}
 	id := s.record(KindEventSent, abi.HistoryEvent{Name: name, InstanceID: instanceID, Input: data})
 	if id >= 0 {
@@ -430,8 +447,8 @@ func (s *State) NewGUID() string {
 
 // SetCustomStatus sets the custom status (JSON text).
 func (s *State) SetCustomStatus(v string) int32 {
-	if !s.checkPayload("custom status", v) {
-		return abi.ErrLimit
+	if code := s.checkPayload("custom status", v); code != 0 {
+		return code
 	}
 	s.customStatus, s.customStatusSet = v, true
 	return 0
@@ -442,8 +459,8 @@ func (s *State) ContinueAsNew(input string, keepEvents bool) int32 {
 	if s.outcome != nil {
 		return abi.ErrNotInStep
 	}
-	if !s.checkPayload("continue-as-new input", input) {
-		return abi.ErrLimit
+	if code := s.checkPayload("continue-as-new input", input); code != 0 {
+		return code
 	}
 	s.outcome = &Outcome{Status: abi.StatusContinuedAsNew, NewInput: input, KeepEvents: keepEvents}
 	return 0
@@ -457,8 +474,8 @@ func (s *State) Complete(status int32, payload string) int32 {
 	}
 	switch status {
 	case abi.CompleteOK:
-		if !s.checkPayload("orchestrator output", payload) {
-			return abi.ErrLimit
+		if code := s.checkPayload("orchestrator output", payload); code != 0 {
+			return code
 		}
 		s.outcome = &Outcome{Status: abi.StatusCompleted, Output: payload}
 	case abi.CompleteFailed:

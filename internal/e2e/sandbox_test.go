@@ -25,6 +25,10 @@ func TestHostileGuestsAreContained(t *testing.T) {
 		{"Block", replay.CodeStuck, "Stuck", "blocked"},
 		{"Panic", "", "Panic", "nil map"},
 		{"Grow", replay.CodeGuestTrap, "GuestTrap", "of the 256 MiB limit"},
+		// JSON is checked by the host, for guests in any language.
+		{"BadOutput", replay.CodeInvalidJSON, "InvalidJSON", "orchestrator output is not valid JSON"},
+		{"BadInput", replay.CodeInvalidJSON, "InvalidJSON", "input of activity Echo is not valid JSON"},
+		{"BadActivityResult", "", "OrchestratorError", "the activity's result is not valid JSON"},
 	}
 	for _, c := range cases {
 		e.start(c.fn, c.fn, "")

@@ -2,10 +2,14 @@
 // the host must contain: "Spin" loops forever, "Block" blocks outside the
 // SDK's await, "Panic" panics, "Grow" allocates until memory runs out.
 // "Fine" completes normally (with activity "Echo"), to show that the worker
-// keeps serving everything else.
+// keeps serving everything else. "BadOutput", "BadInput" and
+// "BadActivityResult" hand the host text that is not JSON as an output, an
+// activity input and an activity result.
 package main
 
 import (
+	"encoding/json"
+
 	durable "github.com/durablewasm/durablewasm/guest-sdk"
 )
 
@@ -35,6 +39,18 @@ func init() {
 		var s string
 		err := ctx.CallActivity("Echo", "ok").Await(&s)
 		return s, err
+	})
+	durable.RegisterOrchestrator("BadOutput", func(ctx *durable.OrchestrationContext) (any, error) {
+		return json.RawMessage(`{"unterminated`), nil
+	})
+	durable.RegisterOrchestrator("BadInput", func(ctx *durable.OrchestrationContext) (any, error) {
+		return nil, ctx.CallActivity("Echo", json.RawMessage(`not json`)).Await(nil)
+	})
+	durable.RegisterOrchestrator("BadActivityResult", func(ctx *durable.OrchestrationContext) (any, error) {
+		return nil, ctx.CallActivity("BadResult", nil).Await(nil)
+	})
+	durable.RegisterActivity("BadResult", func(ctx *durable.ActivityContext) (any, error) {
+		return json.RawMessage(`{1: 2}`), nil
 	})
 	durable.RegisterActivity("Echo", func(ctx *durable.ActivityContext) (any, error) {
 		var v any
