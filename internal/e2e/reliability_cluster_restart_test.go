@@ -77,6 +77,22 @@ func errKind(err error) string {
 	return strings.TrimSuffix(f[0], ":")
 }
 
+// waitAckedAfter waits up to timeout for a start acknowledged after t and
+// reports whether there was one.
+func (s *starter) waitAckedAfter(t time.Time, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		s.mu.Lock()
+		for _, at := range s.acked {
+			if at.After(t) {
+				s.mu.Unlock()
+				return true
+			}
+		}
+		s.mu.Unlock()
+	}
+	return false
+}
+
 // finish stops starting and returns the acknowledged starts.
 func (s *starter) finish() (want map[string]string, acked map[string]time.Time) {
 	close(s.stop)

@@ -125,7 +125,11 @@ func testForcedFailover(t *testing.T, reload time.Duration) {
 	promoted := time.Since(killedAt)
 	c.WaitReady(t, 30*time.Second)
 	afterFailover := time.Now()
-	time.Sleep(1500 * time.Millisecond)
+	// Starts must work again: wait (on a loaded machine the clients take a
+	// few seconds to see the new slot map) for one acknowledged after the
+	// failover, then run on a little.
+	s.waitAckedAfter(afterFailover, 20*time.Second)
+	time.Sleep(500 * time.Millisecond)
 	want, acked := s.finish()
 	// Every acknowledged start readable again (found or not found, no
 	// connection error).
