@@ -278,11 +278,13 @@ type FunctionInfo struct {
 // reach a terminal status, so that waiters need not poll often.
 type FinishNotifier interface {
 	// NotifyFinished returns a channel that receives a value after
-	// instanceID may have reached a terminal status — best effort: a
-	// notification can be lost or spurious, so callers read the status and
-	// keep polling at a slower pace. It returns once notifications are set
-	// up, so a status read made after it returns cannot miss one. release
-	// frees the channel.
+	// instanceID may have reached a terminal status, and also whenever the
+	// notifications behind it are (re)established, so that a completion
+	// announced before cannot be missed by a caller that reads the status
+	// on every receive. Best effort: a notification can be lost while
+	// notifications do not work or spurious, so callers keep polling at a
+	// slower pace. It does not wait for the network. release frees the
+	// channel.
 	NotifyFinished(ctx context.Context, instanceID string) (ch <-chan struct{}, release func(), err error)
 }
 

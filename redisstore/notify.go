@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"context"
+	"errors"
+	"net"
 	"sync"
 	"time"
 
@@ -13,7 +15,13 @@ import (
 // On Redis Cluster the channel is a shard channel (SPUBLISH/SSUBSCRIBE, Redis
 // 7), served by the partition's master; elsewhere (one server, miniredis) it
 // is a plain channel. Notifications are best effort — pub/sub drops messages
-// while a subscriber reconnects — so waiters still poll, less often.
+// while a subscriber reconnects, and a server may refuse pub/sub — so
+// waiters still poll, less often.
+//
+// No wakeup is missed while the subscription works: each time it is
+// (re)established (the server's confirmation arrives), every waiter of the
+// partition is woken to read its status again, which covers completions
+// announced before the subscription, or during a reconnection.
 
 // publish is the command the commit script announces finished instances
 // with: SPUBLISH (a shard channel, served by the partition's own master) on
@@ -33,23 +41,24 @@ type watches struct {
 	closed bool
 }
 
-// partWatch is the subscription to one partition's done channel.
+// partWatch is the subscription to one partition's done channel, run by
+// its own goroutine (watch).
 type partWatch struct {
-	ps      *redis.PubSub
-	ready   chan struct{} // closed once the server confirmed the subscription
+	channel string
+	ps      *redis.PubSub // the current subscription; nil while none
 	waiters map[string]map[chan struct{}]struct{}
 }
 
 // NotifyFinished implements host.FinishNotifier: ch receives a value after
-// instanceID may have reached a terminal status (best effort; callers check
-// the status). It returns once the subscription is in place (or after a
-// second, or when ctx ends), so a status read made after it cannot miss a
-// completion that a notification would have announced. release frees ch.
+// instanceID may have reached a terminal status, and whenever the
+// subscription behind it is (re)established (best effort; callers read the
+// status). It does not wait for the network. release frees ch.
 func (s *Store) NotifyFinished(ctx context.Context, instanceID string) (<-chan struct{}, func(), error) {
 	p, k := s.partition(instanceID)
+	ch := make(chan struct{}, 1)
 	s.watch.mu.Lock()
+	defer s.watch.mu.Unlock()
 	if s.watch.closed {
-		s.watch.mu.Unlock()
 		return nil, func() {}, redis.ErrClosed
 	}
 	if s.watch.parts == nil {
@@ -57,22 +66,14 @@ func (s *Store) NotifyFinished(ctx context.Context, instanceID string) (<-chan s
 	}
 	w := s.watch.parts[p]
 	if w == nil {
-		w = &partWatch{ready: make(chan struct{}), waiters: map[string]map[chan struct{}]struct{}{}}
-		sub := context.WithoutCancel(ctx)
-		if c, ok := s.rdb.(*redis.ClusterClient); ok {
-			w.ps = c.SSubscribe(sub, k.done())
-		} else {
-			w.ps = s.rdb.Subscribe(sub, k.done())
-		}
+		w = &partWatch{channel: k.done(), waiters: map[string]map[chan struct{}]struct{}{}}
 		s.watch.parts[p] = w
-		go s.receive(w)
+		go s.watchLoop(w)
 	}
-	ch := make(chan struct{}, 1)
 	if w.waiters[instanceID] == nil {
 		w.waiters[instanceID] = map[chan struct{}]struct{}{}
 	}
 	w.waiters[instanceID][ch] = struct{}{}
-	s.watch.mu.Unlock()
 	release := func() {
 		s.watch.mu.Lock()
 		delete(w.waiters[instanceID], ch)
@@ -81,49 +82,95 @@ func (s *Store) NotifyFinished(ctx context.Context, instanceID string) (<-chan s
 		}
 		s.watch.mu.Unlock()
 	}
-	t := time.NewTimer(time.Second)
-	defer t.Stop()
-	select {
-	case <-w.ready:
-	case <-t.C:
-	case <-ctx.Done():
-	}
 	return ch, release, nil
 }
 
-// receive delivers w's messages to their waiters until the subscription is
-// closed. go-redis reconnects and resubscribes by itself after an error.
-func (s *Store) receive(w *partWatch) {
-	ready := false
+// wake sends to the waiters of id, or of every instance when all is set.
+// The caller holds s.watch.mu.
+func wake(w *partWatch, id string, all bool) {
+	for wid, chans := range w.waiters {
+		if !all && wid != id {
+			continue
+		}
+		for ch := range chans {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// watchLoop keeps w subscribed until the store is closed: it subscribes,
+// delivers messages, pings an idle connection (Receive has no deadline, so a
+// half-open one would otherwise go unnoticed) and subscribes anew when the
+// server ends the subscription (a cluster slot moved to another node).
+func (s *Store) watchLoop(w *partWatch) {
+	ctx := context.Background()
 	for {
-		msg, err := w.ps.Receive(context.Background())
-		if err != nil {
-			if err == redis.ErrClosed {
-				return
-			}
-			s.watch.mu.Lock()
-			closed := s.watch.closed
+		var ps *redis.PubSub
+		if c, ok := s.rdb.(*redis.ClusterClient); ok {
+			ps = c.SSubscribe(ctx, w.channel)
+		} else {
+			ps = s.rdb.Subscribe(ctx, w.channel)
+		}
+		s.watch.mu.Lock()
+		if s.watch.closed {
 			s.watch.mu.Unlock()
-			if closed {
+			_ = ps.Close()
+			return
+		}
+		w.ps = ps
+		s.watch.mu.Unlock()
+		s.receive(ctx, w, ps)
+		_ = ps.Close()
+		s.watch.mu.Lock()
+		w.ps = nil
+		closed := s.watch.closed
+		s.watch.mu.Unlock()
+		if closed {
+			return
+		}
+		if c, ok := s.rdb.(*redis.ClusterClient); ok {
+			c.ReloadState(ctx)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// receive runs one subscription until the server ends it or it is closed.
+func (s *Store) receive(ctx context.Context, w *partWatch, ps *redis.PubSub) {
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, 15*time.Second)
+		if err != nil {
+			if errors.Is(err, redis.ErrClosed) {
 				return
 			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				_ = ps.Ping(ctx) // a dead connection fails here and is redialled
+				continue
+			}
+			// A refused subscription (ACL) or a broken connection: go-redis
+			// redials and resubscribes on the next call.
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if !ready {
-				ready = true
-				close(w.ready)
+			switch m.Kind {
+			case "subscribe", "ssubscribe":
+				// (Re)established: whatever was announced before is
+				// covered by one more status read.
+				s.watch.mu.Lock()
+				wake(w, "", true)
+				s.watch.mu.Unlock()
+			case "unsubscribe", "sunsubscribe":
+				return // the server ended it (cluster slot moved): subscribe anew
 			}
 		case *redis.Message:
 			s.watch.mu.Lock()
-			for ch := range w.waiters[m.Payload] {
-				select {
-				case ch <- struct{}{}:
-				default:
-				}
-			}
+			wake(w, m.Payload, false)
 			s.watch.mu.Unlock()
 		}
 	}
@@ -133,10 +180,15 @@ func (s *Store) receive(w *partWatch) {
 func (s *Store) closeWatches() {
 	s.watch.mu.Lock()
 	s.watch.closed = true
-	parts := s.watch.parts
+	var open []*redis.PubSub
+	for _, w := range s.watch.parts {
+		if w.ps != nil {
+			open = append(open, w.ps)
+		}
+	}
 	s.watch.parts = nil
 	s.watch.mu.Unlock()
-	for _, w := range parts {
-		_ = w.ps.Close()
+	for _, ps := range open {
+		_ = ps.Close()
 	}
 }

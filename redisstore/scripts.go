@@ -246,7 +246,10 @@ end
 for i = lf, lf + ln - 1 do redis.call('XADD', KEYS[4], '*', 'm', ARGV[i]) end
 for i = of, of + on - 1 do redis.call('XADD', KEYS[7], '*', 'o', ARGV[i]) end
 if ARGV[8] ~= '' and terminal[ARGV[4]] and not (old and terminal[old]) then
-  redis.call(ARGV[8], KEYS[12], ARGV[3])
+  -- After the writes: pcall, so that a server that refuses pub/sub (ACL
+  -- channel rights, no SPUBLISH before Redis 7) cannot fail a commit that
+  -- has landed. The announcement is best effort anyway.
+  redis.pcall(ARGV[8], KEYS[12], ARGV[3])
 end
 return 'ok ' .. ARGV[2]
 `)

@@ -180,8 +180,9 @@ func (s *Store) Hub() string { return s.hub }
 // Client returns the underlying client.
 func (s *Store) Client() redis.UniversalClient { return s.rdb }
 
-// Close closes the client if the Store created it (Open); a client passed to
-// New is left open.
+// Close ends the Store's finish-notification subscriptions (one connection
+// per partition a wait was made on) and closes the client if the Store
+// created it (Open); a client passed to New is left open.
 func (s *Store) Close() error {
 	s.closeWatches()
 	if s.owned {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/internal/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 // TestWaitIsWokenByTheCompletion: WaitForCompletion reads the status when
@@ -68,4 +70,69 @@ func TestWaitIsWokenByTheCompletion(t *testing.T) {
 			t.Fatalf("wait for a waiting instance returned %+v, %v; want its context's error", st, err)
 		}
 	})
+}
+
+// TestWaitIsWokenAfterAClusterFailover: a CLUSTER FAILOVER moves the done
+// channels' slots to the promoted replica, and Redis ends the shard-channel
+// subscriptions on the old master. The waiters' store must subscribe again
+// (on the new master) so that waits begun after the failover are still
+// woken by their completions, with an hour's polling interval.
+func TestWaitIsWokenAfterAClusterFailover(t *testing.T) {
+	c := redistest.StartClusterWithReplicas(t, 3)
+	e := samplesEnv(t, c.URL())
+	e.worker(host.WorkerOptions{VisibilityTimeout: 5 * time.Second})
+	ctx := context.Background()
+	// Subscribe to every partition's channel before the failover.
+	ids := make([]string, 32)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("fw-%02d", i)
+		e.start("WaitOne", ids[i], "")
+	}
+	for _, id := range ids {
+		e.waitStatus(id, abi.StatusRunning, 30*time.Second)
+		_, release := e.client.WatchFinished(ctx, id)
+		release()
+	}
+	for _, r := range c.Replicas {
+		replica := redis.NewClient(&redis.Options{Addr: r.Addr()})
+		start := time.Now()
+		if err := replica.Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
+			replica.Close()
+			t.Fatalf("CLUSTER FAILOVER: %v", err)
+		}
+		waitMaster(t, replica, start, 20*time.Second)
+		replica.Close()
+	}
+	c.WaitReady(t, 30*time.Second)
+	done := make(chan error, len(ids))
+	for _, id := range ids {
+		go func(id string) {
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			st, err := e.client.WaitForCompletion(wctx, id, time.Hour)
+			if err == nil && st.Status != abi.StatusCompleted {
+				err = fmt.Errorf("%s: %s", id, st.Status)
+			}
+			done <- err
+		}(id)
+	}
+	time.Sleep(time.Second) // the waits read the status and block
+	for i, id := range ids {
+		for {
+			err := e.client.RaiseEvent(ctx, id, "go", fmt.Sprintf("%d", i))
+			if err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond) // clients still learning the new slot map
+		}
+	}
+	woken := 0
+	for range ids {
+		if err := <-done; err != nil {
+			t.Errorf("after the failover: %v (the completion did not wake the wait)", err)
+		} else {
+			woken++
+		}
+	}
+	t.Logf("figures: %d of %d waits woken by their completions after failing over all 3 masters", woken, len(ids))
 }
