@@ -212,7 +212,7 @@ func appendStringField(b []byte, key, s string) []byte {
 	return AppendJSONString(append(b, key...), s)
 }
 
-// appendJSONString appends s as a JSON string exactly as encoding/json writes
+// AppendJSONString appends s as a JSON string exactly as encoding/json writes
 // it (HTML characters escaped, invalid UTF-8 replaced, U+2028/U+2029
 // escaped).
 func AppendJSONString(b []byte, s string) []byte {

@@ -233,8 +233,6 @@ func (s *activityStats) observe(digest, name string, d time.Duration) {
 	s.mu.Unlock()
 }
 
-// fast reports whether the activity has run on this worker and its average
-// run time is at most limit.
 // average returns the moving average of name's runs and whether there is one.
 func (s *activityStats) average(digest, name string) (time.Duration, bool) {
 	s.mu.Lock()
@@ -243,6 +241,8 @@ func (s *activityStats) average(digest, name string) (time.Duration, bool) {
 	return d, ok
 }
 
+// fast reports whether the activity has run on this worker and its average
+// run time is at most limit.
 func (s *activityStats) fast(digest, name string, limit time.Duration) bool {
 	s.mu.Lock()
 	d, ok := s.m[activityKey{digest, name}]

@@ -57,6 +57,9 @@ type guestInstance struct {
 	// past timeout (created by the first call that needs it): a context
 	// with a deadline and an AfterFunc per call cost about 1.5 µs.
 	deadline *time.Timer
+	// orchestration: the instance runs orchestrations (whose host calls
+	// never block), not activities.
+	orchestration bool
 }
 
 // tailBuffer keeps the last 8 KiB written (guest stderr: Go panics and fatal
@@ -112,7 +115,7 @@ func (e *Engine) newInstance(ctx context.Context, digest string, orchestration b
 		st = &AppSettings{}
 	}
 	g := &guestInstance{digest: digest, stderr: &tailBuffer{}, logger: e.opts.Logger, handles: map[uint32]*replay.State{},
-		timeout: e.opts.StepTimeout, memLimit: e.opts.MemoryLimitBytes, settings: st}
+		timeout: e.opts.StepTimeout, memLimit: e.opts.MemoryLimitBytes, settings: st, orchestration: orchestration}
 	if st.MemoryLimitBytes > 0 && st.MemoryLimitBytes < g.memLimit {
 		g.memLimit = st.MemoryLimitBytes
 	}
@@ -197,9 +200,11 @@ func (g *guestInstance) call(ctx context.Context, what string, fn api.Function, 
 	}
 	var res []uint64
 	var err error
-	if g.interrupt != nil && ctx.Done() == nil {
-		// An instrumented module and a context that cannot end: the
-		// reusable timer is the whole deadline.
+	if g.interrupt != nil && ctx.Done() == nil && g.orchestration {
+		// An orchestration step of an instrumented module, with a context
+		// that cannot end: the reusable timer is the whole deadline.
+		// (Activities keep the context deadline: their host calls, e.g.
+		// outbound HTTP, must end with it too.)
 		if g.deadline == nil {
 			g.deadline = time.AfterFunc(g.timeout, g.interruptNow)
 		} else {

@@ -146,7 +146,6 @@ func (w *Worker) partitionLoop(ctx context.Context, p int, epoch int64) {
 	for ctx.Err() == nil {
 		var msgs []ControlMessage
 		var err error
-		claimed := reclaim
 		// A former owner that is paused (or cut off) with a blocking read
 		// still outstanding on the server can be handed new messages after
 		// the takeover; they sit in its pending list. Claim such entries
@@ -154,6 +153,7 @@ func (w *Worker) partitionLoop(ctx context.Context, p int, epoch int64) {
 		if time.Since(lastReclaim) > w.opts.LeaseTTL {
 			reclaim = true
 		}
+		claimed := reclaim
 		if reclaim {
 			lastReclaim = time.Now()
 			msgs, err = w.store.ClaimControl(ctx, p, w.opts.ID)

@@ -122,10 +122,10 @@ type Worker struct {
 
 	modMu sync.Mutex
 	pools map[string][]*guestInstance // orchestration instances per digest
-	// fetching has a channel per digest being fetched and compiled by
-	// module, closed when that is done.
+	// fetching has the fetch and compile of each digest in progress (see
+	// module).
 	fetchMu  sync.Mutex
-	fetching map[string]chan struct{}
+	fetching map[string]*moduleFetch
 
 	cache *warmCache
 	acts  *activityPool
@@ -185,43 +185,54 @@ func (w *Worker) module(ctx context.Context, digest string) error {
 		return nil
 	}
 	// One fetch and compile per digest: at start-up every partition loop
-	// asks at once, and each fetch is the whole module.
+	// asks at once, and each fetch is the whole module. Callers that find
+	// one in progress wait for it and share its outcome.
 	w.fetchMu.Lock()
-	ch, busy := w.fetching[digest]
+	if _, ok := w.engine.Compiled(digest); ok {
+		w.fetchMu.Unlock()
+		return nil
+	}
+	f, busy := w.fetching[digest]
 	if !busy {
-		ch = make(chan struct{})
+		f = &moduleFetch{done: make(chan struct{})}
 		if w.fetching == nil {
-			w.fetching = map[string]chan struct{}{}
+			w.fetching = map[string]*moduleFetch{}
 		}
-		w.fetching[digest] = ch
+		w.fetching[digest] = f
 	}
 	w.fetchMu.Unlock()
 	if busy {
 		select {
-		case <-ch:
+		case <-f.done:
+			return f.err
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if _, ok := w.engine.Compiled(digest); ok {
-			return nil
-		}
-		return w.module(ctx, digest) // that fetch failed: try again here
 	}
 	defer func() {
 		w.fetchMu.Lock()
 		delete(w.fetching, digest)
 		w.fetchMu.Unlock()
-		close(ch)
+		close(f.done)
 	}()
 	wasm, err := w.store.GetModule(ctx, digest)
 	if err != nil {
-		return fmt.Errorf("load module %s: %w", digest, err)
+		f.err = fmt.Errorf("load module %s: %w", digest, err)
+		return f.err
 	}
 	if Digest(wasm) != digest {
-		return fmt.Errorf("load module %s: stored bytes have digest %s", digest, Digest(wasm))
+		f.err = fmt.Errorf("load module %s: stored bytes have digest %s", digest, Digest(wasm))
+		return f.err
 	}
-	_, err = w.engine.Compile(ctx, digest, wasm)
-	return err
+	_, f.err = w.engine.Compile(ctx, digest, wasm)
+	return f.err
+}
+
+// moduleFetch is a fetch and compile of one module in progress; err is set
+// before done is closed.
+type moduleFetch struct {
+	done chan struct{}
+	err  error
 }
 
 // orchInstance returns the live orchestration instance serving instanceID.
