@@ -181,7 +181,7 @@ type activityJob struct {
 func (r *rt) runActivity(c *ActivityContext, fn func(*ActivityContext) (any, error)) activityOutcome {
 	r.actJob = activityJob{c: c, fn: fn}
 	if r.actNext == nil {
-		r.actNext, _ = iter.Pull(func(yield func(activityOutcome) bool) {
+		r.actNext, r.actStop = iter.Pull(func(yield func(activityOutcome) bool) {
 			for {
 				if !yield(runActivityJob(r.actJob, yield)) {
 					return
@@ -192,7 +192,7 @@ func (r *rt) runActivity(c *ActivityContext, fn func(*ActivityContext) (any, err
 	o, ok := r.actNext()
 	r.actJob = activityJob{}
 	if !ok || o.goexit {
-		r.actNext = nil
+		r.actNext, r.actStop = nil, nil
 	}
 	return o
 }

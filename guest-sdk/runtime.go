@@ -3,6 +3,7 @@ package durable
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"runtime/debug"
@@ -39,8 +40,9 @@ type rt struct {
 	orchs map[int32]*orchestration
 
 	// actNext runs actJob on the activity runner coroutine (see
-	// runActivity); nil until the first activity.
+	// runActivity), actStop ends it; nil until the first activity.
 	actNext func() (activityOutcome, bool)
+	actStop func()
 	actJob  activityJob
 
 	// idle are runner coroutines whose orchestration finished, kept to run
@@ -54,8 +56,8 @@ type rt struct {
 	// timed, so that a step reads no clock.
 	stepSeq    atomic.Uint64 // odd while a start/resume/drop waits for its coroutine
 	stepHandle atomic.Int32  // the handle of the current step
-	wdMu       sync.Mutex
 	wdRunning  atomic.Bool
+	closed     atomic.Bool // Close was called: the watchdog exits
 }
 
 // maxIdleRunners bounds rt.idle.
@@ -69,13 +71,8 @@ func newRuntime(h bridge.Host, orch, act func(string) any) *rt {
 func (r *rt) beginStep(handle int32) {
 	r.stepHandle.Store(handle)
 	r.stepSeq.Add(1)
-	if !r.wdRunning.Load() {
-		r.wdMu.Lock()
-		if !r.wdRunning.Load() {
-			r.wdRunning.Store(true)
-			go r.watchdog()
-		}
-		r.wdMu.Unlock()
+	if r.wdRunning.CompareAndSwap(false, true) {
+		go r.watchdog()
 	}
 }
 
@@ -83,26 +80,31 @@ func (r *rt) endStep() { r.stepSeq.Add(1) }
 
 // watchdog reports the step to the host as stuck when it is still the
 // current step after StepDeadline (checked every quarter of it, so a stuck
-// step is reported between 1 and 1.25 deadlines after it began). It exits
-// after a while without steps and is restarted by the next one.
+// step is reported between 1 and 1.25 deadlines after it began), once per
+// step. It exits after a while without steps (or a step it reported) and is
+// restarted by the next one, and at once after Close.
 func (r *rt) watchdog() {
 	d := min(max(StepDeadline/4, time.Millisecond), 250*time.Millisecond)
 	idle, same := 0, time.Duration(0)
-	last := r.stepSeq.Load()
+	last, reported := r.stepSeq.Load(), uint64(0)
 	for {
 		time.Sleep(d)
+		if r.closed.Load() {
+			r.wdRunning.Store(false)
+			return
+		}
 		seq := r.stepSeq.Load()
-		if seq%2 == 0 {
+		if seq%2 == 0 || seq == reported {
 			same = 0
 			if idle++; idle > 40 {
-				r.wdMu.Lock()
-				if r.stepSeq.Load()%2 == 0 {
-					r.wdRunning.Store(false)
-					r.wdMu.Unlock()
-					return
+				r.wdRunning.Store(false)
+				// A step that began just now may have seen the flag still
+				// set and started no watchdog: take it back then.
+				if s := r.stepSeq.Load(); s%2 == 1 && s != reported && r.wdRunning.CompareAndSwap(false, true) {
+					idle = 0
+					continue
 				}
-				r.wdMu.Unlock()
-				idle = 0
+				return
 			}
 			continue
 		}
@@ -114,9 +116,24 @@ func (r *rt) watchdog() {
 		if same += d; same >= StepDeadline {
 			// The export is blocked inside the coroutine; only the host
 			// can end it (in Wasm this call does not return).
+			reported, same = seq, 0
 			r.host.Stuck(r.stepHandle.Load())
-			same = 0
 		}
+	}
+}
+
+// Close implements bridge.Runtime: it ends the idle coroutines (the pooled
+// runners and the activity runner) and the watchdog. A coroutine that is
+// stuck in a step cannot be ended and is left as it is.
+func (r *rt) Close() {
+	r.closed.Store(true)
+	for _, rn := range r.idle {
+		rn.stop()
+	}
+	r.idle = nil
+	if r.actStop != nil {
+		r.actStop()
+		r.actNext, r.actStop = nil, nil
 	}
 }
 
@@ -154,6 +171,9 @@ func (r *rt) getRunner() *runner {
 		for {
 			rn.o.yield = yield
 			rn.o.run(rn.fn)
+			// A context the user kept must not reach the next
+			// orchestration this coroutine runs: its calls are no-ops now.
+			rn.o.kill()
 			rn.o, rn.fn = nil, nil
 			if !yield(reportFinished) {
 				return
@@ -424,6 +444,10 @@ func decodeJSON(data []byte, v any) error {
 // result past that call must copy it.
 func encodeJSON(v any) ([]byte, error) {
 	if r, ok := v.(json.RawMessage); ok && r != nil {
+		if len(r) == 0 {
+			// The host would take an empty payload for "no value".
+			return nil, errors.New("json.RawMessage is empty, which is not valid JSON")
+		}
 		return r, nil
 	}
 	return json.Marshal(v)

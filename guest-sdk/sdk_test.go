@@ -572,3 +572,32 @@ func TestRawMessagePassesThrough(t *testing.T) {
 	})
 	wantOutput(t, res, `"caught"`)
 }
+
+// TestRunsLeaveNoGoroutines: each Env.Run gets a new runtime; when it ends,
+// the runtime's idle coroutines (pooled orchestration runners, the activity
+// runner) and its watchdog must end too, or table-driven and fuzz tests
+// would pile up goroutines.
+func TestRunsLeaveNoGoroutines(t *testing.T) {
+	fn := func(ctx *durable.OrchestrationContext) (any, error) {
+		var s string
+		err := ctx.CallActivity("A", "x").Await(&s)
+		return s, err
+	}
+	setup := func(env *durabletest.Env) {
+		env.OnActivity("A", func(in json.RawMessage) (any, error) { return "a", nil })
+	}
+	run(t, fn, setup) // warm whatever the runtime starts once per process
+	before := runtime.NumGoroutine()
+	for i := 0; i < 200; i++ {
+		res := run(t, fn, setup)
+		wantOutput(t, res, `"a"`)
+	}
+	// The watchdog goroutines end within a tick of Close.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+10 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+10 {
+		t.Fatalf("%d goroutines after 200 runs, %d before", n, before)
+	}
+}

@@ -184,6 +184,7 @@ func (h *host) finishRun(root *instance) *Result {
 			in.res.End = h.now
 		}
 	}
+	h.rt.Close()
 	return root.res
 }
 
@@ -240,8 +241,11 @@ func (h *host) step(in *instance, f func() int32) {
 	case <-h.stuck:
 		status = abi.StatusStuck
 		// Every orchestration of the abandoned runtime is lost with it:
-		// their next resume reports an unknown handle.
+		// their next resume reports an unknown handle. Its idle
+		// coroutines and watchdog end; the stuck one cannot.
+		old := h.rt
 		h.rt = h.newRT()
+		old.Close()
 	}
 	h.cur = 0
 	switch status {

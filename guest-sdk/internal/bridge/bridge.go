@@ -55,6 +55,10 @@ type Runtime interface {
 	Resume(handle int32) int32
 	Drop(handle int32) int32
 	RunActivity(handle int32, req []byte) int32
+	// Close ends what the runtime keeps running between calls (idle
+	// coroutines, the step watchdog). The host calls it when it makes no
+	// more calls; a Wasm instance never needs it (it is discarded whole).
+	Close()
 }
 
 // NewRuntime returns a Runtime that serves functions found by the lookup
