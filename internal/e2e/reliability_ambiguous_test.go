@@ -399,6 +399,22 @@ func TestAmbiguousCommitsAppliedOnce(t *testing.T) {
 	}
 	r := e.checkInvariants()
 
+	// go-redis retries a dropped commit after a back-off of up to half a
+	// second, and the instances can finish (through other commits) before
+	// the last retry's reply went through the proxy: wait for every one.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		px.mu.Lock()
+		missing := 0
+		for id := range px.dropped {
+			if px.retryReply[id] == "" {
+				missing++
+			}
+		}
+		px.mu.Unlock()
+		if missing == 0 {
+			break
+		}
+	}
 	px.mu.Lock()
 	defer px.mu.Unlock()
 	applied, retriedDup := 0, 0
