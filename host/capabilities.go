@@ -71,6 +71,13 @@ func httpRequest(ctx context.Context, m api.Module, stack []uint64) {
 	}
 	if c.lastHTTPReq == nil || !bytes.Equal(c.lastHTTPReq, req) {
 		c.lastHTTPReq = append([]byte(nil), req...)
+		if !c.deadline.IsZero() {
+			// The request ends with the activity's deadline at the latest
+			// (the guest call's context carries none: see guestInstance.call).
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, c.deadline)
+			defer cancel()
+		}
 		c.lastHTTPResp = encodeJSON(doHTTP(ctx, c.settings, req, c.maxPayload))
 	}
 	writeResult(m, stack, stack[3], stack[4], c.lastHTTPResp)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host/replay"
@@ -47,6 +48,9 @@ type actCall struct {
 	// protocol's second call.
 	lastHTTPReq  []byte
 	lastHTTPResp []byte
+	// deadline is when the activity's run must end; blocking host calls
+	// (HTTP) end with it.
+	deadline time.Time
 }
 
 func withCall(ctx context.Context, c any) context.Context {

@@ -57,9 +57,6 @@ type guestInstance struct {
 	// past timeout (created by the first call that needs it): a context
 	// with a deadline and an AfterFunc per call cost about 1.5 µs.
 	deadline *time.Timer
-	// orchestration: the instance runs orchestrations (whose host calls
-	// never block), not activities.
-	orchestration bool
 }
 
 // tailBuffer keeps the last 8 KiB written (guest stderr: Go panics and fatal
@@ -115,7 +112,7 @@ func (e *Engine) newInstance(ctx context.Context, digest string, orchestration b
 		st = &AppSettings{}
 	}
 	g := &guestInstance{digest: digest, stderr: &tailBuffer{}, logger: e.opts.Logger, handles: map[uint32]*replay.State{},
-		timeout: e.opts.StepTimeout, memLimit: e.opts.MemoryLimitBytes, settings: st, orchestration: orchestration}
+		timeout: e.opts.StepTimeout, memLimit: e.opts.MemoryLimitBytes, settings: st}
 	if st.MemoryLimitBytes > 0 && st.MemoryLimitBytes < g.memLimit {
 		g.memLimit = st.MemoryLimitBytes
 	}
@@ -200,11 +197,10 @@ func (g *guestInstance) call(ctx context.Context, what string, fn api.Function, 
 	}
 	var res []uint64
 	var err error
-	if g.interrupt != nil && ctx.Done() == nil && g.orchestration {
-		// An orchestration step of an instrumented module, with a context
-		// that cannot end: the reusable timer is the whole deadline.
-		// (Activities keep the context deadline: their host calls, e.g.
-		// outbound HTTP, must end with it too.)
+	if g.interrupt != nil && ctx.Done() == nil {
+		// An instrumented module and a context that cannot end: the
+		// reusable timer is the whole deadline. (Blocking host calls of
+		// activities — outbound HTTP — end with actCall.deadline.)
 		if g.deadline == nil {
 			g.deadline = time.AfterFunc(g.timeout, g.interruptNow)
 		} else {
@@ -366,7 +362,7 @@ func (g *guestInstance) runActivity(ctx context.Context, item *ActivityItem, log
 		maxPayload = 1 << 20
 	}
 	c := &actCall{handle: g.nextHandle, logger: logger, instanceID: item.InstanceID, management: management,
-		settings: g.settings, maxPayload: maxPayload}
+		settings: g.settings, maxPayload: maxPayload, deadline: time.Now().Add(g.timeout)}
 	ctx = withCall(ctx, c)
 	req := abi.ActivityRequest{InstanceID: item.InstanceID, Name: item.Name, Input: []byte(item.Input), TaskID: item.TaskID}.Encode()
 	ptr, err := g.write(ctx, req)

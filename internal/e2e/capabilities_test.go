@@ -98,3 +98,35 @@ func TestPerModuleLimits(t *testing.T) {
 		t.Errorf("fine: %s %v", st.Status, st.Failure)
 	}
 }
+
+// TestActivityDeadlineEndsItsHTTPRequest: an activity's outbound HTTP
+// request ends with the activity's deadline, not only with the module's
+// (longer) HTTP timeout: the server sees the request canceled.
+func TestActivityDeadlineEndsItsHTTPRequest(t *testing.T) {
+	canceled := make(chan struct{}, 1)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(8 * time.Second):
+			fmt.Fprint(w, "late")
+		case <-r.Context().Done():
+			canceled <- struct{}{}
+		}
+	}))
+	defer slow.Close()
+	u, _ := url.Parse(slow.URL)
+	e := newEnv(t, miniURL(t))
+	if _, err := e.client.DeployWithSettings(context.Background(), "caps", buildGuest(t, "testdata/guests/caps"), host.AppSettings{
+		HTTPAllow: []string{u.Host}, HTTPTimeout: 20 * time.Second, ActivityTimeout: time.Second,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.worker(host.WorkerOptions{})
+	e.start("Caps", "slow", `"`+slow.URL+`"`)
+	select {
+	case <-canceled:
+	case <-time.After(7 * time.Second):
+		t.Fatal("the HTTP request outlived the activity's 1 s deadline (the server was never told)")
+	}
+	st := e.wait("slow", 30*time.Second)
+	t.Logf("slow: %s %s %s", st.Status, st.Output, host.FailureText(st.Failure))
+}
