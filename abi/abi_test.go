@@ -435,3 +435,41 @@ func TestCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodeEventCoversEveryField: EncodeEvent must match json.Marshal with
+// every field of HistoryEvent and FailureDetails set, so that a field added
+// to either struct and not to the encoder fails here (the fuzzer only runs
+// its seeds in go test).
+func TestEncodeEventCoversEveryField(t *testing.T) {
+	fill := func(v reflect.Value) {
+		for i := 0; i < v.NumField(); i++ {
+			f := v.Field(i)
+			switch f.Kind() {
+			case reflect.String:
+				f.SetString("s<" + v.Type().Field(i).Name + ">\u2028")
+			case reflect.Int32, reflect.Int64:
+				f.SetInt(int64(i + 1))
+			case reflect.Bool:
+				f.SetBool(true)
+			}
+		}
+	}
+	e := &HistoryEvent{Failure: &FailureDetails{Inner: &FailureDetails{}}}
+	fill(reflect.ValueOf(e).Elem())
+	fill(reflect.ValueOf(e.Failure).Elem())
+	fill(reflect.ValueOf(e.Failure.Inner).Elem())
+	for _, v := range []reflect.Value{reflect.ValueOf(*e), reflect.ValueOf(*e.Failure)} {
+		for i := 0; i < v.NumField(); i++ {
+			if v.Field(i).IsZero() {
+				t.Fatalf("%s.%s is not set by the test; extend fill", v.Type().Name(), v.Type().Field(i).Name)
+			}
+		}
+	}
+	want, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := EncodeEvent(e); string(got) != string(want) {
+		t.Fatalf("EncodeEvent:\n got %s\nwant %s", got, want)
+	}
+}

@@ -151,7 +151,8 @@ func FuzzEncodeEventMatchesJSON(f *testing.F) {
 			TaskScheduledID: taskID, FireAt: fireAt, InstanceID: inst, ExecutionID: exec, ParentInstanceID: parent,
 			ParentTaskID: parentTask, Status: RuntimeStatus(status), Reason: reason, NoCascade: noCascade}
 		if msg != "" || stack != "" {
-			e.Failure = &FailureDetails{Message: msg, Type: typ, Stack: stack, Inner: &FailureDetails{Message: reason, Code: name}}
+			e.Failure = &FailureDetails{Message: msg, Type: typ, Stack: stack, Source: inst, Code: exec,
+				Inner: &FailureDetails{Message: reason, Code: name, Inner: &FailureDetails{Message: input, Source: result}}}
 		}
 		want, err := json.Marshal(&e)
 		if err != nil {
