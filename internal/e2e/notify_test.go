@@ -25,7 +25,6 @@ func TestWaitIsWokenByTheCompletion(t *testing.T) {
 		e.start("HelloWorld", "warm", `"warm"`)
 		e.wait("warm", 60*time.Second)
 		ids := make([]string, 8)
-		done := make(chan error, len(ids))
 		for i := range ids {
 			ids[i] = fmt.Sprintf("waited-%d", i)
 			e.start("WaitOne", ids[i], "")
@@ -33,23 +32,7 @@ func TestWaitIsWokenByTheCompletion(t *testing.T) {
 		for _, id := range ids {
 			e.waitStatus(id, abi.StatusRunning, 30*time.Second)
 		}
-		started := make(chan struct{}, len(ids))
-		for i := range ids {
-			go func(id string) {
-				started <- struct{}{}
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				st, err := e.client.WaitForCompletion(ctx, id, time.Hour)
-				if err == nil && st.Status != abi.StatusCompleted {
-					err = fmt.Errorf("%s: %s", id, st.Status)
-				}
-				done <- err
-			}(ids[i])
-		}
-		for range ids {
-			<-started
-		}
-		time.Sleep(200 * time.Millisecond) // let the waits read the status and block
+		done := e.startLongWaits(ids)
 		for i, id := range ids {
 			if err := e.client.RaiseEvent(context.Background(), id, "go", fmt.Sprintf("%d", i)); err != nil {
 				t.Fatal(err)
@@ -104,19 +87,7 @@ func TestWaitIsWokenAfterAClusterFailover(t *testing.T) {
 		replica.Close()
 	}
 	c.WaitReady(t, 30*time.Second)
-	done := make(chan error, len(ids))
-	for _, id := range ids {
-		go func(id string) {
-			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			st, err := e.client.WaitForCompletion(wctx, id, time.Hour)
-			if err == nil && st.Status != abi.StatusCompleted {
-				err = fmt.Errorf("%s: %s", id, st.Status)
-			}
-			done <- err
-		}(id)
-	}
-	time.Sleep(time.Second) // the waits read the status and block
+	done := e.startLongWaits(ids)
 	for i, id := range ids {
 		for {
 			err := e.client.RaiseEvent(ctx, id, "go", fmt.Sprintf("%d", i))
@@ -135,4 +106,24 @@ func TestWaitIsWokenAfterAClusterFailover(t *testing.T) {
 		}
 	}
 	t.Logf("figures: %d of %d waits woken by their completions after failing over all 3 masters", woken, len(ids))
+}
+
+// startLongWaits starts a WaitForCompletion with an hour's polling interval
+// (and a 30 s context) on each of ids and returns once they have had time to
+// read the status and block; each reports on the channel (nil: Completed).
+func (e *env) startLongWaits(ids []string) <-chan error {
+	done := make(chan error, len(ids))
+	for _, id := range ids {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			st, err := e.client.WaitForCompletion(ctx, id, time.Hour)
+			if err == nil && st.Status != abi.StatusCompleted {
+				err = fmt.Errorf("%s: %s", id, st.Status)
+			}
+			done <- err
+		}()
+	}
+	time.Sleep(time.Second) // the waits read the status and block
+	return done
 }
