@@ -119,6 +119,17 @@ type FailureDetails struct {
 	Inner *FailureDetails `json:"inner,omitempty"`
 }
 
+// CodeInvalidJSON is the failure code of InvalidJSONFailure.
+const CodeInvalidJSON = "DW2005"
+
+// InvalidJSONFailure is the failure of a payload a guest passed that is not
+// valid JSON (type InvalidJSON, code CodeInvalidJSON), as the host and the
+// SDK's test host report it; what names the payload.
+func InvalidJSONFailure(what, payload string) *FailureDetails {
+	return &FailureDetails{Type: "InvalidJSON", Code: CodeInvalidJSON,
+		Message: fmt.Sprintf("%s is not valid JSON: %.60q", what, payload)}
+}
+
 // Error renders the failure as "Type: Message".
 func (f *FailureDetails) Error() string {
 	if f == nil {

@@ -309,7 +309,7 @@ func hostFunctions() []hostFunc {
 				if status == abi.CompleteOK && v != "" && !json.Valid([]byte(v)) {
 					// The activity fails with a clear message rather than
 					// writing text that is not JSON into the history.
-					c.done, c.status, c.payload = true, abi.CompleteFailed, string(encodeJSON(replay.InvalidJSON("the activity's result", v)))
+					c.done, c.status, c.payload = true, abi.CompleteFailed, string(encodeJSON(abi.InvalidJSONFailure("the activity's result", v)))
 					ret32(stack, abi.ErrInvalidJSON)
 					return
 				}

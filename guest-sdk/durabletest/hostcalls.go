@@ -220,7 +220,7 @@ func (h *host) Complete(hd int32, status int32, payload []byte) int32 {
 		}
 		if kind == abi.ResultOK && len(payload) > 0 && !json.Valid(payload) {
 			// As the real host: the activity fails with InvalidJSON.
-			h.resolve(a.inst, a.id, abi.ResultFailed, failureJSON(invalidJSON("the activity's result", payload)))
+			h.resolve(a.inst, a.id, abi.ResultFailed, failureJSON(abi.InvalidJSONFailure("the activity's result", string(payload))))
 			return abi.ErrInvalidJSON
 		}
 		h.resolve(a.inst, a.id, kind, append([]byte(nil), payload...))
@@ -259,14 +259,8 @@ func (h *host) checkJSON(in *instance, what string, p []byte) int32 {
 	if len(p) == 0 || json.Valid(p) {
 		return 0
 	}
-	h.fail(in, invalidJSON(what, p))
+	h.fail(in, abi.InvalidJSONFailure(what, string(p)))
 	return abi.ErrInvalidJSON
-}
-
-// invalidJSON is the real host's failure for a payload that is not JSON
-// (host/replay.InvalidJSON).
-func invalidJSON(what string, p []byte) *abi.FailureDetails {
-	return &abi.FailureDetails{Type: "InvalidJSON", Code: "DW2005", Message: fmt.Sprintf("%s is not valid JSON: %.60q", what, p)}
 }
 
 // GetConfig answers from Env.Config.

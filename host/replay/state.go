@@ -36,8 +36,9 @@ const (
 	CodeUnknownOrchestrator = "DW2003"
 	// CodeLimit: a payload or history limit was exceeded.
 	CodeLimit = "DW2004"
-	// CodeInvalidJSON: the guest passed a payload that is not valid JSON.
-	CodeInvalidJSON = "DW2005"
+	// CodeInvalidJSON: the guest passed a payload that is not valid JSON
+	// (abi.InvalidJSONFailure).
+	CodeInvalidJSON = abi.CodeInvalidJSON
 )
 
 // TaskKind is the kind of a task issued to the guest.
@@ -280,16 +281,10 @@ func (s *State) checkPayload(what string, p string) int32 {
 		return abi.ErrLimit
 	}
 	if !s.replaying && p != "" && !json.Valid([]byte(p)) {
-		s.abort(InvalidJSON(what, p))
+		s.abort(abi.InvalidJSONFailure(what, p))
 		return abi.ErrInvalidJSON
 	}
 	return 0
-}
-
-// InvalidJSON is the failure of a guest payload that is not valid JSON.
-func InvalidJSON(what, p string) *abi.FailureDetails {
-	return &abi.FailureDetails{Type: "InvalidJSON", Code: CodeInvalidJSON,
-		Message: fmt.Sprintf("%s is not valid JSON: %.60q", what, p)}
 }
 
 // ScheduleActivity records a call of activity name with JSON input.
