@@ -24,14 +24,7 @@ func TestWaitIsWokenByTheCompletion(t *testing.T) {
 		// Warm up: the module compiled, leases held.
 		e.start("HelloWorld", "warm", `"warm"`)
 		e.wait("warm", 60*time.Second)
-		ids := make([]string, 8)
-		for i := range ids {
-			ids[i] = fmt.Sprintf("waited-%d", i)
-			e.start("WaitOne", ids[i], "")
-		}
-		for _, id := range ids {
-			e.waitStatus(id, abi.StatusRunning, 30*time.Second)
-		}
+		ids := e.startWaitingForEvents("waited-", 8)
 		done := e.startLongWaits(ids)
 		for i, id := range ids {
 			if err := e.client.RaiseEvent(context.Background(), id, "go", fmt.Sprintf("%d", i)); err != nil {
@@ -66,13 +59,8 @@ func TestWaitIsWokenAfterAClusterFailover(t *testing.T) {
 	e.worker(host.WorkerOptions{VisibilityTimeout: 5 * time.Second})
 	ctx := context.Background()
 	// Subscribe to every partition's channel before the failover.
-	ids := make([]string, 32)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("fw-%02d", i)
-		e.start("WaitOne", ids[i], "")
-	}
+	ids := e.startWaitingForEvents("fw-", 32)
 	for _, id := range ids {
-		e.waitStatus(id, abi.StatusRunning, 30*time.Second)
 		_, release := e.client.WatchFinished(ctx, id)
 		release()
 	}
@@ -106,6 +94,20 @@ func TestWaitIsWokenAfterAClusterFailover(t *testing.T) {
 		}
 	}
 	t.Logf("figures: %d of %d waits woken by their completions after failing over all 3 masters", woken, len(ids))
+}
+
+// startWaitingForEvents starts n WaitOne instances (ids prefix0, prefix1,
+// ...) and waits until each runs, parked on its event.
+func (e *env) startWaitingForEvents(prefix string, n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s%02d", prefix, i)
+		e.start("WaitOne", ids[i], "")
+	}
+	for _, id := range ids {
+		e.waitStatus(id, abi.StatusRunning, 30*time.Second)
+	}
+	return ids
 }
 
 // startLongWaits starts a WaitForCompletion with an hour's polling interval
