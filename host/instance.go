@@ -179,6 +179,10 @@ func (g *guestInstance) close(ctx context.Context) {
 	_ = g.mod.Close(ctx)
 }
 
+// errDeadlineAtReturn: the deadline passed just as the call returned; the
+// interrupt flag is set, so the instance cannot run again.
+var errDeadlineAtReturn = errors.New("deadline passed as the call returned")
+
 // interruptNow makes an instrumented guest stop at its next loop head.
 func (g *guestInstance) interruptNow() {
 	g.interrupted.Store(true)
@@ -208,9 +212,7 @@ func (g *guestInstance) call(ctx context.Context, what string, fn api.Function, 
 		}
 		res, err = fn.Call(ctx, args...)
 		if !g.deadline.Stop() && err == nil {
-			// The deadline passed just as the call returned: the flag is
-			// set, so the instance cannot run again.
-			err = errors.New("deadline passed as the call returned")
+			err = errDeadlineAtReturn
 		}
 	} else {
 		cctx, cancel := context.WithTimeout(ctx, g.timeout)
@@ -220,7 +222,7 @@ func (g *guestInstance) call(ctx context.Context, what string, fn api.Function, 
 		}
 		res, err = fn.Call(cctx, args...)
 		if stop != nil && !stop() && err == nil {
-			err = errors.New("deadline passed as the call returned")
+			err = errDeadlineAtReturn
 		}
 		cancel()
 	}
