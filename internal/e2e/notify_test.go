@@ -9,7 +9,6 @@ import (
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
 	"github.com/durablewasm/durablewasm/internal/redistest"
-	"github.com/redis/go-redis/v9"
 )
 
 // TestWaitIsWokenByTheCompletion: WaitForCompletion reads the status when
@@ -65,14 +64,7 @@ func TestWaitIsWokenAfterAClusterFailover(t *testing.T) {
 		release()
 	}
 	for _, r := range c.Replicas {
-		replica := redis.NewClient(&redis.Options{Addr: r.Addr()})
-		start := time.Now()
-		if err := replica.Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
-			replica.Close()
-			t.Fatalf("CLUSTER FAILOVER: %v", err)
-		}
-		waitMaster(t, replica, start, 20*time.Second)
-		replica.Close()
+		failOver(t, r)
 	}
 	c.WaitReady(t, 30*time.Second)
 	done := e.startLongWaits(ids)
