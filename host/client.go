@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/durablewasm/durablewasm/abi"
+	"github.com/durablewasm/durablewasm/host/replay"
 )
 
 // Client manages instances and modules. The CLI and the HTTP API are thin
@@ -24,6 +25,8 @@ type Client struct {
 	// per StartNew; this client's own deploys and removals clear it.
 	fnMu sync.Mutex
 	fns  map[string]cachedFunction
+	// limits caches payload limits by module digest, like fns.
+	limits map[string]cachedLimit
 }
 
 // FunctionCacheTTL is how long a Client remembers which app (and so which
@@ -40,7 +43,7 @@ type cachedFunction struct {
 
 // findFunction is Store.FindFunction through the client's cache.
 func (c *Client) findFunction(ctx context.Context, name string) (*AppRecord, FunctionInfo, error) {
-	now := time.Now()
+	now := c.now()
 	c.fnMu.Lock()
 	e, ok := c.fns[name]
 	c.fnMu.Unlock()
@@ -94,8 +97,8 @@ var ErrInvalidInput = errors.New("invalid input")
 // non-orchestrator function: the message lists the deployed orchestrators),
 // ErrInstanceExists (an instance with that id is still running).
 func (c *Client) StartNew(ctx context.Context, o StartOptions) (*InstanceState, error) {
-	if o.FunctionName == "" {
-		return nil, fmt.Errorf("%w: the orchestrator function name is required", ErrInvalidInput)
+	if err := ValidateName("orchestrator function name", o.FunctionName); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidInput, err)
 	}
 	if o.InstanceID == "" {
 		o.InstanceID = NewInstanceID()
@@ -123,6 +126,9 @@ func (c *Client) StartNew(ctx context.Context, o StartOptions) (*InstanceState, 
 			what = "the function is an activity, not an orchestrator:"
 		}
 		return nil, fmt.Errorf("%w: %s %q; %s", ErrInvalidInput, what, o.FunctionName, list)
+	}
+	if err := c.checkPayload(ctx, app.Digest, "the input", o.Input); err != nil {
+		return nil, err
 	}
 	now := c.now().UTC()
 	execID := NewInstanceID()
@@ -179,11 +185,23 @@ func (c *Client) GetHistory(ctx context.Context, instanceID string) ([]abi.Histo
 // JSON text ("" means null). Errors: ErrInstanceNotFound,
 // ErrInstanceFinished, ErrInvalidInput.
 func (c *Client) RaiseEvent(ctx context.Context, instanceID, name, data string) error {
-	if name == "" {
-		return fmt.Errorf("%w: the event name is required", ErrInvalidInput)
+	if err := ValidateName("event name", name); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidInput, err)
 	}
 	if data != "" && !json.Valid([]byte(data)) {
 		return fmt.Errorf("%w: the event data is not valid JSON", ErrInvalidInput)
+	}
+	if len(data) > MinPayloadLimit {
+		if err := ValidateInstanceID(instanceID); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidInput, err)
+		}
+		st, err := c.GetStatus(ctx, instanceID)
+		if err != nil {
+			return fmt.Errorf("raise event %s: %w", name, err)
+		}
+		if err := c.checkPayload(ctx, st.Digest, "the event data", data); err != nil {
+			return err
+		}
 	}
 	return c.send(ctx, instanceID, abi.HistoryEvent{Type: abi.EventEventRaised, Name: name, Input: data}, "raise event "+name+" on")
 }
@@ -201,6 +219,9 @@ func (c *Client) Terminate(ctx context.Context, instanceID, reason string, recur
 // keeps every successful result; durable timers are kept too. Errors:
 // ErrInstanceNotFound, ErrNotFailed.
 func (c *Client) Rewind(ctx context.Context, instanceID, reason string) error {
+	if err := validateTarget(instanceID, reason); err != nil {
+		return err
+	}
 	msg := ControlMessage{InstanceID: instanceID, Event: abi.HistoryEvent{EventID: -1, Type: abi.EventExecutionRewound,
 		Timestamp: c.now().UnixNano(), Reason: reason}}
 	if err := c.store.RewindInstance(ctx, msg); err != nil {
@@ -277,6 +298,9 @@ func (c *Client) Resume(ctx context.Context, instanceID, reason string) error {
 }
 
 func (c *Client) send(ctx context.Context, instanceID string, ev abi.HistoryEvent, what string) error {
+	if err := validateTarget(instanceID, ev.Reason); err != nil {
+		return err
+	}
 	ev.EventID = -1
 	ev.Timestamp = c.now().UnixNano()
 	err := c.store.SendToInstance(ctx, ControlMessage{InstanceID: instanceID, Event: ev})
@@ -383,6 +407,8 @@ func validateSettings(s *AppSettings) error {
 		return fmt.Errorf("%w: a memory limit of %d bytes is too small (at least 4 MiB; a Go guest needs about 4 MiB)", ErrInvalidInput, s.MemoryLimitBytes)
 	case s.MaxPayloadBytes < 0 || s.MaxHistoryEvents < 0:
 		return fmt.Errorf("%w: limits must not be negative", ErrInvalidInput)
+	case s.MaxPayloadBytes > 0 && s.MaxPayloadBytes < MinPayloadLimit:
+		return fmt.Errorf("%w: a payload limit of %d bytes is too small (at least %d bytes)", ErrInvalidInput, s.MaxPayloadBytes, MinPayloadLimit)
 	}
 	for _, h := range s.HTTPAllow {
 		if h == "" || strings.ContainsAny(h, "/ ") {
@@ -400,6 +426,70 @@ func validateAppName(app string) error {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
 			return fmt.Errorf("%w: app name %q contains %q; use letters, digits, '-', '_' and '.'", ErrInvalidInput, app, r)
 		}
+	}
+	return nil
+}
+
+// ErrPayloadTooLarge: an input or event data is over the payload limit of
+// the module that would receive it (its deploy setting, else 1 MiB). The
+// message names the payload, its size and the limit. Nothing was written.
+var ErrPayloadTooLarge = errors.New("payload too large")
+
+// MinPayloadLimit is the smallest payload limit a module can be deployed
+// with. A payload of at most this many bytes is under every module's limit,
+// so clients check larger ones only.
+const MinPayloadLimit = 4 << 10
+
+// checkPayload refuses payload with ErrPayloadTooLarge when it is over the
+// payload limit of the module with digest.
+func (c *Client) checkPayload(ctx context.Context, digest, what, payload string) error {
+	if len(payload) <= MinPayloadLimit {
+		return nil
+	}
+	limit := c.payloadLimit(ctx, digest)
+	if len(payload) > limit {
+		return fmt.Errorf("%w: %s is %d bytes, over the payload limit of %d bytes of the module it is for (deploy it with a larger --max-payload, or pass a reference to the data instead)",
+			ErrPayloadTooLarge, what, len(payload), limit)
+	}
+	return nil
+}
+
+// payloadLimit returns the payload limit of the module with digest, cached
+// for FunctionCacheTTL; the default when its settings cannot be read.
+func (c *Client) payloadLimit(ctx context.Context, digest string) int {
+	now := c.now()
+	c.fnMu.Lock()
+	e, ok := c.limits[digest]
+	c.fnMu.Unlock()
+	if ok && now.Sub(e.at) < FunctionCacheTTL {
+		return e.limit
+	}
+	limit := replay.Limits{}.WithDefaults().MaxPayloadBytes
+	if st, err := c.store.GetModuleSettings(ctx, digest); err == nil && st.MaxPayloadBytes > 0 {
+		limit = st.MaxPayloadBytes
+	}
+	c.fnMu.Lock()
+	if c.limits == nil || len(c.limits) > 1000 {
+		c.limits = map[string]cachedLimit{}
+	}
+	c.limits[digest] = cachedLimit{limit: limit, at: now}
+	c.fnMu.Unlock()
+	return limit
+}
+
+type cachedLimit struct {
+	limit int
+	at    time.Time
+}
+
+// validateTarget checks the instance id and reason of an operation on an
+// existing instance.
+func validateTarget(instanceID, reason string) error {
+	if err := ValidateInstanceID(instanceID); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidInput, err)
+	}
+	if err := ValidateReason(reason); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidInput, err)
 	}
 	return nil
 }

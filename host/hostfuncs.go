@@ -124,7 +124,7 @@ func hostFunctions() []hostFunc {
 			switch {
 			case s == nil:
 				ret32(stack, abi.ErrNotInStep)
-			case !ok1 || !ok2 || name == "":
+			case !ok1 || !ok2 || badName(name):
 				ret32(stack, abi.ErrBadArgument)
 			default:
 				ret32(stack, s.ScheduleActivity(name, input))
@@ -138,7 +138,7 @@ func hostFunctions() []hostFunc {
 			switch {
 			case s == nil:
 				ret32(stack, abi.ErrNotInStep)
-			case !ok1 || !ok2 || !ok3 || name == "":
+			case !ok1 || !ok2 || !ok3 || badName(name):
 				ret32(stack, abi.ErrBadArgument)
 			case id != "" && ValidateInstanceID(id) != nil:
 				ret32(stack, abi.ErrBadArgument)
@@ -160,7 +160,7 @@ func hostFunctions() []hostFunc {
 			switch {
 			case s == nil:
 				ret32(stack, abi.ErrNotInStep)
-			case !ok:
+			case !ok || badName(name):
 				ret32(stack, abi.ErrBadArgument)
 			default:
 				ret32(stack, s.WaitEvent(name))
@@ -182,7 +182,7 @@ func hostFunctions() []hostFunc {
 			switch {
 			case s == nil:
 				ret32(stack, abi.ErrNotInStep)
-			case !ok1 || !ok2 || !ok3 || ValidateInstanceID(id) != nil || name == "":
+			case !ok1 || !ok2 || !ok3 || ValidateInstanceID(id) != nil || badName(name):
 				ret32(stack, abi.ErrBadArgument)
 			default:
 				ret32(stack, s.SendEvent(id, name, data))
@@ -384,3 +384,7 @@ func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 	_, err := b.Instantiate(ctx)
 	return err
 }
+
+// badName reports whether a function or event name passed by a guest breaks
+// ValidateName's rules (such a call fails with abi.ErrBadArgument).
+func badName(name string) bool { return ValidateName("name", name) != nil }

@@ -5,9 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
-	"unicode"
 )
 
 func nowNanos() int64 { return time.Now().UnixNano() }
@@ -35,27 +33,4 @@ func NewInstanceID() string {
 	var u [16]byte
 	_, _ = rand.Read(u[:])
 	return hex.EncodeToString(u[:])
-}
-
-// MaxInstanceIDLength is the longest instance id accepted.
-const MaxInstanceIDLength = 256
-
-// ValidateInstanceID checks an instance id against Durable Functions' rules:
-// not empty, at most 256 characters, not starting with '@', and free of
-// '/', '\', '#', '?' and control characters. The error says which rule failed.
-func ValidateInstanceID(id string) error {
-	switch {
-	case id == "":
-		return fmt.Errorf("invalid instance id: it is empty (use 1–%d characters, or omit it for a random one)", MaxInstanceIDLength)
-	case len([]rune(id)) > MaxInstanceIDLength:
-		return fmt.Errorf("invalid instance id: it is %d characters long; at most %d are accepted", len([]rune(id)), MaxInstanceIDLength)
-	case strings.HasPrefix(id, "@"):
-		return fmt.Errorf("invalid instance id %q: ids starting with '@' are reserved for entities", id)
-	}
-	for _, r := range id {
-		if r == '/' || r == '\\' || r == '#' || r == '?' || unicode.IsControl(r) {
-			return fmt.Errorf("invalid instance id %q: it contains %q; the characters / \\ # ? and control characters are not accepted", id, r)
-		}
-	}
-	return nil
 }
