@@ -34,7 +34,9 @@ package redisstore
 // taken until the page is full or the indexes are exhausted.
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"math"
@@ -61,8 +63,8 @@ const (
 	// queries and purges.
 	maxFetch = 1000
 	// tokenVersion tags continuation tokens; a token of another version is
-	// refused with host.ErrBadToken.
-	tokenVersion = "1"
+	// refused with host.ErrBadToken. Version 1 tokens had no checksum.
+	tokenVersion = "2"
 )
 
 // cursor is a position in the (created score, instance id) order.
@@ -85,14 +87,48 @@ type idxEntry struct {
 	part int
 }
 
-// encodeToken returns the continuation token of c: base64url (no padding) of
-// "1:<created score>:<instance id>".
-func encodeToken(c cursor) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(tokenVersion + ":" + strconv.FormatInt(c.score, 10) + ":" + c.id))
+// Continuation tokens. A token is base64url (no padding) of
+//
+//	"2:<created score>:<instance id>" followed by tokenSumLen bytes of
+//	SHA-256("durablewasm continuation token\x00" + hub + "\x00" + the text before)
+//
+// The checksum makes tokens tamper-evident: a modified, truncated or
+// extended token, or one issued by another task hub, fails it. It uses no
+// secret, so every process of the hub accepts every token of the hub; it is
+// not an authorization (a token only selects where a page starts in a
+// query the caller may make anyway). decodeToken also requires the token to
+// be exactly the canonical encoding of what it decodes to, so no spelling
+// variant (base64 padding bits, inserted line breaks, "+5" or "05" scores)
+// is accepted either.
+const (
+	// tokenSumLen is the number of checksum bytes in a token.
+	tokenSumLen = 12
+	// maxTokenLen bounds the length of a token accepted (an instance id is
+	// at most host.MaxInstanceIDLength characters of up to 4 bytes).
+	maxTokenLen = 2048
+)
+
+// tokenSum is the checksum of a token's text for this store's hub.
+func (s *Store) tokenSum(text []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("durablewasm continuation token\x00"))
+	h.Write([]byte(s.hub))
+	h.Write([]byte{0})
+	h.Write(text)
+	return h.Sum(nil)[:tokenSumLen]
 }
 
-// decodeToken parses a continuation token; "" means "from the start".
-func decodeToken(tok string) (cursor, bool, error) {
+// encodeToken returns the continuation token of c (see Continuation
+// tokens above).
+func (s *Store) encodeToken(c cursor) string {
+	text := []byte(tokenVersion + ":" + strconv.FormatInt(c.score, 10) + ":" + c.id)
+	return base64.RawURLEncoding.EncodeToString(append(text, s.tokenSum(text)...))
+}
+
+// decodeToken parses a continuation token; "" means "from the start". Any
+// token that encodeToken of this hub did not return exactly is refused with
+// a wrapped host.ErrBadToken saying why.
+func (s *Store) decodeToken(tok string) (cursor, bool, error) {
 	if tok == "" {
 		return cursor{}, false, nil
 	}
@@ -101,13 +137,26 @@ func decodeToken(tok string) (cursor, bool, error) {
 		if len(shown) > 40 {
 			shown = shown[:40] + "…"
 		}
-		return fmt.Errorf("continuation token %q: %w: %s (accepted: \"\" to start, or the ContinuationToken of a page this task hub returned)", shown, host.ErrBadToken, why)
+		return fmt.Errorf("continuation token %q: %w: %s (accepted: \"\" to start, or the ContinuationToken of a page this task hub returned, unmodified)", shown, host.ErrBadToken, why)
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	if len(tok) > maxTokenLen {
+		return cursor{}, false, bad(fmt.Sprintf("it is %d characters long; tokens are at most %d", len(tok), maxTokenLen))
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(tok)
 	if err != nil {
 		return cursor{}, false, bad("not base64url")
 	}
-	ver, rest, ok := strings.Cut(string(raw), ":")
+	if len(raw) <= tokenSumLen {
+		return cursor{}, false, bad("too short")
+	}
+	text, sum := raw[:len(raw)-tokenSumLen], raw[len(raw)-tokenSumLen:]
+	if !bytes.Equal(sum, s.tokenSum(text)) {
+		if strings.HasPrefix(string(raw), "1:") {
+			return cursor{}, false, bad("a token of an older version, no longer accepted; list again without a token")
+		}
+		return cursor{}, false, bad("its checksum does not match: it was modified, truncated or issued by another task hub")
+	}
+	ver, rest, ok := strings.Cut(string(text), ":")
 	if !ok || ver != tokenVersion {
 		return cursor{}, false, bad("unknown token version")
 	}
@@ -119,7 +168,11 @@ func decodeToken(tok string) (cursor, bool, error) {
 	if err != nil {
 		return cursor{}, false, bad("bad created time")
 	}
-	return cursor{score: score, id: id}, true, nil
+	c := cursor{score: score, id: id}
+	if s.encodeToken(c) != tok {
+		return cursor{}, false, bad("not in canonical form")
+	}
+	return c, true, nil
 }
 
 // filter is a validated host.InstanceQuery filter.
@@ -133,6 +186,8 @@ type filter struct {
 	loSet, hiSet bool
 }
 
+// newFilter validates q's filter. An unknown status or CreatedTo before
+// CreatedFrom is a wrapped host.ErrInvalidInput naming what is accepted.
 func newFilter(q host.InstanceQuery) (*filter, error) {
 	f := &filter{from: q.CreatedFrom, to: q.CreatedTo, prefix: q.InstanceIDPrefix}
 	for _, st := range q.Statuses {
@@ -141,7 +196,7 @@ func newFilter(q host.InstanceQuery) (*filter, error) {
 			for i, s := range abi.AllStatuses {
 				names[i] = string(s)
 			}
-			return nil, fmt.Errorf("unknown runtime status %q (accepted: %s)", st, strings.Join(names, ", "))
+			return nil, fmt.Errorf("%w: unknown runtime status %q (accepted: %s)", host.ErrInvalidInput, st, strings.Join(names, ", "))
 		}
 		if !slices.Contains(f.statuses, st) {
 			f.statuses = append(f.statuses, st)
@@ -155,7 +210,8 @@ func newFilter(q host.InstanceQuery) (*filter, error) {
 		f.hi, f.hiSet = f.to.UnixMilli(), true
 	}
 	if f.loSet && f.hiSet && f.to.Before(f.from) {
-		return nil, fmt.Errorf("CreatedTo %s is before CreatedFrom %s", f.to.Format(time.RFC3339Nano), f.from.Format(time.RFC3339Nano))
+		return nil, fmt.Errorf("%w: CreatedTo %s is before CreatedFrom %s, an empty range (accepted: CreatedTo at or after CreatedFrom, or either unbounded)",
+			host.ErrInvalidInput, f.to.Format(time.RFC3339Nano), f.from.Format(time.RFC3339Nano))
 	}
 	return f, nil
 }
@@ -416,12 +472,15 @@ func (s *Store) loadStates(ctx context.Context, entries []idxEntry) ([]*host.Ins
 // clamped to MaxPageSize. Each instance is re-checked against q after its
 // state is loaded, so one that changed since the index read is left out.
 //
-// The continuation token is base64url of "1:<created ms>:<instance id>" of
-// the last instance returned; it is "" when no matching instance follows.
+// The continuation token names the last instance returned (its created ms
+// and id) with a checksum over both and the hub name; it is "" when no
+// matching instance follows.
 // Paging is stable under concurrent writes: an instance that matches q
 // throughout appears exactly once, whatever is created, changed or purged
-// meanwhile. A token this store did not issue returns a wrapped
-// host.ErrBadToken.
+// meanwhile. A token that no Store of this hub issued, or an issued token
+// with any change, returns a wrapped host.ErrBadToken; a filter that cannot
+// be served (an unknown status, CreatedTo before CreatedFrom) returns a
+// wrapped host.ErrInvalidInput.
 func (s *Store) QueryInstances(ctx context.Context, q host.InstanceQuery) (*host.InstancePage, error) {
 	page, _, err := s.queryInstances(ctx, q)
 	return page, err
@@ -440,7 +499,7 @@ func (s *Store) queryInstances(ctx context.Context, q host.InstanceQuery) (*host
 		size = DefaultPageSize
 	}
 	size = min(size, MaxPageSize)
-	after, hasAfter, err := decodeToken(q.ContinuationToken)
+	after, hasAfter, err := s.decodeToken(q.ContinuationToken)
 	if err != nil {
 		return nil, stats, fmt.Errorf("%s: %w", op, err)
 	}
@@ -489,7 +548,7 @@ func (s *Store) queryInstances(ctx context.Context, q host.InstanceQuery) (*host
 			return nil, stats, fmt.Errorf("%s: %w", op, err)
 		}
 		if more {
-			page.ContinuationToken = encodeToken(last)
+			page.ContinuationToken = s.encodeToken(last)
 		}
 	}
 	stats.indexTrips = m.trips

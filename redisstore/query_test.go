@@ -2,10 +2,12 @@ package redisstore
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/rand"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -259,11 +261,15 @@ func testQueryFilters(t *testing.T, b *backend) {
 			}
 		}
 	}
-	if _, err := s.QueryInstances(ctx, host.InstanceQuery{Statuses: []abi.RuntimeStatus{"Sleeping"}}); err == nil || !strings.Contains(err.Error(), "Sleeping") {
+	if _, err := s.QueryInstances(ctx, host.InstanceQuery{Statuses: []abi.RuntimeStatus{"Sleeping"}}); !errors.Is(err, host.ErrInvalidInput) || !strings.Contains(err.Error(), "Sleeping") {
 		t.Errorf("unknown status: %v", err)
 	}
-	if _, err := s.QueryInstances(ctx, host.InstanceQuery{CreatedFrom: to, CreatedTo: from}); err == nil {
-		t.Error("CreatedTo before CreatedFrom accepted")
+	if _, err := s.QueryInstances(ctx, host.InstanceQuery{CreatedFrom: to, CreatedTo: from}); !errors.Is(err, host.ErrInvalidInput) ||
+		!strings.Contains(err.Error(), "CreatedTo") || !strings.Contains(err.Error(), "CreatedFrom") {
+		t.Errorf("CreatedTo before CreatedFrom: %v, want ErrInvalidInput naming both", err)
+	}
+	if _, err := s.PurgeInstances(ctx, host.InstanceQuery{CreatedFrom: to, CreatedTo: from}, false, 0, nil); !errors.Is(err, host.ErrInvalidInput) {
+		t.Errorf("purge with CreatedTo before CreatedFrom: %v, want ErrInvalidInput", err)
 	}
 	// A status change between pages is seen by the re-check.
 	page, err := s.QueryInstances(ctx, host.InstanceQuery{Statuses: []abi.RuntimeStatus{abi.StatusFailed}, PageSize: 2})
@@ -304,10 +310,60 @@ func testQueryToken(t *testing.T, b *backend) {
 	if p, err := s2.QueryInstances(ctx, host.InstanceQuery{PageSize: 1000, ContinuationToken: p1.ContinuationToken}); err != nil || len(p.Instances) != 50 || p.ContinuationToken != "" {
 		t.Errorf("rest in one page: %d, %q, %v", len(p.Instances), p.ContinuationToken, err)
 	}
-	for _, tok := range []string{"garbage!", "MTpYOmE", encodeToken(cursor{1, "x"})[1:], "Mjox" + "OmE", "MTox"} {
+	for _, tok := range []string{"garbage!", "MTpYOmE", s.encodeToken(cursor{1, "x"})[1:], "Mjox" + "OmE", "MTox"} {
 		_, err := s.QueryInstances(ctx, host.InstanceQuery{ContinuationToken: tok})
 		if !errors.Is(err, host.ErrBadToken) || !strings.Contains(err.Error(), "accepted") {
 			t.Errorf("token %q: %v, want ErrBadToken saying what is accepted", tok, err)
+		}
+	}
+	t.Run("Tamper", func(t *testing.T) { testQueryTokenTamper(t, b) })
+}
+
+// testQueryTokenTamper checks that continuation tokens are tamper-evident:
+// every change to an issued token (each character replaced by each other
+// base64url character, dropped, or followed by another one; a line break
+// inserted; re-encoding the same cursor without the checksum, as version 1
+// did; the token of another hub) gives host.ErrBadToken, while the token
+// itself works in any Store of its hub.
+func testQueryTokenTamper(t *testing.T, b *backend) {
+	s := b.store(t, Options{Partitions: 2})
+	queryFixture(t, s)
+	p1, err := s.QueryInstances(ctx, host.InstanceQuery{PageSize: 3})
+	if err != nil || p1.ContinuationToken == "" {
+		t.Fatal(p1, err)
+	}
+	tok := p1.ContinuationToken
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	var variants []string
+	for i := range tok {
+		for _, c := range alphabet {
+			if byte(c) != tok[i] {
+				variants = append(variants, tok[:i]+string(c)+tok[i+1:])
+			}
+		}
+		variants = append(variants, tok[:i]+tok[i+1:], tok[:i+1]+"A"+tok[i+1:], tok[:i]+"\n"+tok[i:])
+	}
+	c, _, err := s.decodeToken(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := func(c cursor) string {
+		return base64.RawURLEncoding.EncodeToString([]byte("1:" + strconv.FormatInt(c.score, 10) + ":" + c.id))
+	}
+	other := b.store(t, Options{Partitions: 2})
+	variants = append(variants, v1(c), v1(cursor{c.score, c.id + "x"}), other.encodeToken(c), tok+tok)
+	for _, v := range variants {
+		if _, err := s.QueryInstances(ctx, host.InstanceQuery{PageSize: 3, ContinuationToken: v}); !errors.Is(err, host.ErrBadToken) {
+			t.Fatalf("tampered token %q (of %q) accepted: %v", v, tok, err)
+		}
+	}
+	s2, err := New(ctx, b.client, s.Hub(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []*Store{s, s2} {
+		if p, err := st.QueryInstances(ctx, host.InstanceQuery{PageSize: 3, ContinuationToken: tok}); err != nil || len(p.Instances) != 3 {
+			t.Fatalf("issued token refused: %v", err)
 		}
 	}
 }
