@@ -22,8 +22,10 @@ import (
 //     of the machine can lose tens of seconds of acknowledged writes.
 //
 // A server that refuses CONFIG GET (managed services often rename it) gets a
-// warning that says the settings could not be checked. The check never fails
-// the caller: it only reports.
+// warning that says the settings could not be checked. The embedded Redis of
+// `durablewasm up` (IsEmbedded) gets the single line EmbeddedDurability
+// instead: it keeps everything in memory, so the settings do not apply. The
+// check never fails the caller: it only reports.
 func (s *Store) CheckDurability(ctx context.Context) []string {
 	var mu sync.Mutex
 	var warns []string
@@ -40,6 +42,9 @@ func (s *Store) CheckDurability(ctx context.Context) []string {
 			warns = append(warns, fmt.Sprintf("cannot check the durability settings of the cluster's masters: %v", err))
 		}
 	case *redis.Client:
+		if IsEmbedded(ctx, c) {
+			return []string{EmbeddedDurability}
+		}
 		_ = check(ctx, c)
 	default:
 		warns = append(warns, fmt.Sprintf("cannot check the durability settings of a %T client", s.rdb))
@@ -47,6 +52,9 @@ func (s *Store) CheckDurability(ctx context.Context) []string {
 	sort.Strings(warns)
 	return warns
 }
+
+// EmbeddedDurability is what CheckDurability reports for the embedded Redis.
+const EmbeddedDurability = "embedded Redis (in memory): durability settings do not apply; data is lost when `durablewasm up` stops"
 
 func durabilityWarnings(ctx context.Context, c *redis.Client) []string {
 	addr := c.Options().Addr
