@@ -46,6 +46,70 @@ var (
 	ErrDeadLetterNotFound = errors.New("dead letter not found")
 )
 
+// ErrIdempotencyKeyReused: an idempotency key was used again within its TTL
+// on the same instance for another operation, or with other arguments, than
+// the operation it was first recorded for. Nothing was written. A key may only
+// be reused to retry the very same operation; use a new key for a new one.
+var ErrIdempotencyKeyReused = errors.New("idempotency key already used for another operation")
+
+// IdempotencyTTL is how long a store remembers an applied idempotency key
+// (when Idempotency.TTL is zero): a retry with the same key within it returns
+// the first outcome instead of applying the operation again.
+const IdempotencyTTL = 24 * time.Hour
+
+// Idempotency makes one client operation apply at most once however often it
+// is retried. The store records Key in the same atomic script that applies
+// the operation, in the slot of the instance it changes, for TTL; a later
+// call with the same Key for the same instance and Fingerprint writes nothing
+// and reports the first outcome (Replay.Replayed), and one with another
+// Fingerprint fails with ErrIdempotencyKeyReused naming the first Operation.
+// Keys are scoped to the target instance: the same key used for two
+// different instances makes two independent records. Only applied operations
+// are recorded: a refused one (not found, finished, exists, …) writes
+// nothing, so its retry is evaluated afresh.
+type Idempotency struct {
+	// Key is the caller's (or the client's generated) idempotency key.
+	Key string
+	// Operation names the operation for error messages ("raise-event",
+	// "start-new", "terminate", …).
+	Operation string
+	// Fingerprint identifies the operation and its arguments (timestamps
+	// and generated ids excluded); any text, compared for equality.
+	Fingerprint string
+	// TTL is how long the record is kept; zero means IdempotencyTTL.
+	TTL time.Duration
+}
+
+// Replay is the outcome of an idempotent Store operation.
+type Replay struct {
+	// Replayed is set when the operation had already been applied with the
+	// same key: nothing was written by this call.
+	Replayed bool
+	// ExecutionID is, for CreateInstanceOnce, the execution id of the
+	// instance the (first) application created.
+	ExecutionID string
+}
+
+// IdempotentStore is an optional Store capability (redisstore has it): the
+// client's mutating operations with an idempotency key. Each method is its
+// Store counterpart (same checks, errors and writes) made exactly-once by
+// idem as described at Idempotency; a replay returns a nil error even if the
+// instance has since changed (finished, been purged).
+type IdempotentStore interface {
+	// CreateInstanceOnce is CreateInstance with idem; the record lives with
+	// st.InstanceID.
+	CreateInstanceOnce(ctx context.Context, st InstanceState, start ControlMessage, idem Idempotency) (Replay, error)
+	// SendToInstanceOnce is SendToInstance with idem; the record lives with
+	// msg.InstanceID.
+	SendToInstanceOnce(ctx context.Context, msg ControlMessage, idem Idempotency) (Replay, error)
+	// RewindInstanceOnce is RewindInstance with idem.
+	RewindInstanceOnce(ctx context.Context, msg ControlMessage, idem Idempotency) (Replay, error)
+	// PurgeInstanceOnce is PurgeInstance with idem; the record outlives the
+	// purged instance, so a retry after a lost reply succeeds instead of
+	// reporting ErrInstanceNotFound.
+	PurgeInstanceOnce(ctx context.Context, instanceID string, force bool, idem Idempotency) (Replay, error)
+}
+
 // PartitionFor returns the partition (0..n-1) of an instance id. It is a stable
 // FNV-1a hash, identical in every process, so any worker or client finds the
 // same partition for the same id.
@@ -443,6 +507,16 @@ type Store interface {
 	// DeleteDeadLetter removes one dead letter; ErrDeadLetterNotFound if
 	// partition p has none with that id.
 	DeleteDeadLetter(ctx context.Context, p int, id string) error
+	// QuarantineControl parks control messages of partition p whose step or
+	// commit kept failing in the partition's dead-letter stream (Kind
+	// "control", with reason and the message as stored) and acks and
+	// deletes them, atomically and fenced by epoch (ErrStaleEpoch). It
+	// returns the dead letters' ids ("" for a message already gone).
+	QuarantineControl(ctx context.Context, p int, epoch int64, msgs []ControlMessage, reason string) ([]string, error)
+	// RequeueDeadLetter puts a quarantined control message back on its
+	// partition's control stream and removes the dead letter, atomically:
+	// ErrDeadLetterNotFound, or ErrInvalidInput for another kind.
+	RequeueDeadLetter(ctx context.Context, p int, id string) error
 }
 
 // StoredModule is one module stored in the hub.
@@ -478,10 +552,16 @@ type DeadLetter struct {
 	Activity    string
 	Input       string
 	Deliveries  int64
+	// Event is the event type of a quarantined control message (Kind
+	// "control"), e.g. "ExecutionStarted".
+	Event string
 }
 
 // Dead-letter kinds.
 const (
 	DeadLetterActivity    = "activity"
 	DeadLetterUndecodable = "undecodable"
+	// DeadLetterControl is a control message quarantined after its step or
+	// commit kept failing (Worker: QuarantineAfter attempts).
+	DeadLetterControl = "control"
 )
