@@ -67,9 +67,18 @@ func ManagementPayload(baseURL, hub, connection, code, id string) HTTPManagement
 	}
 }
 
-// escapeSegment percent-encodes s as one path segment: everything but
-// letters, digits and -_.~ is escaped, a space as %20.
+// escapeSegment percent-encodes s as one path segment, as .NET's
+// Uri.EscapeDataString does: everything but letters, digits and -_.~ is
+// escaped (UTF-8 bytes as %XX), a space as %20. This escapes more than
+// url.PathEscape (also :@&=+$,;), which is as valid in a path and survives
+// clients that treat those characters specially. The segments "." and "..",
+// which URL parsers resolve away, are written %2E and %2E%2E (ids created
+// before host.ValidateInstanceID refused them may still exist; curl and Go
+// keep %2E, though browsers resolve it too).
 func escapeSegment(s string) string {
+	if s == "." || s == ".." {
+		return strings.Repeat("%2E", len(s))
+	}
 	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
 }
 

@@ -40,6 +40,13 @@ func TestManagementPayloadEscaping(t *testing.T) {
 	if p.ID != "a b+c:é" {
 		t.Fatalf("id %q", p.ID)
 	}
+	// Dot segments are escaped (curl and Go would otherwise resolve them
+	// away); other characters that url.PathEscape leaves are escaped too.
+	for id, seg := range map[string]string{".": "%2E", "..": "%2E%2E", "...": "...", "a.b": "a.b", "a&b=c;d@e$f,g": "a%26b%3Dc%3Bd%40e%24f%2Cg", "%2e": "%252e"} {
+		if p := ManagementPayload("http://h", "H", "C", "", id); p.StatusQueryGetURI != "http://h/instances/"+seg+"?taskHub=H&connection=C" {
+			t.Errorf("id %q: %s", id, p.StatusQueryGetURI)
+		}
+	}
 	p = ManagementPayload("http://h/runtime/webhooks/durabletask", "H", "C", "", "x")
 	if p.RestartPostURI != "http://h/runtime/webhooks/durabletask/instances/x/restart?taskHub=H&connection=C" {
 		t.Fatalf("without code: %s", p.RestartPostURI)
