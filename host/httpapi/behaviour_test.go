@@ -148,13 +148,24 @@ func TestRPCPrefixIsLoopbackOnly(t *testing.T) {
 	}
 }
 
+// TestTaskHubParameter: the parameter's name is case-insensitive like every
+// query key, its value is compared exactly (task hub names are
+// case-sensitive, as in the CLI and the store).
 func TestTaskHubParameter(t *testing.T) {
 	s, _ := newTestServer(t, nil)
-	for q, code := range map[string]int{"taskHub=DurableFunctionsHub": 202, "TASKHUB=durablefunctionshub": 202, "taskHub=%20": 202, "taskHub=Other": 400} {
+	for q, code := range map[string]int{"taskHub=DurableFunctionsHub": 202, "TASKHUB=DurableFunctionsHub": 202, "taskHub=%20": 202,
+		"taskHub=Other": 400, "taskHub=durablefunctionshub": 400, "TASKHUB=DURABLEFUNCTIONSHUB": 400} {
 		w := serve(s, request{method: "GET", target: wh + "/instances/run?" + q, header: key(nil)})
 		if w.Code != code {
 			t.Errorf("%s: %d, want %d", q, w.Code, code)
 		}
+		if code == 400 && !strings.Contains(w.Body.String(), `serves only the task hub \"DurableFunctionsHub\"`) {
+			t.Errorf("%s: %s", q, w.Body)
+		}
+	}
+	w := serve(s, request{method: "GET", target: wh + "/instances/run?taskHub=durablefunctionshub", header: key(nil)})
+	if !strings.Contains(w.Body.String(), "case-sensitive") {
+		t.Errorf("a hub differing in case only: %s", w.Body)
 	}
 }
 

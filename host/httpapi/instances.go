@@ -83,8 +83,11 @@ func (s *Server) writeStatus(w http.ResponseWriter, r *http.Request, q query, st
 	writeJSON(w, code, p)
 }
 
-// handleList serves GET /instances: always 200 with a JSON array and the
-// x-ms-continuation-token header ("" on the last page).
+// handleList serves GET /instances: 200 with a JSON array and the
+// x-ms-continuation-token header ("" on the last page), an empty array
+// when createdTimeTo is before createdTimeFrom (as in Durable Functions);
+// 400 for a continuation token the server did not issue or that was
+// changed.
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request, a *args) {
 	q := a.q
 	f := q.runtimeStatus()
@@ -98,12 +101,21 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, a *args) {
 		}
 		iq.CreatedFrom, _ = q.time("createdTimeFrom")
 		iq.CreatedTo, _ = q.time("createdTimeTo")
-		page, err := s.client.QueryInstances(r.Context(), iq)
-		if errors.Is(err, host.ErrBadToken) {
-			writeMessage(w, http.StatusBadRequest, "The x-ms-continuation-token header is not a token this server issued; send the token of the previous page, or none for the first page.")
+		if emptyRange(iq.CreatedFrom, iq.CreatedTo) {
+			// As in Durable Functions: the filter matches nothing.
+			w.Header().Set("x-ms-continuation-token", "")
+			writeJSON(w, http.StatusOK, items)
 			return
 		}
-		if err != nil {
+		page, err := s.client.QueryInstances(r.Context(), iq)
+		switch {
+		case errors.Is(err, host.ErrBadToken):
+			writeMessage(w, http.StatusBadRequest, "The x-ms-continuation-token header is not a token this server issued, or it was changed; send the token of the previous page unmodified, or none for the first page.")
+			return
+		case errors.Is(err, host.ErrInvalidInput):
+			writeMessage(w, http.StatusBadRequest, "The query cannot be served: "+invalidInputText(err))
+			return
+		case err != nil:
 			s.fail(w, r, err)
 			return
 		}
@@ -115,6 +127,12 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, a *args) {
 	}
 	w.Header().Set("x-ms-continuation-token", next)
 	writeJSON(w, http.StatusOK, items)
+}
+
+// emptyRange reports whether the created-time bounds from and to (zero:
+// unbounded) admit no instance: both set and to before from.
+func emptyRange(from, to time.Time) bool {
+	return !from.IsZero() && !to.IsZero() && to.Before(from)
 }
 
 // purgeResult is the body of the purge routes.
@@ -153,8 +171,10 @@ func notTerminalMessage(id string, status abi.RuntimeStatus) string {
 }
 
 // handlePurgeByFilter serves DELETE /instances: 400 (a JSON string)
-// without a valid createdTimeFrom, 404 empty when nothing was deleted, else
-// 200 {"instancesDeleted":N}. Only finished instances are purged.
+// without a valid createdTimeFrom, 404 empty when nothing was deleted
+// (also when the range is empty: createdTimeFrom after createdTimeTo, which
+// defaults to now), else 200 {"instancesDeleted":N}. Only finished
+// instances are purged.
 func (s *Server) handlePurgeByFilter(w http.ResponseWriter, r *http.Request, a *args) {
 	from, ok := a.q.time("createdTimeFrom")
 	if !ok {
@@ -166,11 +186,17 @@ func (s *Server) handlePurgeByFilter(w http.ResponseWriter, r *http.Request, a *
 		to = time.Now().UTC()
 	}
 	f := a.q.runtimeStatus()
-	if f.set && len(f.statuses) == 0 {
+	if f.set && len(f.statuses) == 0 || emptyRange(from, to) {
+		// Nothing can match: a createdTimeFrom after createdTimeTo (or
+		// after now, its default) purges nothing, as in Durable Functions.
 		writeEmpty(w, http.StatusNotFound)
 		return
 	}
 	res, err := s.client.PurgeInstances(r.Context(), host.InstanceQuery{CreatedFrom: from, CreatedTo: to, Statuses: f.statuses}, false, nil)
+	if errors.Is(err, host.ErrInvalidInput) && res.Deleted == 0 {
+		writeString(w, http.StatusBadRequest, "The purge filter cannot be served: "+invalidInputText(err))
+		return
+	}
 	if err != nil && res.Deleted == 0 {
 		s.fail(w, r, err)
 		return
@@ -211,11 +237,13 @@ func (s *Server) handleRaiseEvent(w http.ResponseWriter, r *http.Request, a *arg
 }
 
 // writeSendResult maps the error of a message sent to an instance: 404,
-// 410, 400 (invalid input) or 202 empty.
+// 410, 400 (invalid input), 413 (event data over the payload limit) or 202
+// empty.
 func (s *Server) writeSendResult(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case err == nil:
 		writeEmpty(w, http.StatusAccepted)
+	case writePayloadTooLarge(w, err):
 	case errors.Is(err, host.ErrInstanceNotFound):
 		writeEmpty(w, http.StatusNotFound)
 	case errors.Is(err, host.ErrInstanceFinished):
@@ -289,6 +317,8 @@ func (s *Server) handleRewind(w http.ResponseWriter, r *http.Request, a *args) {
 		writeEmpty(w, http.StatusAccepted)
 	case errors.Is(err, host.ErrInstanceNotFound):
 		writeString(w, http.StatusNotFound, notFound)
+	case errors.Is(err, host.ErrInvalidInput): // the reason
+		writeArgumentError(w, invalidInputText(err))
 	case errors.Is(err, host.ErrNotFailed):
 		status := abi.StatusRunning
 		if now, gerr := s.client.GetStatus(r.Context(), id); gerr == nil {

@@ -54,6 +54,13 @@ func (l *lockedLog) String() string {
 // hash slots, which Redis Cluster refuses).
 func startSamplesOn(t *testing.T, url string, opts httpapi.Options) (string, *host.Client) {
 	t.Helper()
+	srv, client := startSamplesServer(t, url, opts)
+	return srv.URL(), client
+}
+
+// startSamplesServer is startSamplesOn returning the started server.
+func startSamplesServer(t *testing.T, url string, opts httpapi.Options) (*httpapi.Server, *host.Client) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	store, err := redisstore.Open(ctx, url, "TestHub", redisstore.Options{Partitions: 4})
 	if err != nil {
@@ -108,7 +115,7 @@ func startSamplesOn(t *testing.T, url string, opts httpapi.Options) (string, *ho
 	if _, err := client.WaitForCompletion(wctx, st.InstanceID, 20*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	return srv.URL(), client
+	return srv, client
 }
 
 func call(t *testing.T, method, url, ctype, body string) (*http.Response, string) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -54,6 +55,30 @@ func (s *Server) Options() Options {
 	o := s.opts
 	o.Keys = nil
 	return o
+}
+
+// ManagementPayloadJSON returns the HttpManagementPayload JSON of instance
+// instanceID as the server hands it to activities (it has the signature of
+// host.WorkerOptions.ManagementPayload): URLs on the server's bound address
+// (URL) under WebhookPath, with taskHub= the served hub, connection= the
+// connection name (Options.ConnectionName, else "Redis") and, when auth is
+// on, code= the first system key, so that the URLs work as they are, like
+// those the start routes return to a request that passed that key. It
+// fails before Start and for an id that host.ValidateInstanceID refuses.
+// The key is in the result: whoever gets it can use the API.
+func (s *Server) ManagementPayloadJSON(instanceID string) ([]byte, error) {
+	base := s.URL()
+	if base == "" {
+		return nil, errors.New("http api: management URLs: the server is not started")
+	}
+	if err := host.ValidateInstanceID(instanceID); err != nil {
+		return nil, fmt.Errorf("http api: management URLs: %w", err)
+	}
+	code := ""
+	if !s.opts.DisableAuth && len(s.opts.Keys) > 0 {
+		code = s.opts.Keys[0]
+	}
+	return encodeJSON(ManagementPayload(base+WebhookPath, s.opts.HubName, s.connection(query{}), code, instanceID))
 }
 
 // Start listens on Options.Addr and serves in a goroutine owned by the
@@ -190,12 +215,37 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	name = rt.name
 	q := parseQuery(r.URL.RawQuery)
-	if hub := q.str("taskHub"); hub != "" && !strings.EqualFold(hub, s.opts.HubName) {
-		writeMessage(rw, http.StatusBadRequest, fmt.Sprintf("The task hub %q is not served here; this server serves %q.", hub, s.opts.HubName))
+	if hub := q.str("taskHub"); hub != "" && hub != s.opts.HubName {
+		writeMessage(rw, http.StatusBadRequest, hubNotServedMessage(hub, s.opts.HubName))
+		return
+	}
+	// The id as the router sees it: percent-decoded, so "%2e%2e" is ".."
+	// like a literal ".." segment (which curl and browsers resolve away
+	// before sending; the server never cleans paths itself).
+	if id, ok := p["instanceId"]; ok {
+		if err := host.ValidateInstanceID(id); err != nil {
+			writeArgumentError(rw, err.Error())
+			return
+		}
+	}
+	if r.ContentLength > s.opts.MaxBodyBytes {
+		// Refused before any of the body is read.
+		writeBodyTooLarge(rw, s.opts.MaxBodyBytes)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes) // w: it closes the connection on excess
 	rt.handle(s, rw, r, &args{path: p, q: q})
+}
+
+// hubNotServedMessage is the 400 message for a taskHub parameter naming a
+// hub other than the served one. Task hub names are compared exactly
+// (case-sensitively), as the CLI and the store compare them.
+func hubNotServedMessage(hub, served string) string {
+	msg := fmt.Sprintf("The task hub %q is not served here; this server serves only the task hub %q. ", hub, served)
+	if strings.EqualFold(hub, served) {
+		msg += "Task hub names are case-sensitive: "
+	}
+	return msg + fmt.Sprintf("send taskHub=%s or leave taskHub out.", url.QueryEscape(served))
 }
 
 // authorized checks the system key: the code query parameter or the

@@ -101,9 +101,11 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, a *args, id strin
 }
 
 // writeStartError maps a StartNew error: 400 invalid input (unknown
-// function, bad id), 409 an unfinished instance with that id exists.
+// function, bad id), 413 an input over the module's payload limit, 409 an
+// unfinished instance with that id exists.
 func (s *Server) writeStartError(w http.ResponseWriter, r *http.Request, id string, err error) {
 	switch {
+	case writePayloadTooLarge(w, err):
 	case errors.Is(err, host.ErrInvalidInput):
 		writeArgumentError(w, invalidInputText(err))
 	case errors.Is(err, host.ErrInstanceExists):
@@ -245,7 +247,7 @@ func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request, required b
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeMessage(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("The request body is larger than the limit of %d bytes.", tooBig.Limit))
+			writeBodyTooLarge(w, tooBig.Limit)
 			return "", false
 		}
 		writeMessage(w, http.StatusBadRequest, "The request body could not be read.")
@@ -274,9 +276,34 @@ func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request, required b
 // invalidInputText is the message of an ErrInvalidInput error without the
 // sentinel's prefix.
 func invalidInputText(err error) string {
+	return textAfter(err, host.ErrInvalidInput)
+}
+
+// textAfter is err's message from after the text of sentinel and ": " on
+// (all of it when the sentinel's text is not in it).
+func textAfter(err, sentinel error) string {
 	msg := err.Error()
-	if i := strings.Index(msg, host.ErrInvalidInput.Error()+": "); i >= 0 {
-		msg = msg[i+len(host.ErrInvalidInput.Error())+2:]
+	if i := strings.Index(msg, sentinel.Error()+": "); i >= 0 {
+		msg = msg[i+len(sentinel.Error())+2:]
 	}
 	return msg
+}
+
+// writeBodyTooLarge writes the 413 of a request body over limit bytes.
+func writeBodyTooLarge(w http.ResponseWriter, limit int64) {
+	writeMessage(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("The request body is larger than the limit of %d bytes.", limit))
+}
+
+// writePayloadTooLarge maps host.ErrPayloadTooLarge (an input or event data
+// over the payload limit of the module it is for; nothing was written) to
+// 413 {"Message":…} with the client's message, which names the payload, its
+// size and the limit. It reports whether err was that error (and the
+// response written). Every route that passes a payload to the client uses
+// it, before its other error cases.
+func writePayloadTooLarge(w http.ResponseWriter, err error) bool {
+	if !errors.Is(err, host.ErrPayloadTooLarge) {
+		return false
+	}
+	writeMessage(w, http.StatusRequestEntityTooLarge, "Payload too large: "+textAfter(err, host.ErrPayloadTooLarge))
+	return true
 }
