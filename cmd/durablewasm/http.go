@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"os"
 	"strings"
@@ -130,21 +129,14 @@ func (a *httpAPI) describe() string {
 
 // managementPayload returns the function that gives activities an
 // instance's management URLs (abi.ImportManagementURLs), or nil when the API
-// is off. The URLs carry the first system key as code=…, as Durable
+// is off. The server builds them: with the served hub, the connection name
+// and, when auth is on, the first system key as code=…, as Durable
 // Functions' do, so the system they are handed to can call them.
 func (a *httpAPI) managementPayload() func(string) ([]byte, error) {
 	if a.srv == nil {
 		return nil
 	}
-	o := a.srv.Options()
-	code := ""
-	if a.auth && len(o.Keys) > 0 {
-		code = o.Keys[0]
-	}
-	base := a.srv.URL() + httpapi.WebhookPath
-	return func(id string) ([]byte, error) {
-		return json.Marshal(httpapi.ManagementPayload(base, o.HubName, o.ConnectionName, code, id))
-	}
+	return a.srv.ManagementPayloadJSON
 }
 
 // url is the API's base URL, "" when off.
