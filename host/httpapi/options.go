@@ -33,7 +33,8 @@ type Options struct {
 	Addr string
 	// HubName is the task hub reported in URLs and in the binding (default
 	// "DurableFunctionsHub"). A request whose taskHub query parameter names
-	// another hub (compared case-insensitively) gets 400.
+	// another hub gets 400 naming this one; names are compared exactly
+	// (case-sensitively), as the CLI and the store compare them.
 	HubName string
 	// ConnectionName is the connection reported in URLs when the request
 	// has no connection parameter (default "Redis"). The binding reports
@@ -48,7 +49,10 @@ type Options struct {
 	// arrive on a loopback address gets 401.
 	DisableAuth bool
 	// MaxBodyBytes limits request bodies (default 4 MiB); larger ones get
-	// 413.
+	// 413, before any of the body is read when Content-Length announces
+	// it, else once the limit is crossed. Inputs and event data over the
+	// payload limit of the module they are for (smaller by default, 1 MiB)
+	// get 413 too (host.ErrPayloadTooLarge).
 	MaxBodyBytes int64
 	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout are the
 	// http.Server limits (defaults 10s, 30s, 2m, 2m).
