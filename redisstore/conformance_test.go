@@ -76,6 +76,8 @@ func runConformance(t *testing.T, b *backend) {
 		{"PurgeInstance", testPurgeInstance},
 		{"PurgeInstances", testPurgeInstances},
 		{"RewindInstance", testRewindInstance},
+		{"IdempotencyKeys", testIdempotencyKeys},
+		{"PurgeRemovesDedupMarkers", testPurgeRemovesDedupMarkers},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1328,5 +1330,286 @@ func testDeleteHub(t *testing.T, b *backend) {
 	}
 	if _, err := other.GetInstance(ctx, "keep"); err != nil {
 		t.Errorf("DeleteHub deleted another hub's instance: %v", err)
+	}
+}
+
+// idem returns an Idempotency for tests.
+func idem(key, op, fp string) host.Idempotency {
+	return host.Idempotency{Key: key, Operation: op, Fingerprint: fp}
+}
+
+// testIdempotencyKeys: every client operation with an idempotency key is
+// applied once however often it is retried (the record is written by the
+// script that applies it, in the instance's slot); a retry reports the first
+// outcome; the key with other arguments is refused; a refusal records
+// nothing. "Retry after a lost reply" is a second call with the same key.
+func testIdempotencyKeys(t *testing.T, b *backend) {
+	s := b.store(t, Options{Partitions: 4})
+	raised := func(id, data string) host.ControlMessage {
+		e := ev(abi.EventEventRaised, -1)
+		e.Name, e.Input = "Approval", data
+		return host.ControlMessage{InstanceID: id, Event: e}
+	}
+	// Create: a retry with another execution id (a retry by a new process)
+	// replays the first one's.
+	st := pendingState("idem-c")
+	r, err := s.CreateInstanceOnce(ctx, st, startMsg(st.InstanceID), idem("k-create", "start-new", "fp-create"))
+	if err != nil || r.Replayed || r.ExecutionID != st.ExecutionID {
+		t.Fatalf("first CreateInstanceOnce = %+v, %v", r, err)
+	}
+	p := host.PartitionFor(st.InstanceID, 4)
+	k := s.parts[p]
+	ctl0 := ctlLen(t, s, p)
+	retry := st
+	retry.ExecutionID = "e-other"
+	r, err = s.CreateInstanceOnce(ctx, retry, startMsg(st.InstanceID), idem("k-create", "start-new", "fp-create"))
+	if err != nil || !r.Replayed || r.ExecutionID != st.ExecutionID {
+		t.Errorf("retried CreateInstanceOnce = %+v, %v; want a replay of execution %s", r, err, st.ExecutionID)
+	}
+	if got, _ := s.GetInstance(ctx, st.InstanceID); got.ExecutionID != st.ExecutionID {
+		t.Errorf("retried create replaced the instance: execution %s", got.ExecutionID)
+	}
+	if _, err := s.CreateInstanceOnce(ctx, retry, startMsg(st.InstanceID), idem("k-create", "start-new", "fp-other")); !errors.Is(err, host.ErrIdempotencyKeyReused) ||
+		!strings.Contains(err.Error(), "k-create") || !strings.Contains(err.Error(), "start-new") {
+		t.Errorf("create with the key and other arguments = %v, want ErrIdempotencyKeyReused naming the key and the first operation", err)
+	}
+	// Without a key the existing instance refuses a second create.
+	if err := s.CreateInstance(ctx, retry, startMsg(st.InstanceID)); !errors.Is(err, host.ErrInstanceExists) {
+		t.Errorf("create without a key = %v, want ErrInstanceExists", err)
+	}
+	// The record is in the instance's slot, with the 24 h TTL.
+	rec := k.idem(st.InstanceID, "k-create")
+	if keySlot(rec) != keySlot(k.instance(st.InstanceID)) {
+		t.Errorf("record %s is not in the instance's slot", rec)
+	}
+	if ttl, err := s.rdb.PTTL(ctx, rec).Result(); err != nil || ttl <= 23*time.Hour || ttl > host.IdempotencyTTL {
+		t.Errorf("record TTL = %v, %v; want about %v", ttl, err, host.IdempotencyTTL)
+	}
+
+	// Send: applied once; the same key on another instance is independent.
+	for i := 0; i < 3; i++ {
+		r, err := s.SendToInstanceOnce(ctx, raised(st.InstanceID, `1`), idem("k-send", "raise-event", "fp-send"))
+		if err != nil || r.Replayed != (i > 0) {
+			t.Fatalf("SendToInstanceOnce #%d = %+v, %v", i, r, err)
+		}
+	}
+	if got := ctlLen(t, s, p) - ctl0; got != 1 {
+		t.Errorf("three sends with one key enqueued %d messages, want 1", got)
+	}
+	if _, err := s.SendToInstanceOnce(ctx, raised(st.InstanceID, `2`), idem("k-send", "raise-event", "fp-send2")); !errors.Is(err, host.ErrIdempotencyKeyReused) {
+		t.Errorf("send with the key and other data = %v, want ErrIdempotencyKeyReused", err)
+	}
+	if _, err := s.SendToInstanceOnce(ctx, raised(st.InstanceID, `1`), idem("k-create", "raise-event", "fp-send")); !errors.Is(err, host.ErrIdempotencyKeyReused) {
+		t.Errorf("send with the create's key = %v, want ErrIdempotencyKeyReused", err)
+	}
+	// A refusal records nothing: after the instance exists, the same key
+	// applies.
+	if _, err := s.SendToInstanceOnce(ctx, raised("idem-late", `1`), idem("k-late", "raise-event", "fp")); !errors.Is(err, host.ErrInstanceNotFound) {
+		t.Fatalf("send to a missing instance = %v", err)
+	}
+	mustCreate(t, s, "idem-late")
+	if r, err := s.SendToInstanceOnce(ctx, raised("idem-late", `1`), idem("k-late", "raise-event", "fp")); err != nil || r.Replayed {
+		t.Errorf("send after the refusal = %+v, %v; want applied", r, err)
+	}
+	// A replay succeeds even after the instance finished.
+	setStatus(t, s, st, abi.StatusFailed)
+	if r, err := s.SendToInstanceOnce(ctx, raised(st.InstanceID, `1`), idem("k-send", "raise-event", "fp-send")); err != nil || !r.Replayed {
+		t.Errorf("send replay on a finished instance = %+v, %v", r, err)
+	}
+
+	// Rewind: applied once.
+	rw := host.ControlMessage{InstanceID: st.InstanceID, Event: ev(abi.EventExecutionRewound, -1)}
+	ctl1 := ctlLen(t, s, p)
+	for i := 0; i < 2; i++ {
+		if r, err := s.RewindInstanceOnce(ctx, rw, idem("k-rewind", "rewind", "fp-rw")); err != nil || r.Replayed != (i > 0) {
+			t.Fatalf("RewindInstanceOnce #%d = %+v, %v", i, r, err)
+		}
+	}
+	if got := ctlLen(t, s, p) - ctl1; got != 1 {
+		t.Errorf("two rewinds with one key enqueued %d messages, want 1", got)
+	}
+
+	// Purge: the retry reports success, not "not found", and the record
+	// survives the purge.
+	for i := 0; i < 2; i++ {
+		if r, err := s.PurgeInstanceOnce(ctx, st.InstanceID, false, idem("k-purge", "purge", "fp-purge")); err != nil || r.Replayed != (i > 0) {
+			t.Fatalf("PurgeInstanceOnce #%d = %+v, %v", i, r, err)
+		}
+	}
+	if err := s.PurgeInstance(ctx, st.InstanceID, false); !errors.Is(err, host.ErrInstanceNotFound) {
+		t.Errorf("purge without the key = %v, want ErrInstanceNotFound", err)
+	}
+	// Recreated under the same id: a new key applies, the purge key replays.
+	mustCreate(t, s, st.InstanceID)
+	if r, err := s.PurgeInstanceOnce(ctx, st.InstanceID, true, idem("k-purge", "purge", "fp-purge")); err != nil || !r.Replayed {
+		t.Errorf("purge replay = %+v, %v", r, err)
+	}
+	if _, err := s.GetInstance(ctx, st.InstanceID); err != nil {
+		t.Errorf("a purge replay deleted the new instance: %v", err)
+	}
+	if _, err := s.SendToInstanceOnce(ctx, raised(st.InstanceID, `1`), host.Idempotency{Key: "k"}); err == nil || !strings.Contains(err.Error(), "fingerprint") {
+		t.Errorf("an idempotency without fingerprint = %v, want a refusal", err)
+	}
+}
+
+// deliverTo has a parent in another partition send msgs (with Create for a
+// sub-orchestration start) to their targets through its outbox, and delivers
+// them.
+func deliverTo(t *testing.T, s *Store, parent string, msgs []host.OutboxMessage) {
+	t.Helper()
+	p := host.PartitionFor(parent, s.Partitions())
+	ep := mustLease(t, s, p, "w-status")
+	st, err := s.GetInstance(ctx, parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Status = abi.StatusRunning
+	mustCommit(t, s, host.Commit{Partition: p, Epoch: ep, CommitID: fmt.Sprint("out-", time.Now().UnixNano()), State: *st, Outbox: msgs})
+	if _, err := s.DeliverOutbox(ctx, p, ep); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dedupKeys returns the hub's dedup markers and dedup sets.
+func dedupKeys(t *testing.T, b *backend, s *Store) []string {
+	t.Helper()
+	var out []string
+	for _, key := range hubKeysLeft(t, b.client, s.Hub()) {
+		if strings.Contains(key, "}:dedup:") || strings.Contains(key, "}:dm:") {
+			out = append(out, key)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ageDedup makes every marker of instance id look delivered more than the
+// grace ago (its dedup set's scores; the markers keep their TTL).
+func ageDedup(t *testing.T, s *Store, id string) {
+	t.Helper()
+	_, k := s.partition(id)
+	ms, err := s.rdb.ZRange(ctx, k.dedupSet(id), 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := float64(time.Now().Add(-dedupGrace - time.Minute).UnixMilli())
+	for _, m := range ms {
+		if err := s.rdb.ZAdd(ctx, k.dedupSet(id), redis.Z{Score: old, Member: m}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// testPurgeRemovesDedupMarkers: the dedup markers of the messages delivered
+// to an instance (a sub-orchestration start, events, a client send with a
+// message id) belong to it: purge removes them — at once when they are older
+// than the grace, and young ones expire within it, keeping redeliveries of
+// recent messages de-duplicated — as does a create that replaces it. The
+// markers of other instances are left.
+func testPurgeRemovesDedupMarkers(t *testing.T, b *backend) {
+	s := b.store(t, Options{Partitions: 4})
+	parent := "dd-parent"
+	mustCreate(t, s, parent)
+	pp := host.PartitionFor(parent, 4)
+	feed := func(child string, n int) {
+		cs := pendingState(child)
+		start := startMsg(child)
+		start.MessageID = child + "/start"
+		msgs := []host.OutboxMessage{{Partition: host.PartitionFor(child, 4), Message: start, Create: &cs}}
+		for i := 0; i < n; i++ {
+			e := ev(abi.EventEventRaised, -1)
+			e.Name = "E"
+			msgs = append(msgs, host.OutboxMessage{Partition: host.PartitionFor(child, 4), Message: host.ControlMessage{InstanceID: child, MessageID: fmt.Sprintf("%s/e%d", child, i), Event: e}})
+		}
+		deliverTo(t, s, parent, msgs)
+		if err := s.SendToInstance(ctx, host.ControlMessage{InstanceID: child, MessageID: child + "/client", Event: ev(abi.EventEventRaised, -1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var children []string
+	for i := 0; i < 12; i++ {
+		children = append(children, otherPartitionID(s, fmt.Sprintf("dd-child%d", i), pp))
+	}
+	for _, c := range children {
+		feed(c, 3)
+	}
+	if got := len(dedupKeys(t, b, s)); got != len(children)*(5+1) {
+		t.Fatalf("%d dedup keys after the deliveries, want %d (5 markers and a set per child)", got, len(children)*6)
+	}
+	keep := children[len(children)-1]
+	keepKeys := func() []string {
+		var out []string
+		for _, key := range dedupKeys(t, b, s) {
+			if strings.HasSuffix(key, ":dm:"+keep) || strings.Contains(key, ":dedup:"+keep+"/") {
+				out = append(out, key)
+			}
+		}
+		return out
+	}
+	if got := len(keepKeys()); got != 6 {
+		t.Fatalf("the kept child has %d dedup keys, want 6", got)
+	}
+	complete := func(id string) {
+		st, err := s.GetInstance(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		setStatus(t, s, *st, abi.StatusCompleted)
+	}
+	for _, c := range children[:len(children)-1] {
+		complete(c)
+		ageDedup(t, s, c)
+	}
+	// PurgeInstance, PurgeInstances, and a create that replaces a terminal
+	// instance each retire their instance's markers.
+	if err := s.PurgeInstance(ctx, children[0], false); err != nil {
+		t.Fatal(err)
+	}
+	replacement := pendingState(children[1])
+	replacement.ExecutionID = "e-second"
+	if err := s.CreateInstance(ctx, replacement, startMsg(children[1])); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetInstance(ctx, children[1]); err != nil || got.Status != abi.StatusPending {
+		t.Fatalf("replaced child: %+v, %v", got, err)
+	}
+	res, err := s.PurgeInstances(ctx, host.InstanceQuery{InstanceIDPrefix: "dd-child", Statuses: []abi.RuntimeStatus{abi.StatusCompleted}}, false, 0, nil)
+	if err != nil || res.Deleted != len(children)-3 {
+		t.Fatalf("PurgeInstances = %+v, %v; want %d deleted", res, err, len(children)-3)
+	}
+	left := dedupKeys(t, b, s)
+	if len(left) != 6 {
+		t.Errorf("dedup keys left after the purges: %v; want only the 6 of %s", left, keep)
+	}
+	if got := keepKeys(); len(got) != 6 {
+		t.Errorf("the unpurged child kept %v, want its 6 dedup keys", got)
+	}
+
+	// Young markers are kept for the grace, no longer, and still make a
+	// redelivered start a no-op: the purged child is not re-created.
+	young := otherPartitionID(s, "dd-young", pp)
+	feed(young, 1)
+	complete(young)
+	if err := s.PurgeInstance(ctx, young, false); err != nil {
+		t.Fatal(err)
+	}
+	_, yk := s.partition(young)
+	for _, key := range dedupKeys(t, b, s) {
+		if !strings.Contains(key, ":dedup:"+young+"/") {
+			continue
+		}
+		if ttl, err := s.rdb.PTTL(ctx, key).Result(); err != nil || ttl <= 0 || ttl > dedupGrace {
+			t.Errorf("young marker %s has TTL %v, %v; want at most the grace %v", key, ttl, err, dedupGrace)
+		}
+	}
+	if n, _ := s.rdb.Exists(ctx, yk.dedupSet(young)).Result(); n != 0 {
+		t.Errorf("the purged instance's dedup set survived")
+	}
+	cs := pendingState(young)
+	start := startMsg(young)
+	start.MessageID = young + "/start"
+	deliverTo(t, s, parent, []host.OutboxMessage{{Partition: host.PartitionFor(young, 4), Message: start, Create: &cs}})
+	if _, err := s.GetInstance(ctx, young); !errors.Is(err, host.ErrInstanceNotFound) {
+		t.Errorf("a redelivered start re-created the purged instance within the grace: %v", err)
 	}
 }

@@ -5,9 +5,12 @@ package redisstore
 // status index keys are built in Lua as KEYS[idx prefix] .. status, because
 // the old status is only known inside the script, and the fire-timers and
 // commit scripts build timer index keys as KEYS[tm prefix] .. instance id,
-// because the owner of a fired timer is only known inside the script — each
-// prefix carries the partition's hash tag, so a derived key is in the same
-// slot).
+// because the owner of a fired timer is only known inside the script; the
+// scripts that retire an instance's dedup markers build them as
+// KEYS[dedup prefix] .. message id from the members of its dm: set, and the
+// deliver script builds the dm: set of its target from the prefix of the
+// instance key — each prefix carries the partition's hash tag, so a derived
+// key is in the same slot).
 //
 // All keys start with "dw:". Hub-level keys carry the hash tag {<hub>}, keys
 // of partition p carry {<hub>:<p>}. A script only ever touches the keys of one
@@ -38,6 +41,25 @@ package redisstore
 //	                              x (execution), t (task id), n (activity), in
 //	                              (input), dl (deliveries)
 //	dw:{P}:dedup:<msgid>   string delivered message id marker, PX = Options.DedupTTL
+//	dw:{P}:dm:<id>         zset   the message ids whose dedup markers were set for
+//	                              messages delivered to instance <id>, scored by
+//	                              delivery time (unix ms, Redis TIME); PX =
+//	                              Options.DedupTTL, renewed on each add, and
+//	                              members older than that are dropped on each add
+//	                              (their markers have expired). Kept by the
+//	                              deliver, send and rewind scripts (deliver
+//	                              builds it as the prefix of KEYS[instance] ..
+//	                              "dm:" .. id); read by purge and by a create
+//	                              that replaces a terminal instance (below)
+//	dw:{P}:idem:<h>        string an applied client operation's idempotency record,
+//	                              "<fingerprint>\n<operation>\n<result>", PX =
+//	                              host.Idempotency.TTL (default
+//	                              host.IdempotencyTTL, 24 h); <h> is the hex
+//	                              SHA-256 of len(id) ":" id key, so the record
+//	                              is scoped to the target instance <id> and lives
+//	                              in its slot. It is not removed by purge: a
+//	                              retried purge (or any operation) within the
+//	                              TTL must still find it
 //	dw:{P}:done            pub/sub channel (a shard channel on a cluster): the ids
 //	                              of instances that became terminal (notify.go)
 //	dw:{P}:idx:created     zset   instance id -> created time (unix ms)
@@ -52,6 +74,26 @@ package redisstore
 //	                              instance <id> (added by Commit, removed when the
 //	                              timer fires or the instance is purged), so a purge
 //	                              finds an instance's timers without scanning
+//
+// Dedup markers and purge. A marker makes a redelivered outbox message (the
+// sender's worker died between delivering and deleting its outbox entry, and
+// the next owner delivers it again) a no-op: without it a redelivered
+// sub-orchestration start would re-create a finished child, and an event
+// would be fed twice. Markers used to outlive their instance by DedupTTL
+// (7 days), so an orchestrator that keeps starting sub-orchestrations and
+// purging them filled Redis with them. Purge (and a create that replaces a
+// terminal instance, which discards that generation just as purge does) now
+// retires the instance's markers through dw:{P}:dm:<id>: markers set more
+// than dedupGrace (10 minutes, at most DedupTTL) ago are deleted at once;
+// younger ones are kept but expire within what is left of the grace. The
+// trade-off: a redelivery can only come within seconds of the delivery (a
+// lease TTL, default 10 s, plus a delivery round), so the grace keeps the
+// protection where it matters while bounding what a purged instance leaves
+// to at most 10 minutes of its deliveries. A redelivery of a message older
+// than the grace after its target was purged would be applied again (a
+// start re-creates the instance); that needs an outbox entry undelivered for
+// 10 minutes, i.e. a partition without an owner for that long, and the
+// purge of its target in that time.
 //
 // Instance hash fields: n name, x execution id, s status, in input, out
 // output, cs custom status, f failure (FailureDetails JSON or ""), c created
@@ -70,10 +112,17 @@ package redisstore
 // name is (see hubPattern).
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strconv"
+	"time"
 
 	"github.com/durablewasm/durablewasm/abi"
 )
+
+// dedupGrace is how long a purged instance's dedup markers are kept (at most
+// Options.DedupTTL): see "Dedup markers and purge" above.
+const dedupGrace = 10 * time.Minute
 
 // group is the consumer group name of the control and activity streams.
 const group = "dw"
@@ -119,6 +168,22 @@ func (k partKeys) done() string                  { return k.prefix + "done" }
 func (k partKeys) dead() string                  { return k.prefix + "dead" }
 func (k partKeys) dedup(messageID string) string { return k.prefix + "dedup:" + messageID }
 func (k partKeys) idxCreated() string            { return k.prefix + "idx:created" }
+
+// dedupPrefix is the prefix of the dedup marker keys; scripts append the
+// message id.
+func (k partKeys) dedupPrefix() string { return k.prefix + "dedup:" }
+
+// dedupSet is the set of the dedup markers of messages delivered to
+// instance id.
+func (k partKeys) dedupSet(id string) string { return k.prefix + "dm:" + id }
+
+// idem is the idempotency record of key for operations on instance id. The
+// length prefix keeps (id, key) pairs apart ("a:" + "b" vs "a" + ":b"); the
+// hash keeps the key name short whatever the key.
+func (k partKeys) idem(id, key string) string {
+	h := sha256.Sum256([]byte(strconv.Itoa(len(id)) + ":" + id + key))
+	return k.prefix + "idem:" + hex.EncodeToString(h[:])
+}
 
 // idxStatusPrefix is the prefix of the per-status index keys; scripts append
 // the status name.

@@ -24,56 +24,86 @@ type purgeItem struct {
 	created string // exact created ns it must still have; "" = not checked
 }
 
-// purgeCall builds the purge script call of items, all in partition p.
-func (s *Store) purgeCall(p int, force bool, allowed []abi.RuntimeStatus, items []purgeItem) scriptCall {
+// purgeCall builds the purge script call of items, all in partition p. idem,
+// when not nil, is recorded with the only item.
+func (s *Store) purgeCall(p int, force bool, allowed []abi.RuntimeStatus, items []purgeItem, idem *host.Idempotency) scriptCall {
 	k := s.parts[p]
-	keys := make([]string, 0, 4+3*len(items))
-	keys = append(keys, k.idxCreated(), k.idxStatusPrefix(), k.timers(), k.idxDigestPrefix())
+	keys := make([]string, 0, 6+4*len(items))
+	keys = append(keys, k.idxCreated(), k.idxStatusPrefix(), k.timers(), k.idxDigestPrefix(), k.dedupPrefix())
 	f := "0"
 	if force {
 		f = "1"
 	}
-	args := make([]interface{}, 0, 2+len(allowed)+3*len(items))
-	args = append(args, f, len(allowed))
+	args := make([]interface{}, 0, 7+len(allowed)+3*len(items))
+	args = append(args, f, ms(s.opts.DedupTTL))
+	if idem != nil && len(items) == 1 {
+		fp, op, ttl, key := idemArgs(k, items[0].id, idem)
+		keys = append(keys, key)
+		args = append(args, 3, fp, op, ttl)
+	} else {
+		args = append(args, 0)
+	}
+	args = append(args, len(allowed))
 	for _, st := range allowed {
 		args = append(args, string(st))
 	}
 	for _, it := range items {
-		keys = append(keys, k.instance(it.id), k.history(it.id), k.timerIndex(it.id))
+		keys = append(keys, k.instance(it.id), k.history(it.id), k.timerIndex(it.id), k.dedupSet(it.id))
 		args = append(args, it.id, it.score, it.created)
 	}
 	return scriptCall{script: scriptPurge, keys: keys, args: args}
 }
 
 // PurgeInstance removes an instance and everything it owns — its state
-// hash, history, created and status index entries, and its pending timers
+// hash, history, created and status index entries, its pending timers
 // (found through its timer index, dw:{hub:p}:tm:<id>, without scanning the
-// partition's timer set) — in one script on the instance's partition, which
-// checks before it writes: host.ErrInstanceNotFound if it does not exist,
+// partition's timer set) and the dedup markers of the messages delivered to
+// it (through dw:{hub:p}:dm:<id>; the youngest are kept for a grace period,
+// see keys.go) — in one script on the instance's partition, which checks
+// before it writes: host.ErrInstanceNotFound if it does not exist,
 // host.ErrNotFinished (naming the status) if it is Pending, Running,
 // Suspended or ContinuedAsNew and force is false. Messages already queued
 // for it in the control and activity streams are left; workers drop
 // messages for unknown instances.
 func (s *Store) PurgeInstance(ctx context.Context, instanceID string, force bool) error {
-	if err := checkID("purge instance", instanceID); err != nil {
-		return err
+	_, err := s.purgeInstance(ctx, instanceID, force, nil)
+	return err
+}
+
+// PurgeInstanceOnce implements host.IdempotentStore: PurgeInstance that
+// records idem with instanceID in the same script. The record is not part
+// of what the instance owns: it survives the purge, so that a retry finds it.
+func (s *Store) PurgeInstanceOnce(ctx context.Context, instanceID string, force bool, idem host.Idempotency) (host.Replay, error) {
+	if err := checkIdem("purge instance", idem); err != nil {
+		return host.Replay{}, err
+	}
+	return s.purgeInstance(ctx, instanceID, force, &idem)
+}
+
+func (s *Store) purgeInstance(ctx context.Context, instanceID string, force bool, idem *host.Idempotency) (host.Replay, error) {
+	const op = "purge instance"
+	if err := checkID(op, instanceID); err != nil {
+		return host.Replay{}, err
 	}
 	p, _ := s.partition(instanceID)
-	call := s.purgeCall(p, force, nil, []purgeItem{{id: instanceID}})
+	call := s.purgeCall(p, force, nil, []purgeItem{{id: instanceID}}, idem)
 	res, err := call.script.Run(ctx, s.rdb, call.keys, call.args...).StringSlice()
 	if err != nil {
-		return fmt.Errorf("purge instance %s: %w", instanceID, err)
+		return host.Replay{}, fmt.Errorf("%s %s: %w", op, instanceID, err)
 	}
 	if len(res) != 1 {
-		return fmt.Errorf("purge instance %s: unexpected reply %q", instanceID, res)
+		return host.Replay{}, fmt.Errorf("%s %s: unexpected reply %q", op, instanceID, res)
+	}
+	if r, ok, err := idemReply(op, instanceID, idem, res[0]); ok {
+		return r, err
 	}
 	switch res[0] {
 	case "deleted":
-		return nil
+		return host.Replay{}, nil
 	case "notfound":
-		return fmt.Errorf("purge instance %s: %w", instanceID, host.ErrInstanceNotFound)
+		return host.Replay{}, fmt.Errorf("%s %s: %w", op, instanceID, host.ErrInstanceNotFound)
 	default:
-		return fmt.Errorf("purge instance %s: %w: it is %s (terminate it first, or purge with force)", instanceID, host.ErrNotFinished, res[0])
+		return host.Replay{}, fmt.Errorf("%s %s: %w: it is %s (terminate it first, or purge with force)", op, instanceID, host.ErrNotFinished, res[0])
 	}
 }
 
@@ -89,7 +119,8 @@ func (s *Store) PurgeInstance(ctx context.Context, instanceID string, force bool
 // range) and purges in rounds: per round, up to 500 instances per partition,
 // one script per partition, all partitions pipelined in one round trip. The
 // script re-checks each instance (exists, still matches, finished unless
-// force) before deleting it as PurgeInstance does. progress, if not nil, is
+// force) before deleting it, and what it owns (dedup markers included), as
+// PurgeInstance does. progress, if not nil, is
 // called after each round with the running totals. Purged instances leave
 // the indexes, so calling it again after an interruption continues where it
 // stopped.
@@ -187,7 +218,7 @@ func (s *Store) purgeRound(ctx context.Context, f *filter, force bool, allowed [
 			items = append(items, purgeItem{id: e.id, score: strconv.FormatInt(e.score, 10), created: c})
 		}
 		if len(items) > 0 {
-			calls = append(calls, s.purgeCall(p, force, allowed, items))
+			calls = append(calls, s.purgeCall(p, force, allowed, items, nil))
 		}
 	}
 	if len(calls) == 0 {

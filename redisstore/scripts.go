@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -49,15 +50,67 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 -- fieldOr returns the value of field f of hash key after an HSET of the
--- field/value pairs ARGV[from..]: the last value the pairs give f, else
+-- field/value pairs ARGV[from..to]: the last value the pairs give f, else
 -- what the hash holds.
-local function fieldOr(key, from, f)
+local function fieldOr(key, from, to, f)
   local v
-  for i = from, #ARGV - 1, 2 do
+  for i = from, to - 1, 2 do
     if ARGV[i] == f then v = ARGV[i+1] end
   end
   if v == nil then v = redis.call('HGET', key, f) end
   return v
+end
+-- idem_check reads the idempotency record k (keys.go: idem:) for the
+-- fingerprint fp ('' or nil: the call has no key, nothing to check). It
+-- returns nil when there is no record (apply the operation), else the reply:
+-- "replay\n<result>" for the same fingerprint, "reused\n<operation>" for
+-- another one. Nothing is written either way.
+local function idem_check(k, fp)
+  if not fp or fp == '' then return nil end
+  local v = redis.call('GET', k)
+  if not v then return nil end
+  local a = string.find(v, '\n', 1, true)
+  if not a then return 'reused\n?' end
+  local b = string.find(v, '\n', a + 1, true) or (#v + 1)
+  if string.sub(v, 1, a - 1) ~= fp then return 'reused\n' .. string.sub(v, a + 1, b - 1) end
+  return 'replay\n' .. string.sub(v, b + 1)
+end
+-- idem_record records an applied operation (after its writes) for ttl ms.
+local function idem_record(k, fp, op, result, ttl)
+  if fp and fp ~= '' then redis.call('SET', k, fp .. '\n' .. op .. '\n' .. result, 'PX', ttl) end
+end
+-- dedup_track adds message id mid, whose dedup marker was just set for ttl
+-- ms, to its target instance's dedup set dk (keys.go: dm:), drops the
+-- members whose markers have expired, and renews dk's own expiry.
+local function dedup_track(dk, mid, ttl)
+  local now = now_ms()
+  redis.call('ZADD', dk, now, mid)
+  redis.call('ZREMRANGEBYSCORE', dk, '-inf', now - tonumber(ttl))
+  redis.call('PEXPIRE', dk, ttl)
+end
+-- dedup_retire removes an instance's dedup markers (named dprefix .. member
+-- of its dedup set dk) and dk itself: markers set more than the grace
+-- (DEDUP_GRACE ms, at most ttl) ago at once; younger ones are left to expire
+-- within what is left of the grace (see keys.go, "Dedup markers and purge").
+local function dedup_retire(dk, dprefix, ttl)
+  local now = now_ms()
+  local g = math.min($GRACE, tonumber(ttl))
+  local old = redis.call('ZRANGEBYSCORE', dk, '-inf', now - g)
+  local i = 1
+  while i <= #old do
+    local j = math.min(i + 999, #old)
+    local ks = {}
+    for x = i, j do ks[#ks+1] = dprefix .. old[x] end
+    redis.call('UNLINK', unpack(ks))
+    i = j + 1
+  end
+  local young = redis.call('ZRANGEBYSCORE', dk, '(' .. (now - g), '+inf', 'WITHSCORES')
+  for y = 1, #young, 2 do
+    local left = math.max(1, tonumber(young[y+1]) + g - now)
+    local mk = dprefix .. young[y]
+    if redis.call('PTTL', mk) > left then redis.call('PEXPIRE', mk, left) end
+  end
+  redis.call('UNLINK', dk)
 end
 local function reindex(prefix, id, old, new, score)
   if old and old ~= new then redis.call('ZREM', prefix .. old, id) end
@@ -78,7 +131,8 @@ end
 `
 
 func newScript(body string) *redis.Script {
-	return redis.NewScript(luaPrelude + strings.ReplaceAll(body, "$GROUP", group))
+	src := strings.NewReplacer("$GROUP", group, "$GRACE", strconv.FormatInt(dedupGrace.Milliseconds(), 10)).Replace(luaPrelude + body)
+	return redis.NewScript(src)
 }
 
 // scriptFindFunction returns {app, app record} for the function named
@@ -97,52 +151,81 @@ return {app, rec}
 // scriptCreate creates an instance and enqueues its start message.
 //
 // KEYS: 1 instance, 2 history, 3 ctl, 4 idx:created, 5 idx:st: prefix,
-// 6 idx:d: prefix (digest index; optional)
+// 6 idx:d: prefix (digest index; optional), 7 dedup set, 8 dedup prefix,
+// 9 idempotency record (7-9 optional, together)
 // ARGV: 1 id, 2 execution id, 3 status, 4 created score (ms), 5 start message,
-// 6.. instance hash field/value pairs.
+// 6.. instance hash field/value pairs; with KEYS[7], the last four ARGV are
+// not fields but: de-dup ttl ms, idempotency fingerprint ("" = none),
+// operation name, idempotency ttl ms.
+// A replaced terminal instance's dedup markers are retired (dedup_retire)
+// when KEYS[7] is given.
 // Returns "ok", "dup" (an instance with this execution id exists: a retry),
-// or "exists" (a non-terminal instance exists; nothing written).
+// "exists" (a non-terminal instance exists; nothing written), or an
+// idem_check reply ("replay\n<execution id>", "reused\n<operation>").
 var scriptCreate = newScript(`
+local last, ex = #ARGV, nil
+if KEYS[7] then ex = last - 3; last = last - 4 end
+local fp = ex and ARGV[ex+1]
+local r = idem_check(KEYS[9], fp)
+if r then return r end
 local old = redis.call('HGET', KEYS[1], 's')
 if old then
   if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'x') == ARGV[2] then return 'dup' end
   if not terminal[old] then return 'exists' end
   redis.call('DEL', KEYS[1], KEYS[2])
   redis.call('ZREM', KEYS[5] .. old, ARGV[1])
+  if ex then dedup_retire(KEYS[7], KEYS[8], ARGV[ex]) end
 end
-chunked('HSET', KEYS[1], nil, ARGV, 6, #ARGV - 5)
+chunked('HSET', KEYS[1], nil, ARGV, 6, last - 5)
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
 redis.call('ZADD', KEYS[5] .. ARGV[3], ARGV[4], ARGV[1])
-digidx(KEYS[6], ARGV[1], false, false, ARGV[3], fieldOr(KEYS[1], 6, 'd'))
+digidx(KEYS[6], ARGV[1], false, false, ARGV[3], fieldOr(KEYS[1], 6, last, 'd'))
 redis.call('XADD', KEYS[3], '*', 'm', ARGV[5])
+if ex then idem_record(KEYS[9], fp, ARGV[ex+2], ARGV[2], ARGV[ex+3]) end
 return 'ok'
 `)
 
 // scriptSend enqueues a message for an existing, non-terminal instance.
 //
-// KEYS: 1 instance, 2 ctl, 3 dedup marker
-// ARGV: 1 message, 2 message id ("" = no de-dup), 3 de-dup ttl ms
-// Returns "ok", "dup" (already delivered), "notfound" or "finished".
+// KEYS: 1 instance, 2 ctl, 3 dedup marker, 4 dedup set (optional),
+// 5 idempotency record (optional)
+// ARGV: 1 message, 2 message id ("" = no de-dup), 3 de-dup ttl ms,
+// 4 idempotency fingerprint ("" or absent = none), 5 operation name,
+// 6 idempotency ttl ms
+// Returns "ok", "dup" (already delivered), "notfound", "finished", or an
+// idem_check reply.
 var scriptSend = newScript(`
+local r = idem_check(KEYS[5], ARGV[4])
+if r then return r end
 if ARGV[2] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return 'dup' end
 local s = redis.call('HGET', KEYS[1], 's')
 if not s then return 'notfound' end
 if terminal[s] then return 'finished' end
 redis.call('XADD', KEYS[2], '*', 'm', ARGV[1])
-if ARGV[2] ~= '' then redis.call('SET', KEYS[3], '1', 'PX', ARGV[3]) end
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
+  if KEYS[4] then dedup_track(KEYS[4], ARGV[2], ARGV[3]) end
+end
+idem_record(KEYS[5], ARGV[4], ARGV[5], '', ARGV[6])
 return 'ok'
 `)
 
 // scriptDeliver delivers one outbox message on the target partition.
 //
 // KEYS: 1 dedup marker, 2 ctl, 3 instance, 4 history, 5 idx:created,
-// 6 idx:st: prefix, 7 idx:d: prefix (digest index; optional)
+// 6 idx:st: prefix, 7 idx:d: prefix (digest index; optional), 8 dedup set
+// (optional: else built from KEYS[3], see keys.go), 9 dedup prefix
+// (optional, likewise)
 // ARGV: 1 message, 2 message id, 3 de-dup ttl ms, 4 create ("1"/"0"),
 // 5 id, 6 status, 7 created score, 8.. instance field/value pairs (create only)
+// The marker is added to the target's dedup set; a create that replaces a
+// terminal instance retires that instance's markers first.
 // Returns "ok", "dup" (delivered before) or "skipped" (create found a
 // non-terminal instance; the message is dropped and marked delivered).
 var scriptDeliver = newScript(`
 if ARGV[2] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then return 'dup' end
+local pk = string.sub(KEYS[3], 1, #KEYS[3] - #ARGV[5] - 2)
+local dk, dp = KEYS[8] or (pk .. 'dm:' .. ARGV[5]), KEYS[9] or (pk .. 'dedup:')
 local res = 'ok'
 if ARGV[4] == '1' then
   local old = redis.call('HGET', KEYS[3], 's')
@@ -152,15 +235,19 @@ if ARGV[4] == '1' then
     if old then
       redis.call('DEL', KEYS[3], KEYS[4])
       redis.call('ZREM', KEYS[6] .. old, ARGV[5])
+      dedup_retire(dk, dp, ARGV[3])
     end
     chunked('HSET', KEYS[3], nil, ARGV, 8, #ARGV - 7)
     redis.call('ZADD', KEYS[5], ARGV[7], ARGV[5])
     redis.call('ZADD', KEYS[6] .. ARGV[6], ARGV[7], ARGV[5])
-    digidx(KEYS[7], ARGV[5], false, false, ARGV[6], fieldOr(KEYS[3], 8, 'd'))
+    digidx(KEYS[7], ARGV[5], false, false, ARGV[6], fieldOr(KEYS[3], 8, #ARGV, 'd'))
   end
 end
 if res == 'ok' then redis.call('XADD', KEYS[2], '*', 'm', ARGV[1]) end
-if ARGV[2] ~= '' then redis.call('SET', KEYS[1], '1', 'PX', ARGV[3]) end
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[3])
+  dedup_track(dk, ARGV[2], ARGV[3])
+end
 return res
 `)
 
@@ -441,17 +528,26 @@ return 1
 
 // scriptRewind enqueues a rewind message for a Failed instance.
 //
-// KEYS: 1 instance, 2 ctl, 3 dedup marker
-// ARGV: 1 message, 2 message id ("" = no de-dup), 3 de-dup ttl ms
-// Returns "ok", "dup" (already delivered), "notfound", or "st:<status>" (the
-// instance is not Failed; nothing written).
+// KEYS: 1 instance, 2 ctl, 3 dedup marker, 4 dedup set (optional),
+// 5 idempotency record (optional)
+// ARGV: 1 message, 2 message id ("" = no de-dup), 3 de-dup ttl ms,
+// 4 idempotency fingerprint ("" or absent = none), 5 operation name,
+// 6 idempotency ttl ms
+// Returns "ok", "dup" (already delivered), "notfound", "st:<status>" (the
+// instance is not Failed; nothing written), or an idem_check reply.
 var scriptRewind = newScript(`
+local r = idem_check(KEYS[5], ARGV[4])
+if r then return r end
 if ARGV[2] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return 'dup' end
 local s = redis.call('HGET', KEYS[1], 's')
 if not s then return 'notfound' end
 if s ~= 'Failed' then return 'st:' .. s end
 redis.call('XADD', KEYS[2], '*', 'm', ARGV[1])
-if ARGV[2] ~= '' then redis.call('SET', KEYS[3], '1', 'PX', ARGV[3]) end
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
+  if KEYS[4] then dedup_track(KEYS[4], ARGV[2], ARGV[3]) end
+end
+idem_record(KEYS[5], ARGV[4], ARGV[5], '', ARGV[6])
 return 'ok'
 `)
 
@@ -474,30 +570,42 @@ return out
 // ones, its created index score and, when given, its created time are the
 // ones it was selected with — an instance replaced since is left alone); it
 // is terminal unless forced. Then the script deletes its hash, history and
-// timer index, the timer set members listed in that index, and its created,
-// status and digest index entries.
+// timer index, the timer set members listed in that index, its created,
+// status and digest index entries, and retires its dedup markers
+// (dedup_retire).
 //
 // KEYS: 1 idx:created, 2 idx:st: prefix, 3 timers, 4 idx:d: prefix (digest
-// index), then per instance: hash, history, timer index.
-// ARGV: 1 force ("1"/"0"), 2 n allowed statuses (0 = any), the statuses, then
-// per instance: id, created score ("" = not checked), created ns ("" = not
-// checked).
+// index), 5 dedup prefix, 6 idempotency record (only when ARGV[3] is 3), then
+// per instance: hash, history, timer index, dedup set.
+// ARGV: 1 force ("1"/"0"), 2 de-dup ttl ms, 3 ni (0, or 3 with one instance:
+// the idempotency fingerprint, operation name and ttl ms follow), then n
+// allowed statuses (0 = any), the statuses, then per instance: id, created
+// score ("" = not checked), created ns ("" = not checked).
 // Returns one reply per instance: "deleted", "notfound", "gone" (no longer
-// matches) or the status of an unfinished instance that was refused.
+// matches) or the status of an unfinished instance that was refused; or one
+// idem_check reply.
 var scriptPurge = newScript(`
 local force = ARGV[1] == '1'
-local na = tonumber(ARGV[2])
+local ni = tonumber(ARGV[3])
+local kb = 5
+local fp, op, ittl, ik0
+if ni > 0 then
+  fp, op, ittl, ik0 = ARGV[4], ARGV[5], ARGV[6], KEYS[6]
+  kb = 6
+  local r = idem_check(ik0, fp)
+  if r then return {r} end
+end
+local na = tonumber(ARGV[4 + ni])
 local allowed = nil
 if na > 0 then
   allowed = {}
-  for i = 3, 2 + na do allowed[ARGV[i]] = true end
+  for i = 5 + ni, 4 + ni + na do allowed[ARGV[i]] = true end
 end
 local res = {}
-local kb = 4
-for a = 3 + na, #ARGV, 3 do
+for a = 5 + ni + na, #ARGV, 3 do
   local id, score, created = ARGV[a], ARGV[a+1], ARGV[a+2]
-  local ik, hk, tk = KEYS[kb+1], KEYS[kb+2], KEYS[kb+3]
-  kb = kb + 3
+  local ik, hk, tk, dk = KEYS[kb+1], KEYS[kb+2], KEYS[kb+3], KEYS[kb+4]
+  kb = kb + 4
   local s = redis.call('HGET', ik, 's')
   local r
   if not s then
@@ -517,7 +625,9 @@ for a = 3 + na, #ARGV, 3 do
     redis.call('UNLINK', ik, hk, tk)
     redis.call('ZREM', KEYS[1], id)
     redis.call('ZREM', KEYS[2] .. s, id)
+    dedup_retire(dk, KEYS[5], ARGV[2])
     r = 'deleted'
+    if ni > 0 then idem_record(ik0, fp, op, '', ittl) end
   end
   res[#res+1] = r
 end
