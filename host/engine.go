@@ -13,9 +13,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/durablewasm/durablewasm/abi"
+	"github.com/durablewasm/durablewasm/host/replay"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -35,9 +37,31 @@ type EngineOptions struct {
 	StepTimeout time.Duration
 	// ActivityTimeout bounds one activity execution (default 5 min).
 	ActivityTimeout time.Duration
+	// InstantiateTimeout bounds the instantiation of every module instance
+	// — deploy's (Inspect), orchestration and activity instances alike: the
+	// module's start function and its _initialize (a Go guest's package
+	// initialisation) together (default DefaultInstantiateTimeout). A guest
+	// still running then is stopped and the instantiation fails with a
+	// GuestTrap [DW2002] that names the module's digest.
+	InstantiateTimeout time.Duration
+	// InstantiateRetryAfter is how long the engine remembers that a
+	// module's instantiation failed through the guest's fault (a trap or the
+	// instantiation deadline) before it tries that module again (default
+	// DefaultInstantiateRetryAfter). Meanwhile every new instance of the
+	// module fails at once with the same failure, so its work items fail
+	// fast instead of each spending the deadline; after it, one
+	// instantiation at a time tries again until one succeeds.
+	InstantiateRetryAfter time.Duration
 	// Logger receives guest logs and engine events (default slog.Default()).
 	Logger *slog.Logger
 }
+
+// DefaultInstantiateTimeout is the default EngineOptions.InstantiateTimeout.
+const DefaultInstantiateTimeout = 5 * time.Second
+
+// DefaultInstantiateRetryAfter is the default
+// EngineOptions.InstantiateRetryAfter.
+const DefaultInstantiateRetryAfter = 30 * time.Second
 
 func (o EngineOptions) withDefaults() EngineOptions {
 	if o.MemoryLimitBytes == 0 {
@@ -48,6 +72,12 @@ func (o EngineOptions) withDefaults() EngineOptions {
 	}
 	if o.ActivityTimeout <= 0 {
 		o.ActivityTimeout = 5 * time.Minute
+	}
+	if o.InstantiateTimeout <= 0 {
+		o.InstantiateTimeout = DefaultInstantiateTimeout
+	}
+	if o.InstantiateRetryAfter <= 0 {
+		o.InstantiateRetryAfter = DefaultInstantiateRetryAfter
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -74,6 +104,66 @@ type Engine struct {
 
 	mu       sync.Mutex
 	compiled map[string]*compileEntry
+	// broken remembers, per digest, the last instantiation that failed
+	// through the guest's fault (see InstantiateRetryAfter).
+	broken map[string]*brokenModule
+	// instantiations counts the instantiations attempted (for tests).
+	instantiations atomic.Int64
+}
+
+// brokenModule is a module whose instantiation failed: until retryAt, new
+// instances fail with failure; probing is set while one instantiation tries
+// again.
+type brokenModule struct {
+	failure *replay.GuestFailure
+	retryAt time.Time
+	probing bool
+}
+
+// instantiateGate reports the remembered failure of digest, if new instances
+// of it must fail without trying; otherwise it may mark the caller as the
+// one instantiation that tries a broken module again (probe is then true and
+// the caller must report to instantiated).
+func (e *Engine) instantiateGate(digest string) (failure *replay.GuestFailure, probe bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	b := e.broken[digest]
+	if b == nil {
+		return nil, false
+	}
+	if b.probing || time.Now().Before(b.retryAt) {
+		return b.failure, false
+	}
+	b.probing = true
+	return nil, true
+}
+
+// instantiated records the outcome of an instantiation of digest: a guest
+// failure opens (or keeps open) the module's breaker, a success closes it;
+// any other error (shutdown, a host problem) leaves it as it was.
+func (e *Engine) instantiated(digest string, probe bool, err error) {
+	var gf *replay.GuestFailure
+	isGuest := errors.As(err, &gf)
+	if err == nil && !probe {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case err == nil:
+		delete(e.broken, digest)
+	case isGuest:
+		if e.broken == nil {
+			e.broken = map[string]*brokenModule{}
+		}
+		e.broken[digest] = &brokenModule{failure: gf, retryAt: time.Now().Add(e.opts.InstantiateRetryAfter)}
+		e.opts.Logger.Warn("module instantiation failed; new instances of it fail at once until the retry time",
+			"digest", digest, "retryAfter", e.opts.InstantiateRetryAfter, "err", gf.Failure.Message)
+	case probe:
+		if b := e.broken[digest]; b != nil {
+			b.probing = false
+		}
+	}
 }
 
 type compileEntry struct {
@@ -343,7 +433,7 @@ func (e *Engine) Inspect(ctx context.Context, wasm []byte) (*ModuleInfo, error) 
 	}
 	inst, err := e.newInstance(ctx, digest, false, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidModule, err)
 	}
 	defer inst.close(ctx)
 	inst.timeout = e.opts.StepTimeout

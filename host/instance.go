@@ -57,6 +57,22 @@ type guestInstance struct {
 	// past timeout (created by the first call that needs it): a context
 	// with a deadline and an AfterFunc per call cost about 1.5 µs.
 	deadline *time.Timer
+	// instantiating: the start function or _initialize is running (timeout
+	// is then the instantiation deadline).
+	instantiating bool
+	// wake is closed when the instance is interrupted; it ends sleeps.
+	wake     chan struct{}
+	wakeOnce sync.Once
+	// broken, in a stand-in for a module that cannot be instantiated, is
+	// the failure every call returns (see brokenInstance).
+	broken *replay.GuestFailure
+	// set tracks the instance for its worker's shutdown; aborted records
+	// that the shutdown interrupted it; abortFn stops it in its current
+	// phase (guarded by abortMu).
+	set     *guestSet
+	aborted atomic.Bool
+	abortMu sync.Mutex
+	abortFn func()
 }
 
 // tailBuffer keeps the last 8 KiB written (guest stderr: Go panics and fatal
@@ -103,6 +119,14 @@ func (z *zeroReader) Read(p []byte) (int, error) {
 //
 // st, when not nil, narrows the engine's limits (deadlines, memory) for the
 // module and carries its activity capabilities.
+//
+// The module's start function and _initialize run under the instantiation
+// deadline (EngineOptions.InstantiateTimeout). When they trap or overrun,
+// the error is a *replay.GuestFailure (GuestTrap, DW2002) naming the digest,
+// and the engine remembers it: until EngineOptions.InstantiateRetryAfter
+// has passed, newInstance returns the same failure at once. A ctx carrying a
+// guestSet (withGuests) registers the instance in it, and fails with
+// errAborted once the set was aborted.
 func (e *Engine) newInstance(ctx context.Context, digest string, orchestration bool, st *AppSettings) (*guestInstance, error) {
 	ent, ok := e.entry(digest)
 	if !ok {
@@ -112,16 +136,41 @@ func (e *Engine) newInstance(ctx context.Context, digest string, orchestration b
 		st = &AppSettings{}
 	}
 	g := &guestInstance{digest: digest, stderr: &tailBuffer{}, logger: e.opts.Logger, handles: map[uint32]*replay.State{},
-		timeout: e.opts.StepTimeout, memLimit: e.opts.MemoryLimitBytes, settings: st}
+		timeout: e.opts.StepTimeout, memLimit: e.opts.MemoryLimitBytes, settings: st, wake: make(chan struct{})}
+	if set, _ := ctx.Value(guestSetKey{}).(*guestSet); set != nil {
+		if !set.add(g) {
+			return nil, errAborted
+		}
+		g.set = set
+	}
+	f, probe := e.instantiateGate(digest)
+	if f != nil {
+		g.untrack()
+		return nil, f
+	}
+	e.instantiations.Add(1)
+	g, err := e.instantiate(ctx, ent, g, orchestration)
+	e.instantiated(digest, probe, err)
+	return g, err
+}
+
+// instantiate does newInstance's work once the breaker let it through.
+func (e *Engine) instantiate(ctx context.Context, ent *compileEntry, g *guestInstance, orchestration bool) (*guestInstance, error) {
+	digest, st := g.digest, g.settings
 	if st.MemoryLimitBytes > 0 && st.MemoryLimitBytes < g.memLimit {
 		g.memLimit = st.MemoryLimitBytes
 	}
 	if orchestration && st.StepTimeout > 0 {
 		g.timeout = st.StepTimeout
 	}
-	// The start function runs below, through call, under the deadline.
+	// The start function runs below, through call, under the deadline: the
+	// rewriter turned an instrumented module's start section into the
+	// StartExport export. (A module it could not instrument runs its start
+	// section inside InstantiateModule, on the runtime that closes modules
+	// when their context ends.) Sleeps end early when the instance is
+	// interrupted, so that a sleeping guest meets its deadline too.
 	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions().
-		WithSysNanotime().WithSysNanosleep().WithStderr(g.stderr).WithStdout(io.Discard)
+		WithSysNanotime().WithNanosleep(g.nanosleep).WithStderr(g.stderr).WithStdout(io.Discard)
 	if orchestration {
 		cfg = cfg.WithWalltime(func() (int64, int32) {
 			n := g.now.Load()
@@ -137,34 +186,204 @@ func (e *Engine) newInstance(ctx context.Context, digest string, orchestration b
 	if alloc := memoryAllocator(g.memLimit); alloc != nil {
 		ctx = experimental.WithMemoryAllocator(ctx, alloc)
 	}
-	mod, err := ent.rt.InstantiateModule(ctx, ent.mod, cfg)
+	limit := e.opts.InstantiateTimeout
+	ictx, cancel := context.WithTimeout(ctx, limit)
+	g.onAbort(cancel)
+	mod, err := ent.rt.InstantiateModule(ictx, ent.mod, cfg)
+	deadline := ictx.Err() == context.DeadlineExceeded
+	cancel()
 	if err != nil {
+		g.untrack()
+		var exit *sys.ExitError
+		switch {
+		case g.aborted.Load():
+			return nil, fmt.Errorf("instantiate module %s: %w", digest, errAborted)
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("instantiate module %s: %w", digest, ctx.Err())
+		case deadline || errors.As(err, &exit) || strings.Contains(err.Error(), "wasm error"):
+			// The start section trapped or overran: the guest's fault.
+			msg := err.Error()
+			if deadline || errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded {
+				msg = fmt.Sprintf("the start function ran longer than the instantiation deadline of %s and was stopped", limit)
+			}
+			return nil, instantiateFailure(digest, msg, g.stderr.take())
+		}
 		return nil, fmt.Errorf("instantiate module %s: %w%s", digest, err, stderrSuffix(g.stderr.take()))
 	}
 	g.mod = mod
 	if ent.instrumented {
 		g.interrupt, _ = mod.ExportedGlobal(InterruptGlobal).(api.MutableGlobal)
 	}
-	if init := mod.ExportedFunction("_initialize"); init != nil {
-		timeout := g.timeout
-		g.timeout = max(timeout, e.opts.StepTimeout)
-		_, err := g.call(ctx, "_initialize", init)
-		g.timeout = timeout
-		if err != nil {
+	if g.interrupt != nil {
+		g.onAbort(func() { g.interrupt.Set(1) })
+	} else {
+		g.onAbort(func() { _ = mod.CloseWithExitCode(context.Background(), sys.ExitCodeContextCanceled) })
+	}
+	timeout := g.timeout
+	g.timeout, g.instantiating = limit, true
+	for _, name := range []string{StartExport, "_initialize"} {
+		fn := mod.ExportedFunction(name)
+		if fn == nil || name == StartExport && !ent.instrumented {
+			continue
+		}
+		if _, err := g.call(ctx, name, fn); err != nil {
 			g.close(ctx)
 			var gf *replay.GuestFailure
 			if errors.As(err, &gf) {
-				return nil, fmt.Errorf("instantiate module %s: %s%s", digest, gf.Failure.Message, stderrSuffix(gf.Failure.Stack))
+				return nil, instantiateFailure(digest, gf.Failure.Message, gf.Failure.Stack)
 			}
 			return nil, fmt.Errorf("instantiate module %s: %w", digest, err)
 		}
 	}
+	g.timeout, g.instantiating = timeout, false
 	g.fnAlloc = mod.ExportedFunction(abi.ExportAlloc)
 	g.fnStart = mod.ExportedFunction(abi.ExportOrchestratorStart)
 	g.fnRes = mod.ExportedFunction(abi.ExportOrchestratorResume)
 	g.fnDrop = mod.ExportedFunction(abi.ExportOrchestratorDrop)
 	g.fnAct = mod.ExportedFunction(abi.ExportActivityRun)
 	return g, nil
+}
+
+// instantiateFailure is the failure of a module whose start function or
+// _initialize trapped or overran: a GuestTrap [DW2002] naming the digest.
+func instantiateFailure(digest, msg, stack string) *replay.GuestFailure {
+	return &replay.GuestFailure{Failure: &abi.FailureDetails{Type: "GuestTrap", Code: replay.CodeGuestTrap,
+		Message: fmt.Sprintf("instantiate module %s: %s", digest, msg), Stack: stack}}
+}
+
+// brokenInstance stands for a module whose instantiation failed through the
+// guest's fault: every call fails with failure, so that an orchestration
+// started or replayed on it fails with it (as after a trap), deterministically
+// and at once. It is dead: the worker never keeps it.
+func brokenInstance(digest string, failure *replay.GuestFailure) *guestInstance {
+	g := &guestInstance{digest: digest, handles: map[uint32]*replay.State{}, broken: failure, stderr: &tailBuffer{}}
+	g.dead.Store(true)
+	return g
+}
+
+// nanosleep is the guest's sleep (WASI poll_oneoff): it ends early when the
+// instance is interrupted (deadline or shutdown), so that the guest reaches a
+// loop head and stops.
+func (g *guestInstance) nanosleep(ns int64) {
+	t := time.NewTimer(time.Duration(ns))
+	select {
+	case <-t.C:
+	case <-g.wake:
+		t.Stop()
+	}
+}
+
+// wakeUp ends the guest's current and future sleeps.
+func (g *guestInstance) wakeUp() {
+	g.wakeOnce.Do(func() { close(g.wake) })
+}
+
+// onAbort sets what abort does to stop the instance in its current phase;
+// after an abort it runs fn at once.
+func (g *guestInstance) onAbort(fn func()) {
+	g.abortMu.Lock()
+	aborted := g.aborted.Load()
+	if !aborted {
+		g.abortFn = fn
+	}
+	g.abortMu.Unlock()
+	if aborted {
+		fn()
+	}
+}
+
+// abort stops the instance for a shutdown, from any goroutine: a running
+// call ends with errAborted (not a guest failure), and so does every later
+// one.
+func (g *guestInstance) abort() {
+	g.abortMu.Lock()
+	g.aborted.Store(true)
+	fn := g.abortFn
+	g.abortMu.Unlock()
+	g.wakeUp()
+	if fn != nil {
+		fn()
+	}
+}
+
+// untrack removes the instance from its guest set.
+func (g *guestInstance) untrack() {
+	if g.set != nil {
+		g.set.remove(g)
+	}
+}
+
+// errAborted ends guest calls and instantiations that a worker's shutdown
+// interrupted at its deadline (WorkerOptions.ShutdownGrace). It is not a
+// guest failure: the work item stays pending and is redelivered.
+var errAborted = errors.New("interrupted: the worker is shutting down")
+
+// guestSet tracks the live instances of one worker, so that its shutdown
+// can interrupt every running guest call.
+type guestSet struct {
+	mu      sync.Mutex
+	live    map[*guestInstance]struct{}
+	aborted bool
+	done    chan struct{} // closed by abort
+}
+
+type guestSetKey struct{}
+
+func newGuestSet() *guestSet {
+	return &guestSet{live: map[*guestInstance]struct{}{}, done: make(chan struct{})}
+}
+
+// with returns ctx carrying s: instances created with it are tracked, and
+// blocking host calls (outbound HTTP) end when s is aborted.
+func (s *guestSet) with(ctx context.Context) context.Context {
+	if ctx.Value(guestSetKey{}) == s {
+		return ctx
+	}
+	return context.WithValue(ctx, guestSetKey{}, s)
+}
+
+// add tracks g; false once s was aborted.
+func (s *guestSet) add(g *guestInstance) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.aborted {
+		return false
+	}
+	s.live[g] = struct{}{}
+	return true
+}
+
+func (s *guestSet) remove(g *guestInstance) {
+	s.mu.Lock()
+	delete(s.live, g)
+	s.mu.Unlock()
+}
+
+// abort interrupts every tracked instance and refuses new ones.
+func (s *guestSet) abort() int {
+	s.mu.Lock()
+	if !s.aborted {
+		s.aborted = true
+		close(s.done)
+	}
+	live := make([]*guestInstance, 0, len(s.live))
+	for g := range s.live {
+		live = append(live, g)
+	}
+	s.mu.Unlock()
+	for _, g := range live {
+		g.abort()
+	}
+	return len(live)
+}
+
+// abortedChan returns a channel closed when the guest set in ctx, if any,
+// is aborted (nil otherwise).
+func abortedChan(ctx context.Context) <-chan struct{} {
+	if s, _ := ctx.Value(guestSetKey{}).(*guestSet); s != nil {
+		return s.done
+	}
+	return nil
 }
 
 func stderrSuffix(s string) string {
@@ -176,17 +395,24 @@ func stderrSuffix(s string) string {
 
 func (g *guestInstance) close(ctx context.Context) {
 	g.dead.Store(true)
-	_ = g.mod.Close(ctx)
+	g.untrack()
+	if g.mod != nil {
+		_ = g.mod.Close(ctx)
+	}
 }
 
 // errDeadlineAtReturn: the deadline passed just as the call returned; the
 // interrupt flag is set, so the instance cannot run again.
 var errDeadlineAtReturn = errors.New("deadline passed as the call returned")
 
-// interruptNow makes an instrumented guest stop at its next loop head.
+// interruptNow makes an instrumented guest stop at its next loop head (and
+// any guest leave its sleep).
 func (g *guestInstance) interruptNow() {
 	g.interrupted.Store(true)
-	g.interrupt.Set(1)
+	if g.interrupt != nil {
+		g.interrupt.Set(1)
+	}
+	g.wakeUp()
 }
 
 // errInstanceDead is returned for calls into a discarded instance.
@@ -196,7 +422,13 @@ var errInstanceDead = errors.New("guest instance was discarded")
 // returns a GuestFailure when the guest is at fault and a plain error when the
 // caller's context ended.
 func (g *guestInstance) call(ctx context.Context, what string, fn api.Function, args ...uint64) ([]uint64, error) {
+	if g.broken != nil {
+		return nil, g.broken
+	}
 	if g.dead.Load() {
+		if g.aborted.Load() {
+			return nil, fmt.Errorf("%s: %w", what, errAborted)
+		}
 		return nil, errInstanceDead
 	}
 	var res []uint64
@@ -216,12 +448,9 @@ func (g *guestInstance) call(ctx context.Context, what string, fn api.Function, 
 		}
 	} else {
 		cctx, cancel := context.WithTimeout(ctx, g.timeout)
-		var stop func() bool
-		if g.interrupt != nil {
-			stop = context.AfterFunc(cctx, g.interruptNow)
-		}
+		stop := context.AfterFunc(cctx, g.interruptNow)
 		res, err = fn.Call(cctx, args...)
-		if stop != nil && !stop() && err == nil {
+		if !stop() && err == nil && g.interrupt != nil {
 			err = errDeadlineAtReturn
 		}
 		cancel()
@@ -235,6 +464,11 @@ func (g *guestInstance) call(ctx context.Context, what string, fn api.Function, 
 		memBytes = uint64(mem.Size())
 	}
 	_ = g.mod.Close(context.Background())
+	g.untrack()
+	if g.aborted.Load() {
+		g.stderr.take()
+		return nil, fmt.Errorf("%s: %w", what, errAborted)
+	}
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("%s: %w", what, ctx.Err())
 	}
@@ -246,6 +480,9 @@ func (g *guestInstance) call(ctx context.Context, what string, fn api.Function, 
 	}
 	if errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded || g.interrupted.Load() {
 		msg = fmt.Sprintf("the guest ran longer than the deadline of %s and was stopped", g.timeout)
+		if g.instantiating {
+			msg = fmt.Sprintf("the guest ran longer than the instantiation deadline of %s and was stopped", g.timeout)
+		}
 	}
 	stderr := g.stderr.take()
 	line := fatalLine(stderr)

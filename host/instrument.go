@@ -41,7 +41,13 @@ import (
 // until it returned. Leaving for Go every yieldEvery iterations bounds that
 // stall to microseconds.
 //
-// The rewrite appends a type, globals, a function and an export and changes
+// A start section is removed and its function exported as StartExport
+// instead: the engine calls it right after instantiation, under the
+// instantiation deadline, like any other guest call. (A start function that
+// ran inside wazero's instantiation could not be interrupted: the interrupt
+// global cannot be reached before instantiation returns.)
+//
+// The rewrite appends a type, globals, a function and exports and changes
 // no existing index, so the module's behaviour is otherwise unchanged. A
 // module the rewriter cannot read (an opcode it does not know), or one that
 // does not import wasi_snapshot_preview1.sched_yield, is compiled unchanged
@@ -50,6 +56,12 @@ import (
 // InterruptGlobal is the name under which instrumented modules export the
 // interrupt flag.
 const InterruptGlobal = "durablewasm_interrupt"
+
+// StartExport is the name under which instrumented modules export the
+// function of their start section, which the rewrite removes: the engine
+// calls it after instantiation, under the instantiation deadline
+// (EngineOptions.InstantiateTimeout).
+const StartExport = "durablewasm_start"
 
 // yieldEvery is how many loop iterations run between two calls into Go.
 const yieldEvery = 1 << 16
@@ -83,6 +95,7 @@ func instrumentLoops(wasm []byte) ([]byte, error) {
 	var im imports
 	var types [][]byte // each type's encoding
 	ownGlobals, ownFuncs := uint32(0), uint32(0)
+	startFn, hasStart := uint32(0), false
 	has := map[byte]bool{}
 	for _, s := range secs {
 		has[s.id] = true
@@ -98,6 +111,9 @@ func instrumentLoops(wasm []byte) ([]byte, error) {
 		case 6:
 			sr := &reader{b: s.body}
 			ownGlobals, err = sr.u32(), sr.err
+		case 8:
+			sr := &reader{b: s.body}
+			startFn, hasStart, err = sr.u32(), true, sr.err
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: section %d: %v", errInstrument, s.id, err)
@@ -128,6 +144,13 @@ func instrumentLoops(wasm []byte) ([]byte, error) {
 	newExport := appendName(nil, InterruptGlobal)
 	newExport = append(newExport, 0x03)
 	newExport = appendU32(newExport, flag)
+	newExports := uint32(1)
+	if hasStart {
+		newExport = appendName(newExport, StartExport)
+		newExport = append(newExport, 0x00)
+		newExport = appendU32(newExport, startFn)
+		newExports++
+	}
 	// The body of $yield: no locals.
 	yieldBody := []byte{0x00, 0x41}
 	yieldBody = appendS32(yieldBody, yieldEvery)
@@ -178,7 +201,7 @@ func instrumentLoops(wasm []byte) ([]byte, error) {
 				case 6:
 					emit(6, append([]byte{2}, newGlobals...))
 				case 7:
-					emit(7, append([]byte{1}, newExport...))
+					emit(7, append(appendU32(nil, newExports), newExport...))
 				}
 				added[id] = true
 			}
@@ -200,7 +223,9 @@ func instrumentLoops(wasm []byte) ([]byte, error) {
 		case 6:
 			appendItems(6, s.body, 2, newGlobals)
 		case 7:
-			appendItems(7, s.body, 1, newExport)
+			appendItems(7, s.body, newExports, newExport)
+		case 8:
+			// Dropped: exported as StartExport instead.
 		case 10:
 			body, err := instrumentCode(s.body, check)
 			if err != nil {
