@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,8 @@ type Client struct {
 	fns  map[string]cachedFunction
 	// limits caches payload limits by module digest, like fns.
 	limits map[string]cachedLimit
+	// retry is how mutating operations are retried (idempotency.go).
+	retry RetryPolicy
 }
 
 // FunctionCacheTTL is how long a Client remembers which app (and so which
@@ -95,13 +98,30 @@ var ErrInvalidInput = errors.New("invalid input")
 // StartNew creates an instance and queues its start. It returns the instance
 // id. Errors: ErrInvalidInput (bad id, input that is not JSON, unknown or
 // non-orchestrator function: the message lists the deployed orchestrators),
-// ErrInstanceExists (an instance with that id is still running).
+// ErrInstanceExists (an instance with that id is still running),
+// ErrMaybeApplied, ErrIdempotencyKeyReused.
+//
+// It is applied at most once per idempotency key (WithIdempotencyKey; one is
+// generated otherwise): a call with a key that already started the instance
+// returns that instance (as it is now) instead of ErrInstanceExists. With a
+// caller's key and no InstanceID the id is derived from the key (32 hex
+// digits), so a retry targets the same instance.
 func (c *Client) StartNew(ctx context.Context, o StartOptions) (*InstanceState, error) {
+	return c.startNew(ctx, o, "start-new", "")
+}
+
+// startNew is StartNew recorded as operation op; scope distinguishes the
+// ids derived from one key by different operations (Restart's source).
+func (c *Client) startNew(ctx context.Context, o StartOptions, op, scope string) (*InstanceState, error) {
 	if err := ValidateName("orchestrator function name", o.FunctionName); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidInput, err)
 	}
+	k, err := idempotencyKey(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if o.InstanceID == "" {
-		o.InstanceID = NewInstanceID()
+		o.InstanceID = k.derivedID(op, scope)
 	} else if err := ValidateInstanceID(o.InstanceID); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidInput, err)
 	}
@@ -138,10 +158,31 @@ func (c *Client) StartNew(ctx context.Context, o StartOptions) (*InstanceState, 
 		Type: abi.EventExecutionStarted, Timestamp: now.UnixNano(), Name: o.FunctionName, Input: o.Input,
 		InstanceID: o.InstanceID, ExecutionID: execID},
 		Fresh: &FreshInstance{App: st.App, Digest: st.Digest, CreatedAt: now}}
-	if err := c.store.CreateInstance(ctx, st, start); err != nil {
-		return nil, fmt.Errorf("start %s: %w", o.InstanceID, err)
+	r, err := c.applyOnce(ctx, "start "+o.InstanceID, k, op, fingerprint(op, o.InstanceID, o.FunctionName, o.Input),
+		func(ctx context.Context, is IdempotentStore, idem Idempotency) (Replay, error) {
+			return is.CreateInstanceOnce(ctx, st, start, idem)
+		},
+		func(ctx context.Context) error { return c.store.CreateInstance(ctx, st, start) })
+	if err != nil {
+		return nil, wrapOp("start "+o.InstanceID, err)
+	}
+	if r.Replayed {
+		if cur, err := c.store.GetInstance(ctx, o.InstanceID); err == nil && cur.ExecutionID == r.ExecutionID {
+			return cur, nil
+		}
+		st.ExecutionID = r.ExecutionID
 	}
 	return &st, nil
+}
+
+// wrapOp prefixes err with what, except a *MaybeAppliedError, which names
+// the operation already.
+func wrapOp(what string, err error) error {
+	var mae *MaybeAppliedError
+	if errors.As(err, &mae) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // Orchestrators returns the names of all deployed orchestrators, sorted.
@@ -183,7 +224,9 @@ func (c *Client) GetHistory(ctx context.Context, instanceID string) ([]abi.Histo
 // RaiseEvent delivers an external event to a Pending, Running or Suspended
 // instance; it is kept until the orchestration waits for that name. data is
 // JSON text ("" means null). Errors: ErrInstanceNotFound,
-// ErrInstanceFinished, ErrInvalidInput.
+// ErrInstanceFinished, ErrInvalidInput, ErrMaybeApplied,
+// ErrIdempotencyKeyReused. Like every mutating operation it is applied at
+// most once per idempotency key (WithIdempotencyKey).
 func (c *Client) RaiseEvent(ctx context.Context, instanceID, name, data string) error {
 	if err := ValidateName("event name", name); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidInput, err)
@@ -209,7 +252,8 @@ func (c *Client) RaiseEvent(ctx context.Context, instanceID, name, data string) 
 // Terminate ends a running instance with reason: at once if it is waiting,
 // else at its next await. With recursive, its running sub-orchestrations are
 // terminated too (and theirs). Errors: ErrInstanceNotFound,
-// ErrInstanceFinished.
+// ErrInstanceFinished, ErrMaybeApplied, ErrIdempotencyKeyReused; applied at
+// most once per idempotency key (WithIdempotencyKey).
 func (c *Client) Terminate(ctx context.Context, instanceID, reason string, recursive bool) error {
 	return c.send(ctx, instanceID, abi.HistoryEvent{Type: abi.EventExecutionTerminated, Reason: reason, NoCascade: !recursive}, "terminate")
 }
@@ -217,15 +261,27 @@ func (c *Client) Terminate(ctx context.Context, instanceID, reason string, recur
 // Rewind puts a Failed instance back to Running. It re-runs only what
 // failed (activities, sub-orchestrations, which are rewound in turn) and
 // keeps every successful result; durable timers are kept too. Errors:
-// ErrInstanceNotFound, ErrNotFailed.
+// ErrInstanceNotFound, ErrNotFailed, ErrMaybeApplied,
+// ErrIdempotencyKeyReused; applied at most once per idempotency key
+// (WithIdempotencyKey).
 func (c *Client) Rewind(ctx context.Context, instanceID, reason string) error {
 	if err := validateTarget(instanceID, reason); err != nil {
 		return err
 	}
+	k, err := idempotencyKey(ctx)
+	if err != nil {
+		return err
+	}
 	msg := ControlMessage{InstanceID: instanceID, Event: abi.HistoryEvent{EventID: -1, Type: abi.EventExecutionRewound,
 		Timestamp: c.now().UnixNano(), Reason: reason}}
-	if err := c.store.RewindInstance(ctx, msg); err != nil {
-		return fmt.Errorf("rewind %s: %w", instanceID, err)
+	what := "rewind " + instanceID
+	_, err = c.applyOnce(ctx, what, k, "rewind", fingerprint("rewind", instanceID, reason),
+		func(ctx context.Context, is IdempotentStore, idem Idempotency) (Replay, error) {
+			return is.RewindInstanceOnce(ctx, msg, idem)
+		},
+		func(ctx context.Context) error { return c.store.RewindInstance(ctx, msg) })
+	if err != nil {
+		return wrapOp(what, err)
 	}
 	return nil
 }
@@ -233,7 +289,10 @@ func (c *Client) Rewind(ctx context.Context, instanceID, reason string) error {
 // Restart starts the orchestrator of an existing instance again with the
 // same input: under a new random id when newID, else under the same id
 // (which must have finished: ErrInstanceExists otherwise). It returns the
-// new instance. Errors: ErrInstanceNotFound.
+// new instance. Errors: ErrInstanceNotFound, ErrMaybeApplied,
+// ErrIdempotencyKeyReused. It is applied at most once per idempotency key
+// (WithIdempotencyKey); with a caller's key and newID, the new id is derived
+// from the key and instanceID, so a retry restarts into the same instance.
 func (c *Client) Restart(ctx context.Context, instanceID string, newID bool) (*InstanceState, error) {
 	st, err := c.GetStatus(ctx, instanceID)
 	if err != nil {
@@ -243,7 +302,7 @@ func (c *Client) Restart(ctx context.Context, instanceID string, newID bool) (*I
 	if newID {
 		id = ""
 	}
-	return c.StartNew(ctx, StartOptions{FunctionName: st.Name, InstanceID: id, Input: st.Input})
+	return c.startNew(ctx, StartOptions{FunctionName: st.Name, InstanceID: id, Input: st.Input}, "restart", instanceID)
 }
 
 // QueryInstances returns one page of the instances matching q, ordered by
@@ -257,10 +316,24 @@ func (c *Client) QueryInstances(ctx context.Context, q InstanceQuery) (*Instance
 }
 
 // PurgeInstance removes an instance and everything it owns. Without force
-// only a finished instance is purged (ErrNotFinished otherwise).
+// only a finished instance is purged (ErrNotFinished otherwise). It is
+// applied at most once per idempotency key (WithIdempotencyKey): a retry
+// with the key of a purge that succeeded succeeds too, instead of reporting
+// ErrInstanceNotFound. Errors: ErrInstanceNotFound, ErrNotFinished,
+// ErrMaybeApplied, ErrIdempotencyKeyReused.
 func (c *Client) PurgeInstance(ctx context.Context, instanceID string, force bool) error {
-	if err := c.store.PurgeInstance(ctx, instanceID, force); err != nil {
-		return fmt.Errorf("purge %s: %w", instanceID, err)
+	k, err := idempotencyKey(ctx)
+	if err != nil {
+		return err
+	}
+	what := "purge " + instanceID
+	_, err = c.applyOnce(ctx, what, k, "purge", fingerprint("purge", instanceID, strconv.FormatBool(force)),
+		func(ctx context.Context, is IdempotentStore, idem Idempotency) (Replay, error) {
+			return is.PurgeInstanceOnce(ctx, instanceID, force, idem)
+		},
+		func(ctx context.Context) error { return c.store.PurgeInstance(ctx, instanceID, force) })
+	if err != nil {
+		return wrapOp(what, err)
 	}
 	return nil
 }
@@ -287,7 +360,8 @@ func (c *Client) DeleteTaskHub(ctx context.Context) (int64, error) {
 }
 
 // Suspend pauses an instance: events are kept but the orchestration does not
-// run until Resume.
+// run until Resume. Applied at most once per idempotency key
+// (WithIdempotencyKey), like Resume.
 func (c *Client) Suspend(ctx context.Context, instanceID, reason string) error {
 	return c.send(ctx, instanceID, abi.HistoryEvent{Type: abi.EventExecutionSuspended, Reason: reason}, "suspend")
 }
@@ -301,13 +375,40 @@ func (c *Client) send(ctx context.Context, instanceID string, ev abi.HistoryEven
 	if err := validateTarget(instanceID, ev.Reason); err != nil {
 		return err
 	}
+	k, err := idempotencyKey(ctx)
+	if err != nil {
+		return err
+	}
 	ev.EventID = -1
 	ev.Timestamp = c.now().UnixNano()
-	err := c.store.SendToInstance(ctx, ControlMessage{InstanceID: instanceID, Event: ev})
+	msg := ControlMessage{InstanceID: instanceID, Event: ev}
+	op := sendOperation(ev)
+	fp := fingerprint(op, instanceID, ev.Name, ev.Input, ev.Reason, strconv.FormatBool(ev.NoCascade))
+	what += " " + instanceID
+	_, err = c.applyOnce(ctx, what, k, op, fp,
+		func(ctx context.Context, is IdempotentStore, idem Idempotency) (Replay, error) {
+			return is.SendToInstanceOnce(ctx, msg, idem)
+		},
+		func(ctx context.Context) error { return c.store.SendToInstance(ctx, msg) })
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", what, instanceID, err)
+		return wrapOp(what, err)
 	}
 	return nil
+}
+
+// sendOperation names the operation that sends ev, for idempotency records.
+func sendOperation(ev abi.HistoryEvent) string {
+	switch ev.Type {
+	case abi.EventEventRaised:
+		return "raise-event"
+	case abi.EventExecutionTerminated:
+		return "terminate"
+	case abi.EventExecutionSuspended:
+		return "suspend"
+	case abi.EventExecutionResumed:
+		return "resume"
+	}
+	return "send-" + string(ev.Type)
 }
 
 // WaitForCompletion waits until an instance is terminal or ctx ends; it
