@@ -60,13 +60,16 @@ func SmsPhoneVerification(ctx *durable.OrchestrationContext) (any, error) {
 func ChallengeCode(phone string) int { return 1000 + int(hash32(phone)%9000) }
 
 // SendSmsChallenge (activity E4_SendSmsChallenge) "texts" a challenge code to
-// the input phone number and returns the code.
+// the input phone number and returns the code. Since no SMS is sent, it logs
+// the code through its activity logger (the worker log shows
+// `msg="sending verification code" phone=… code=…`), so that whoever tries
+// the sample can answer with raise-event.
 func SendSmsChallenge(ctx *durable.ActivityContext) (any, error) {
 	var phone string
 	if err := ctx.GetInput(&phone); err != nil {
 		return nil, err
 	}
 	code := ChallengeCode(phone)
-	ctx.Logger().Info("sending verification code", "phone", phone)
+	ctx.Logger().Info("sending verification code", "phone", phone, "code", code)
 	return code, nil
 }
