@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,7 +18,19 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// mainEnv makes the test binary run the CLI's main (see cliProcess).
+const mainEnv = "DURABLEWASM_TEST_RUN_MAIN"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(mainEnv) == "1" {
+		// A test runs the CLI as a process: bound its address space, so that
+		// a regression that reads without limit fails instead of filling
+		// the machine's memory.
+		lim := syscall.Rlimit{Cur: 2 << 30, Max: 2 << 30}
+		_ = syscall.Setrlimit(syscall.RLIMIT_AS, &lim)
+		main()
+		return
+	}
 	redis.SetLogger(quietRedis{})
 	os.Exit(m.Run())
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -34,6 +33,11 @@ func parseBytes(flag, s string) (uint64, error) {
 	}
 	return n * mult, nil
 }
+
+// maxModuleBytes is the largest module file deploy reads: a module is
+// stored as one Redis string and compiled by every worker, and real guests
+// are a few MiB (the samples: about 4 MiB).
+const maxModuleBytes = 128 << 20
 
 // settingsFromFlags reads the module settings given to deploy.
 func settingsFromFlags(c *cli.Context) (host.AppSettings, error) {
@@ -92,14 +96,17 @@ func deployCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return exitWith(2, "deploy takes exactly one argument, the module file (e.g. durablewasm deploy app.wasm --name app)")
 			}
+			if err := requireNonNegative(c, "the default", "step-timeout", "activity-timeout", "http-timeout"); err != nil {
+				return err
+			}
 			settings, err := settingsFromFlags(c)
 			if err != nil {
 				return err
 			}
 			path := c.Args().First()
-			wasm, err := os.ReadFile(path)
+			wasm, err := readFileLimited(path, "deploy FILE.wasm", "module size", maxModuleBytes)
 			if err != nil {
-				return exitWith(1, "read module: %v", err)
+				return err
 			}
 			name := c.String("name")
 			if name == "" {

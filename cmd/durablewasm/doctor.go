@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/durablewasm/durablewasm/internal/invariant"
+	"github.com/durablewasm/durablewasm/redisstore"
 	"github.com/urfave/cli/v2"
 )
 
@@ -19,18 +20,27 @@ func doctorCommand() *cli.Command {
 			"Instances that wait for an external event (or are suspended) are listed, not reported as problems.",
 		Flags: withConn(),
 		Action: func(c *cli.Context) error {
-			store, err := openStore(c)
+			t, _, err := resolveTarget(c)
+			if err != nil {
+				return err
+			}
+			store, err := openExistingStore(c)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
 			w := c.App.Writer
-			warns := store.CheckDurability(c.Context)
-			if len(warns) == 0 {
-				fmt.Fprintln(w, "redis settings: ok (AOF on, noeviction)")
-			}
-			for _, s := range warns {
-				fmt.Fprintln(w, "warning:", s)
+			fmt.Fprintf(w, "redis: %s\n", redisstore.RedactURL(t.url))
+			if redisstore.IsEmbedded(c.Context, store.Client()) {
+				fmt.Fprintln(w, "redis settings: "+redisstore.EmbeddedDurability)
+			} else {
+				warns := store.CheckDurability(c.Context)
+				if len(warns) == 0 {
+					fmt.Fprintln(w, "redis settings: ok (AOF on, noeviction)")
+				}
+				for _, s := range warns {
+					fmt.Fprintln(w, "warning:", s)
+				}
 			}
 			r, err := invariant.CheckStable(c.Context, store, 3)
 			if err != nil {

@@ -89,7 +89,7 @@ func FuzzReadValue(f *testing.F) {
 		if strings.HasPrefix(v, "@") {
 			return // reads a file: covered by the CLI tests
 		}
-		got, err := readValue(v)
+		got, err := readValue("input", v, defaultPayloadLimit)
 		if err != nil {
 			t.Fatalf("readValue(%q): %v", v, err)
 		}

@@ -97,8 +97,9 @@ func testManagementGuide(t *testing.T, url string) {
 	if code != 0 || !strings.Contains(out, "Task hub 'TestTaskHub' successfully deleted") {
 		t.Fatalf("delete-task-hub: %d %s %s", code, out, errs)
 	}
-	if out, _, _ := runCLI(ctx, "get-instances", "--task-hub-name", "TestTaskHub"); !strings.HasPrefix(out, "[]") {
-		t.Fatalf("instances survived delete-task-hub: %s", out)
+	// The hub is gone: reading it says so (and creates nothing).
+	if out, errs, code := runCLI(ctx, "get-instances", "--task-hub-name", "TestTaskHub"); code != 1 || !strings.Contains(errs, `no task hub "TestTaskHub"`) || !strings.Contains(errs, "existing hubs: DurableFunctionsHub") {
+		t.Fatalf("get-instances on a deleted hub: %d %s %s", code, out, errs)
 	}
 	if _, _, code := runCLIInput(ctx, "n\n", "delete-task-hub"); code != 1 {
 		t.Fatal("delete-task-hub without confirmation must do nothing and exit 1")

@@ -41,9 +41,17 @@ func startNewCommand() *cli.Command {
 			&cli.StringFlag{Name: "input", Usage: "input: inline JSON (text that is not JSON is sent as a string) or @path/file.json"},
 			&cli.BoolFlag{Name: "wait", Usage: "wait for the instance to finish and print its output"},
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "with --wait: how long to wait"},
+			maxPayloadFlag(),
 		),
 		Action: func(c *cli.Context) error {
-			input, err := readValue(c.String("input"))
+			if err := requirePositive(c, 0, "timeout"); err != nil {
+				return err
+			}
+			limit, err := payloadLimit(c)
+			if err != nil {
+				return err
+			}
+			input, err := readValue("input", c.String("input"), limit)
 			if err != nil {
 				return err
 			}
@@ -168,9 +176,14 @@ func raiseEventCommand() *cli.Command {
 		Flags: withConn(idFlag(),
 			&cli.StringFlag{Name: "event-name", Usage: "event name (default Event_<guid>)"},
 			&cli.StringFlag{Name: "event-data", Usage: "event data: inline JSON (text that is not JSON is sent as a string) or @path/file.json"},
+			maxPayloadFlag(),
 		),
 		Action: func(c *cli.Context) error {
-			data, err := readValue(c.String("event-data"))
+			limit, err := payloadLimit(c)
+			if err != nil {
+				return err
+			}
+			data, err := readValue("event-data", c.String("event-data"), limit)
 			if err != nil {
 				return err
 			}
@@ -225,6 +238,9 @@ func waitCommand() *cli.Command {
 			&cli.DurationFlag{Name: "retry-interval", Value: time.Second, Usage: "how often to check"},
 		),
 		Action: func(c *cli.Context) error {
+			if err := requirePositive(c, 0, "timeout", "retry-interval"); err != nil {
+				return err
+			}
 			return withClient(c, func(cl *host.Client) error {
 				return waitAndPrint(c, cl, c.String("id"), c.Duration("timeout"), c.Duration("retry-interval"))
 			})

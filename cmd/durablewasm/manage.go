@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -214,23 +216,53 @@ func deleteTaskHubCommand() *cli.Command {
 		Usage: "delete every instance, queue, timer and module of a task hub",
 		Flags: withConn(&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"}),
 		Action: func(c *cli.Context) error {
-			hub := c.String("task-hub-name")
+			st, err := openExistingStore(c)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			cl, hub := host.NewClient(st, nil), st.Hub()
 			if !c.Bool("yes") {
 				fmt.Fprintf(c.App.Writer, "Delete task hub '%s' and everything in it? This cannot be undone. [y/N] ", hub)
-				line, _ := bufio.NewReader(c.App.Reader).ReadString('\n')
-				if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" && line != hub {
+				line, err := readLine(c.Context, c.App.Reader)
+				if err != nil {
+					return exitWith(1, "not confirmed (%v); nothing was deleted (pass --yes to skip the question)", err)
+				}
+				if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" && strings.TrimSpace(line) != hub {
 					return exitWith(1, "not confirmed; nothing was deleted (pass --yes to skip the question)")
 				}
 			}
-			return withClient(c, func(cl *host.Client) error {
-				n, err := cl.DeleteTaskHub(c.Context)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(c.App.Writer, "Task hub '%s' successfully deleted (%d keys).\n", hub, n)
-				return nil
-			})
+			n, err := cl.DeleteTaskHub(c.Context)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "Task hub '%s' successfully deleted (%d keys).\n", hub, n)
+			return nil
 		},
+	}
+}
+
+// readLine reads one line from r, or returns ctx's error as soon as ctx ends
+// (SIGTERM or Ctrl-C while a question waits for an answer), so that a
+// prompt never keeps the process alive.
+func readLine(ctx context.Context, r io.Reader) (string, error) {
+	type result struct {
+		line string
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		line, err := bufio.NewReader(r).ReadString('\n')
+		ch <- result{line, err}
+	}()
+	select {
+	case res := <-ch:
+		if res.err != nil && res.line == "" {
+			return "", fmt.Errorf("no answer: %v", res.err)
+		}
+		return res.line, nil
+	case <-ctx.Done():
+		return "", context.Cause(ctx)
 	}
 }
 
@@ -304,6 +336,9 @@ func terminateCommand() *cli.Command {
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "how long to wait for the instance to be Terminated"},
 		),
 		Action: func(c *cli.Context) error {
+			if err := requirePositive(c, 0, "timeout"); err != nil {
+				return err
+			}
 			return withClient(c, func(cl *host.Client) error {
 				id := c.String("id")
 				err := cl.Terminate(c.Context, id, c.String("reason"), c.Bool("recursive"))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -34,8 +33,20 @@ func newLogger(c *cli.Context) *slog.Logger {
 	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
 }
 
-// runWorker runs a worker on store until the command's context ends.
-func runWorker(c *cli.Context, store host.Store, engine *host.Engine, api *httpAPI, log *slog.Logger) error {
+// checkWorkerFlags refuses worker durations that cannot work.
+func checkWorkerFlags(c *cli.Context) error {
+	if err := requirePositive(c, 100*time.Millisecond, "lease-ttl"); err != nil {
+		return err
+	}
+	if err := requirePositive(c, 0, "visibility-timeout"); err != nil {
+		return err
+	}
+	return requireNonNegative(c, "local activities off", "local-activity-max")
+}
+
+// runWorker runs a worker on store until the command's context ends. ready,
+// if not nil, is called once the worker is about to run.
+func runWorker(c *cli.Context, store host.Store, engine *host.Engine, api *httpAPI, log *slog.Logger, ready func() error) error {
 	local := c.Duration("local-activity-max")
 	if local <= 0 {
 		local = -1 // WorkerOptions: negative disables, zero is the default
@@ -48,21 +59,79 @@ func runWorker(c *cli.Context, store host.Store, engine *host.Engine, api *httpA
 		ManagementPayload:   api.managementPayload(),
 		Logger:              log,
 	})
+	if ready != nil {
+		if err := ready(); err != nil {
+			return err
+		}
+	}
 	log.Info("worker started", "id", w.ID(), "partitions", store.Partitions())
 	err := w.Run(c.Context)
 	log.Info("worker stopped", "id", w.ID())
 	return err
 }
 
+// waitLogInterval is how often waitForRedis logs that it is still waiting.
+var waitLogInterval = 10 * time.Second
+
+// waitForRedis opens the task hub named by the flags (creating it), waiting
+// with backoff while Redis cannot be reached or is not ready (not started
+// yet, loading its data set, a cluster without quorum). It logs when it
+// starts waiting and then once per waitLogInterval, with the URL redacted,
+// and gives up at once on errors that waiting cannot cure (a malformed URL,
+// refused credentials, a bad hub name) or when the context ends (SIGTERM):
+// then it returns a nil Store and a nil error.
+func waitForRedis(c *cli.Context, log *slog.Logger) (*redisstore.Store, error) {
+	t, _, err := resolveTarget(c)
+	if err != nil {
+		return nil, err
+	}
+	const maxBackoff = 2 * time.Second
+	backoff := 50 * time.Millisecond
+	var lastLog time.Time
+	waited := false
+	for {
+		st, err := redisstore.Open(c.Context, t.url, t.hub, storeOptions(c))
+		if err == nil {
+			if waited {
+				log.Info("redis is ready", "url", redisstore.RedactURL(t.url))
+			}
+			return st, nil
+		}
+		if c.Context.Err() != nil {
+			log.Info("stopped while waiting for Redis", "url", redisstore.RedactURL(t.url))
+			return nil, nil
+		}
+		if !redisstore.IsUnavailable(err) {
+			return nil, openErr(err)
+		}
+		if now := time.Now(); lastLog.IsZero() || now.Sub(lastLog) >= waitLogInterval {
+			log.Warn(fmt.Sprintf("waiting for Redis at %s: %v", redisstore.RedactURL(t.url), err))
+			lastLog = now
+		}
+		waited = true
+		select {
+		case <-c.Context.Done():
+			log.Info("stopped while waiting for Redis", "url", redisstore.RedactURL(t.url))
+			return nil, nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+}
+
 func serveCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "serve",
-		Usage: "run orchestration and activity workers against Redis (SIGTERM finishes the step in flight, releases leases and exits)",
+		Name: "serve",
+		Usage: "run orchestration and activity workers against Redis (waits for Redis to be reachable; SIGTERM " +
+			"finishes the step in flight, releases leases and exits)",
 		Flags: withConn(append(workerFlags(), httpFlags("")...)...),
 		Action: func(c *cli.Context) error {
+			if err := checkWorkerFlags(c); err != nil {
+				return err
+			}
 			log := newLogger(c)
-			store, err := openStore(c)
-			if err != nil {
+			store, err := waitForRedis(c, log)
+			if err != nil || store == nil {
 				return err
 			}
 			defer store.Close()
@@ -82,7 +151,7 @@ func serveCommand() *cli.Command {
 			if api.url() != "" {
 				fmt.Fprintf(c.App.Writer, "HTTP API: %s\n", api.describe())
 			}
-			return runWorker(c, store, engine, api, log)
+			return runWorker(c, store, engine, api, log, nil)
 		},
 	}
 }
@@ -92,14 +161,24 @@ func upCommand() *cli.Command {
 		Name:  "up",
 		Usage: "run everything on an embedded, in-memory Redis with the bundled samples deployed",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:6399", Usage: "loopback address of the embedded Redis (a free port is used if it is taken)"},
-			&cli.StringFlag{Name: "task-hub-name", Value: "DurableFunctionsHub", Usage: "task hub"},
+			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:6399", Usage: "loopback address of the embedded Redis: 127.0.0.0/8, [::1] or localhost, with a port (a free port is used if the default one is taken)"},
+			&cli.StringFlag{Name: "task-hub-name", Value: "DurableFunctionsHub", Usage: "task hub (other commands on this machine use it by default)"},
 			&cli.IntFlag{Name: "partitions", Value: 16, Usage: "partitions of the task hub"},
 		}, append(workerFlags(), httpFlags(httpapi.DefaultAddr)...)...),
 		Action: func(c *cli.Context) error {
+			if err := checkWorkerFlags(c); err != nil {
+				return err
+			}
+			if err := redisstore.CheckLoopbackAddr(c.String("listen")); err != nil {
+				return exitWith(2, "--listen: %v", err)
+			}
+			hub := c.String("task-hub-name")
+			if err := redisstore.ValidateHubName(hub); err != nil {
+				return exitWith(2, "--task-hub-name: %v", err)
+			}
 			log := newLogger(c)
 			emb, err := redisstore.StartEmbedded(c.String("listen"))
-			if err != nil {
+			if err != nil && !c.IsSet("listen") {
 				emb, err = redisstore.StartEmbedded("127.0.0.1:0")
 			}
 			if err != nil {
@@ -110,13 +189,9 @@ func upCommand() *cli.Command {
 			if err != nil {
 				return exitWith(1, "locate the state file: %v", err)
 			}
-			if err := redisstore.WriteStateFile(stateFile, emb.URL()); err != nil {
-				return exitWith(1, "write %s: %v", stateFile, err)
-			}
-			defer os.Remove(stateFile)
-			store, err := redisstore.Open(c.Context, emb.URL(), c.String("task-hub-name"), redisstore.Options{Partitions: c.Int("partitions")})
+			store, err := redisstore.Open(c.Context, emb.URL(), hub, redisstore.Options{Partitions: c.Int("partitions")})
 			if err != nil {
-				return err
+				return openErr(err)
 			}
 			defer store.Close()
 			engine, err := host.NewEngine(c.Context, host.EngineOptions{Logger: log})
@@ -139,21 +214,31 @@ func upCommand() *cli.Command {
 					orchs = append(orchs, f.Name)
 				}
 			}
-			w := c.App.Writer
-			fmt.Fprintf(w, "durablewasm is up.\n")
-			fmt.Fprintf(w, "  embedded Redis: %s (in memory only: everything is lost when this process stops)\n", emb.URL())
-			fmt.Fprintf(w, "  task hub:       %s\n", c.String("task-hub-name"))
-			fmt.Fprintf(w, "  deployed app:   samples (%s)\n", info.Digest)
-			fmt.Fprintf(w, "  orchestrators:  %s\n", strings.Join(orchs, ", "))
-			fmt.Fprintf(w, "  HTTP API:       %s\n", api.describe())
-			fmt.Fprintf(w, "Other durablewasm commands on this machine find it through %s. Try, in another shell:\n", stateFile)
-			fmt.Fprintf(w, "  durablewasm start-new --function-name E1_HelloSequence --id x1\n")
-			fmt.Fprintf(w, "  durablewasm get-runtime-status --id x1 --show-output true\n")
-			if api.url() != "" && !api.auth {
-				fmt.Fprintf(w, "  curl -X POST '%s/orchestrators/E1_HelloSequence/wait?timeout=2&retryInterval=0.5'\n", api.url())
+			// Announce `up` (the state file other commands find it by, then
+			// the banner) only once it can serve: samples deployed, the HTTP
+			// API listening, the worker about to run.
+			ready := func() error {
+				if err := redisstore.WriteState(stateFile, redisstore.State{URL: emb.URL(), Hub: hub}); err != nil {
+					return exitWith(1, "%v", err)
+				}
+				w := c.App.Writer
+				fmt.Fprintf(w, "durablewasm is up.\n")
+				fmt.Fprintf(w, "  embedded Redis: %s (in memory only: everything is lost when this process stops)\n", redisstore.RedactURL(emb.URL()))
+				fmt.Fprintf(w, "  task hub:       %s\n", hub)
+				fmt.Fprintf(w, "  deployed app:   samples (%s)\n", info.Digest)
+				fmt.Fprintf(w, "  orchestrators:  %s\n", strings.Join(orchs, ", "))
+				fmt.Fprintf(w, "  HTTP API:       %s\n", api.describe())
+				fmt.Fprintf(w, "Other durablewasm commands on this machine find it (and its task hub) through %s. Try, in another shell:\n", stateFile)
+				fmt.Fprintf(w, "  durablewasm start-new --function-name E1_HelloSequence --id x1\n")
+				fmt.Fprintf(w, "  durablewasm get-runtime-status --id x1 --show-output true\n")
+				if api.url() != "" && !api.auth {
+					fmt.Fprintf(w, "  curl -X POST '%s/orchestrators/E1_HelloSequence/wait?timeout=2&retryInterval=0.5'\n", api.url())
+				}
+				fmt.Fprintf(w, "Stop with Ctrl-C.\n")
+				return nil
 			}
-			fmt.Fprintf(w, "Stop with Ctrl-C.\n")
-			return runWorker(c, store, engine, api, log)
+			defer func() { _ = redisstore.RemoveState(stateFile) }()
+			return runWorker(c, store, engine, api, log, ready)
 		},
 	}
 }
