@@ -29,6 +29,7 @@ type lossyStore struct {
 	lose   int
 	refuse int
 	keys   []string
+	ttls   []time.Duration
 }
 
 var errReset = fmt.Errorf("read tcp 127.0.0.1:1->127.0.0.1:6379: %w", syscall.ECONNRESET)
@@ -39,10 +40,11 @@ func (s *lossyStore) FindFunction(context.Context, string) (*host.AppRecord, hos
 
 // fail decides the fate of one call: apply it, then report err (nil: the
 // reply arrives); or skip it (refused).
-func (s *lossyStore) fail(key string) (apply bool, err error) {
+func (s *lossyStore) fail(idem host.Idempotency) (apply bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.keys = append(s.keys, key)
+	s.keys = append(s.keys, idem.Key)
+	s.ttls = append(s.ttls, idem.TTL)
 	switch {
 	case s.lose > 0:
 		s.lose--
@@ -55,7 +57,7 @@ func (s *lossyStore) fail(key string) (apply bool, err error) {
 }
 
 func (s *lossyStore) CreateInstanceOnce(ctx context.Context, st host.InstanceState, start host.ControlMessage, idem host.Idempotency) (host.Replay, error) {
-	apply, ferr := s.fail(idem.Key)
+	apply, ferr := s.fail(idem)
 	if !apply {
 		return host.Replay{}, ferr
 	}
@@ -67,7 +69,7 @@ func (s *lossyStore) CreateInstanceOnce(ctx context.Context, st host.InstanceSta
 }
 
 func (s *lossyStore) SendToInstanceOnce(ctx context.Context, msg host.ControlMessage, idem host.Idempotency) (host.Replay, error) {
-	apply, ferr := s.fail(idem.Key)
+	apply, ferr := s.fail(idem)
 	if !apply {
 		return host.Replay{}, ferr
 	}
@@ -79,7 +81,7 @@ func (s *lossyStore) SendToInstanceOnce(ctx context.Context, msg host.ControlMes
 }
 
 func (s *lossyStore) PurgeInstanceOnce(ctx context.Context, id string, force bool, idem host.Idempotency) (host.Replay, error) {
-	apply, ferr := s.fail(idem.Key)
+	apply, ferr := s.fail(idem)
 	if !apply {
 		return host.Replay{}, ferr
 	}
@@ -92,7 +94,7 @@ func (s *lossyStore) PurgeInstanceOnce(ctx context.Context, id string, force boo
 
 func (s *lossyStore) set(lose, refuse int) {
 	s.mu.Lock()
-	s.lose, s.refuse, s.keys = lose, refuse, nil
+	s.lose, s.refuse, s.keys, s.ttls = lose, refuse, nil, nil
 	s.mu.Unlock()
 }
 
@@ -148,6 +150,9 @@ func TestClientRetriesAmbiguousFailuresOnce(t *testing.T) {
 	}
 	if n := raisedEvents(t, s, "i1"); n != 1 {
 		t.Errorf("%d events queued, want 1", n)
+	}
+	if s.ttls[0] != host.GeneratedIdempotencyTTL {
+		t.Errorf("a generated key is recorded for %v, want %v", s.ttls[0], host.GeneratedIdempotencyTTL)
 	}
 	// A lost reply of a purge: the retry succeeds (not ErrInstanceNotFound).
 	s.set(1, 0)
@@ -239,6 +244,9 @@ func TestCallerIdempotencyKeys(t *testing.T) {
 	}
 	if n := raisedEvents(t, s, a.InstanceID); n != 1 {
 		t.Errorf("three raises with one key queued %d events", n)
+	}
+	if s.ttls[len(s.ttls)-1] != 0 {
+		t.Errorf("a caller's key is recorded for %v, want the store's default (host.IdempotencyTTL)", s.ttls[len(s.ttls)-1])
 	}
 	// Restart into a new id: the retry restarts into the same one.
 	r1, err := c.Restart(host.WithIdempotencyKey(ctx, "re-1"), a.InstanceID, true)

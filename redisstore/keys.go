@@ -53,8 +53,9 @@ package redisstore
 //	                              that replaces a terminal instance (below)
 //	dw:{P}:idem:<h>        string an applied client operation's idempotency record,
 //	                              "<fingerprint>\n<operation>\n<result>", PX =
-//	                              host.Idempotency.TTL (default
-//	                              host.IdempotencyTTL, 24 h); <h> is the hex
+//	                              host.Idempotency.TTL (the client's: 24 h,
+//	                              host.IdempotencyTTL, for a caller's key; 10
+//	                              minutes for one it generated); <h> is the hex
 //	                              SHA-256 of len(id) ":" id key, so the record
 //	                              is scoped to the target instance <id> and lives
 //	                              in its slot. It is not removed by purge: a
