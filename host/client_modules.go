@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/durablewasm/durablewasm/abi"
+	"github.com/durablewasm/durablewasm/host/replay"
 )
 
 // Module management, migration and dead letters: the client side of
@@ -475,9 +476,18 @@ const (
 	ReplayStale ReplayOutcome = "stale"
 	// ReplayRemoved: stale, and removed because force was given.
 	ReplayRemoved ReplayOutcome = "removed"
+	// ReplayRequeued: a quarantined control message was put back on its
+	// partition's control stream (after rewinding the instance it had
+	// failed, when it had).
+	ReplayRequeued ReplayOutcome = "requeued"
 )
 
-// ReplayDeadLetter re-runs a dead-lettered activity: if its instance is
+// ReplayDeadLetter re-runs a dead letter. A quarantined control message
+// (Kind DeadLetterControl) is put back on its stream (ReplayRequeued); the
+// instance it failed (code DW3001) is rewound first, and a completion that
+// the rewind re-issues anyway (an activity's, a timer's, a
+// sub-orchestration's) is not put back, so nothing runs twice. A
+// dead-lettered activity: if its instance is
 // Failed it is rewound (Rewind re-runs the failed activity, keeping every
 // other result) and the dead letter is removed. If the instance continued
 // past the failure (it is not Failed, or is gone), the activity cannot be
@@ -493,6 +503,9 @@ func (c *Client) ReplayDeadLetter(ctx context.Context, d *DeadLetter, force bool
 			return "", "", err
 		}
 		return ReplayRemoved, why + "; the dead letter was removed", nil
+	}
+	if d.Kind == DeadLetterControl {
+		return c.replayControl(ctx, d, stale)
 	}
 	if d.Kind != DeadLetterActivity || d.InstanceID == "" {
 		return stale("the entry could not be decoded (" + d.Reason + "), so there is nothing to re-run")
@@ -514,4 +527,52 @@ func (c *Client) ReplayDeadLetter(ctx context.Context, d *DeadLetter, force bool
 		return "", "", err
 	}
 	return ReplayRewound, fmt.Sprintf("instance %s was Failed; it was rewound, so activity %s runs again", d.InstanceID, d.Activity), nil
+}
+
+// replayControl replays a quarantined control message (see ReplayDeadLetter).
+func (c *Client) replayControl(ctx context.Context, d *DeadLetter, stale func(string) (ReplayOutcome, string, error)) (ReplayOutcome, string, error) {
+	st, err := c.store.GetInstance(ctx, d.InstanceID)
+	switch {
+	case errors.Is(err, ErrInstanceNotFound) || ValidateInstanceID(d.InstanceID) != nil:
+		st = nil
+	case err != nil:
+		return "", "", err
+	}
+	rewound := false
+	if st != nil && st.Status.Terminal() {
+		if st.Status != abi.StatusFailed || st.Failure == nil || st.Failure.Code != replay.CodeQuarantined {
+			return stale(fmt.Sprintf("instance %s finished otherwise (it is %s), so the message would be dropped", d.InstanceID, st.Status))
+		}
+		if err := c.Rewind(ctx, d.InstanceID, "replay of quarantined message "+fmt.Sprintf("%d/%s", d.Partition, d.ID)); err != nil {
+			return "", "", err
+		}
+		rewound = true
+	}
+	switch abi.EventType(d.Event) {
+	case abi.EventTaskCompleted, abi.EventTaskFailed, abi.EventTimerFired,
+		abi.EventSubOrchestrationInstanceCompleted, abi.EventSubOrchestrationInstanceFailed:
+		if rewound {
+			if err := c.store.DeleteDeadLetter(ctx, d.Partition, d.ID); err != nil && !errors.Is(err, ErrDeadLetterNotFound) {
+				return "", "", err
+			}
+			return ReplayRewound, fmt.Sprintf("instance %s was rewound; the rewind re-issues the work whose %s was quarantined", d.InstanceID, d.Event), nil
+		}
+	}
+	if err := c.store.RequeueDeadLetter(ctx, d.Partition, d.ID); err != nil {
+		return "", "", err
+	}
+	detail := fmt.Sprintf("the %s message for %s is back on partition %d's control stream", d.Event, d.InstanceID, d.Partition)
+	if rewound {
+		detail = fmt.Sprintf("instance %s was rewound and ", d.InstanceID) + detail
+	}
+	return ReplayRequeued, detail, nil
+}
+
+// RemoveDeadLetter drops a dead letter for good (ErrDeadLetterNotFound if
+// it is gone). A quarantined message's instance stays as it is.
+func (c *Client) RemoveDeadLetter(ctx context.Context, d *DeadLetter) error {
+	if err := c.store.DeleteDeadLetter(ctx, d.Partition, d.ID); err != nil {
+		return fmt.Errorf("remove dead letter %d/%s: %w", d.Partition, d.ID, err)
+	}
+	return nil
 }

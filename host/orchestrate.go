@@ -265,6 +265,7 @@ func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []Co
 	var drops []string
 	var earliest time.Time
 	var firstErr error
+	var failures []groupFailure
 	for _, g := range groups {
 		c, e, err := w.step(ctx, p, epoch, g)
 		if err != nil {
@@ -272,6 +273,7 @@ func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []Co
 			if firstErr == nil {
 				firstErr = err
 			}
+			failures = append(failures, groupFailure{g, err})
 			continue
 		}
 		if c == nil {
@@ -302,7 +304,7 @@ func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []Co
 		}
 	}
 	if len(commits) == 0 {
-		return earliest, firstErr
+		return earliest, w.settleFailures(ctx, p, epoch, groups, failures, firstErr)
 	}
 	errs, err := w.store.Commit(ctx, commits)
 	outbox, reload := false, false
@@ -329,6 +331,9 @@ func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []Co
 			if firstErr == nil {
 				firstErr = fmt.Errorf("commit %s: %w", e.id, cerr)
 			}
+			if err == nil {
+				failures = append(failures, groupFailure{byID[e.id], fmt.Errorf("commit: %w", cerr)})
+			}
 			continue
 		}
 		outbox = outbox || len(commits[i].Outbox) > 0
@@ -346,7 +351,35 @@ func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []Co
 	if firstErr == nil && reload {
 		firstErr = errReload
 	}
-	return earliest, firstErr
+	return earliest, w.settleFailures(ctx, p, epoch, groups, failures, firstErr)
+}
+
+// groupFailure is a group whose step or commit failed, and why.
+type groupFailure struct {
+	g   *group
+	err error
+}
+
+// settleFailures counts the batch's failures toward quarantine (which may
+// park a group's messages) and forgets the counts of the groups that went
+// through. It returns errLeaseLost if the lease moved on, else batchErr.
+func (w *Worker) settleFailures(ctx context.Context, p int, epoch int64, groups []*group, failures []groupFailure, batchErr error) error {
+	if len(failures) == 0 && w.failing.empty() {
+		return batchErr
+	}
+	bad := map[*group]bool{}
+	for _, f := range failures {
+		bad[f.g] = true
+		if err := w.failed(ctx, p, epoch, f.g, f.err); err != nil {
+			return err
+		}
+	}
+	for _, g := range groups {
+		if !bad[g] {
+			w.failing.forget(p, g.msgs)
+		}
+	}
+	return batchErr
 }
 
 // errReload asks the partition loop to re-read its pending messages (a step

@@ -58,6 +58,13 @@ type WorkerOptions struct {
 	MaxDeliveries int64
 	// Limits bound guest payloads and history.
 	Limits replay.Limits
+	// ShutdownGrace is how long Run, once its context ends, lets the guest
+	// calls in flight (activities, orchestration steps, instantiations)
+	// finish (default DefaultShutdownGrace). Then it interrupts them: their
+	// work items are neither completed nor failed but stay pending, to be
+	// redelivered (an activity after the visibility timeout, a step's
+	// messages to the partition's next owner), and Run returns.
+	ShutdownGrace time.Duration
 	// NoOrchestrations and NoActivities disable either kind of work.
 	NoOrchestrations bool
 	NoActivities     bool
@@ -70,6 +77,9 @@ type WorkerOptions struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
+
+// DefaultShutdownGrace is the default WorkerOptions.ShutdownGrace.
+const DefaultShutdownGrace = 10 * time.Second
 
 func (o WorkerOptions) withDefaults() WorkerOptions {
 	if o.ID == "" {
@@ -103,6 +113,9 @@ func (o WorkerOptions) withDefaults() WorkerOptions {
 	if o.MaxDeliveries <= 0 {
 		o.MaxDeliveries = 10
 	}
+	if o.ShutdownGrace <= 0 {
+		o.ShutdownGrace = DefaultShutdownGrace
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -135,13 +148,18 @@ type Worker struct {
 	// noFresh holds instance ids whose next step must read the instance
 	// even when its start message says it is fresh (after ErrStateChanged).
 	noFresh sync.Map
+	// guests tracks the worker's live module instances, which a shutdown
+	// past ShutdownGrace interrupts.
+	guests *guestSet
+	// failing counts the failed attempts of control messages (quarantine.go).
+	failing failureCounts
 }
 
 // NewWorker returns a worker over store and engine.
 func NewWorker(store Store, engine *Engine, opts WorkerOptions) *Worker {
 	opts = opts.withDefaults()
 	w := &Worker{store: store, engine: engine, opts: opts, log: opts.Logger.With("worker", opts.ID),
-		pools: map[string][]*guestInstance{}}
+		pools: map[string][]*guestInstance{}, guests: newGuestSet()}
 	w.cache = newWarmCache(opts.MaxWarm)
 	w.acts = newActivityPool(engine, opts.ActivityConcurrency)
 	w.local = make(chan struct{}, opts.ActivityConcurrency)
@@ -154,10 +172,30 @@ func (w *Worker) ID() string { return w.opts.ID }
 // WarmCount returns how many orchestrations are held warm.
 func (w *Worker) WarmCount() int { return w.cache.len() }
 
-// Run works until ctx ends. It then lets every step in flight finish and
-// commit, releases its leases, leaves the worker set and returns nil. An
-// error is returned only when it cannot work at all.
+// Run works until ctx ends. It then lets every step and activity in flight
+// finish and commit for up to ShutdownGrace, interrupts the guest calls still
+// running then (their work stays pending, to be redelivered), releases its
+// leases, leaves the worker set and returns nil, whatever the guests do. An
+// error is returned only when it cannot work at all. A Worker runs once.
 func (w *Worker) Run(ctx context.Context) error {
+	finished := make(chan struct{})
+	defer close(finished)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-finished:
+			return
+		}
+		t := time.NewTimer(w.opts.ShutdownGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			n := w.guests.abort()
+			w.log.Warn("shutdown grace passed: interrupting the guest calls still running; their work stays pending and is redelivered",
+				"grace", w.opts.ShutdownGrace, "instances", n)
+		case <-finished:
+		}
+	}()
 	var wg sync.WaitGroup
 	if !w.opts.NoActivities {
 		for p := 0; p < w.store.Partitions(); p++ {
@@ -236,6 +274,9 @@ type moduleFetch struct {
 }
 
 // orchInstance returns the live orchestration instance serving instanceID.
+// For a module whose instantiation fails through the guest's fault it
+// returns a stand-in whose every call fails with that failure (see
+// brokenInstance), so that the orchestration fails with it.
 func (w *Worker) orchInstance(ctx context.Context, digest, instanceID string) (*guestInstance, error) {
 	if err := w.module(ctx, digest); err != nil {
 		return nil, err
@@ -251,7 +292,15 @@ func (w *Worker) orchInstance(ctx context.Context, digest, instanceID string) (*
 	}
 	i := int(h.Sum32() % uint32(len(pool)))
 	if pool[i] == nil || pool[i].dead.Load() {
-		g, err := w.engine.newInstance(ctx, digest, true, w.settings(ctx, digest))
+		g, err := w.engine.newInstance(w.guests.with(ctx), digest, true, w.settings(ctx, digest))
+		var gf *replay.GuestFailure
+		if errors.As(err, &gf) {
+			// The module's start function or _initialize trapped or
+			// overran (now or within InstantiateRetryAfter): the
+			// orchestration fails with that failure, as after a trap,
+			// instead of its messages being retried for ever.
+			return brokenInstance(digest, gf), nil
+		}
 		if err != nil {
 			return nil, err
 		}

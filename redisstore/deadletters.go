@@ -109,6 +109,11 @@ func parseDeadLetter(p int, m redis.XMessage) host.DeadLetter {
 		d.TaskID = int32(t)
 	}
 	d.Deliveries, _ = strconv.ParseInt(str("dl"), 10, 64)
+	if d.Kind == host.DeadLetterControl {
+		if msg, err := decodeMsg(d.EntryID, d.Raw); err == nil {
+			d.ExecutionID, d.Event = msg.ExecutionID, string(msg.Event.Type)
+		}
+	}
 	return d
 }
 
@@ -136,6 +141,117 @@ func (s *Store) DeleteDeadLetter(ctx context.Context, p int, id string) error {
 	}
 	if n == 0 {
 		return fmt.Errorf("delete dead letter %d/%s: %w", p, id, host.ErrDeadLetterNotFound)
+	}
+	return nil
+}
+
+// scriptQuarantineControl parks control messages that could not be
+// processed: each still-present entry is copied (its raw field) to the
+// dead-letter stream as kind=control with the reason, then acked and deleted.
+// Fenced by the lease epoch.
+//
+// KEYS: 1 lease, 2 ctl, 3 dead. ARGV: 1 epoch, 2 reason, then pairs of
+// (entry id, instance id).
+// Returns {"stale"} or {"ok", dead-letter id or "" (entry gone), ...}.
+var scriptQuarantineControl = newScript(`
+local epoch = redis.call('HGET', KEYS[1], 'epoch') or '0'
+if epoch ~= ARGV[1] then return {'stale'} end
+local out = {'ok'}
+for j = 3, #ARGV, 2 do
+  local id = ARGV[j]
+  local e = redis.call('XRANGE', KEYS[2], id, id)
+  local dl = ''
+  if #e > 0 then
+    local f, raw = e[1][2], ''
+    for k = 1, #f, 2 do
+      if f[k] == 'm' then raw = f[k + 1] end
+    end
+    dl = redis.call('XADD', KEYS[3], '*', 'kind', 'control', 'src', KEYS[2], 'id', id, 'field', 'm', 'raw', raw,
+      'reason', ARGV[2], 'i', ARGV[j + 1])
+  end
+  redis.call('XACK', KEYS[2], '$GROUP', id)
+  redis.call('XDEL', KEYS[2], id)
+  out[#out + 1] = dl
+end
+return out
+`)
+
+// scriptRequeueControl moves a control dead letter back to its partition's
+// control stream (a new entry with the same message) and deletes the dead
+// letter.
+//
+// KEYS: 1 dead, 2 ctl. ARGV: 1 dead-letter id.
+// Returns the new entry id, "notfound", or "kind:<kind>" (not a control
+// message; nothing written).
+var scriptRequeueControl = newScript(`
+local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+if #e == 0 then return 'notfound' end
+local f, kind, raw = e[1][2], '', nil
+for k = 1, #f, 2 do
+  if f[k] == 'kind' then kind = f[k + 1] end
+  if f[k] == 'raw' then raw = f[k + 1] end
+end
+if kind ~= 'control' or raw == nil then return 'kind:' .. kind end
+local id = redis.call('XADD', KEYS[2], '*', 'm', raw)
+redis.call('XDEL', KEYS[1], ARGV[1])
+return id
+`)
+
+func init() { allScripts = append(allScripts, scriptQuarantineControl, scriptRequeueControl) }
+
+// QuarantineControl parks msgs (control messages of partition p that could
+// not be processed) in the partition's dead-letter stream as kind "control"
+// with reason, and acks and deletes them, in one script fenced by epoch
+// (host.ErrStaleEpoch, nothing written, when the lease moved on). The raw
+// stored message is kept byte for byte. It returns the dead letters' ids, ""
+// for a message that was no longer in the stream.
+func (s *Store) QuarantineControl(ctx context.Context, p int, epoch int64, msgs []host.ControlMessage, reason string) ([]string, error) {
+	if err := s.checkPartition("quarantine control", p); err != nil {
+		return nil, err
+	}
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	args := []interface{}{strconv.FormatInt(epoch, 10), reason}
+	for _, m := range msgs {
+		if !validStreamID(m.ID) {
+			return nil, fmt.Errorf("quarantine control of partition %d: %q is not a stream entry id", p, m.ID)
+		}
+		args = append(args, m.ID, m.InstanceID)
+	}
+	k := s.parts[p]
+	res, err := scriptQuarantineControl.Run(ctx, s.rdb, []string{k.lease(), k.ctl(), k.dead()}, args...).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("quarantine control of partition %d: %w", p, err)
+	}
+	if len(res) == 0 || res[0] != "ok" {
+		return nil, fmt.Errorf("quarantine control of partition %d at epoch %d: %w", p, epoch, host.ErrStaleEpoch)
+	}
+	return res[1:], nil
+}
+
+// RequeueDeadLetter puts the control message of dead letter id of partition
+// p back on the partition's control stream and removes the dead letter, in
+// one script. host.ErrDeadLetterNotFound if there is no such dead letter;
+// host.ErrInvalidInput if it is not a control message (activity dead letters
+// are replayed by rewinding their instance).
+func (s *Store) RequeueDeadLetter(ctx context.Context, p int, id string) error {
+	if err := s.checkPartition("requeue dead letter", p); err != nil {
+		return err
+	}
+	if !validStreamID(id) {
+		return fmt.Errorf("requeue dead letter %d/%s: %w (ids look like 1700000000000-0)", p, id, host.ErrDeadLetterNotFound)
+	}
+	k := s.parts[p]
+	res, err := scriptRequeueControl.Run(ctx, s.rdb, []string{k.dead(), k.ctl()}, id).Text()
+	switch {
+	case err != nil:
+		return fmt.Errorf("requeue dead letter %d/%s: %w", p, id, err)
+	case res == "notfound":
+		return fmt.Errorf("requeue dead letter %d/%s: %w", p, id, host.ErrDeadLetterNotFound)
+	case strings.HasPrefix(res, "kind:"):
+		return fmt.Errorf("requeue dead letter %d/%s: %w: it is a dead letter of kind %q; only control messages can be put back on their stream",
+			p, id, host.ErrInvalidInput, strings.TrimPrefix(res, "kind:"))
 	}
 	return nil
 }

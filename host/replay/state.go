@@ -39,6 +39,10 @@ const (
 	// CodeInvalidJSON: the guest passed a payload that is not valid JSON
 	// (abi.InvalidJSONFailure).
 	CodeInvalidJSON = abi.CodeInvalidJSON
+	// CodeQuarantined: a message for the instance could not be processed
+	// (its step or commit kept failing) and was quarantined as a dead
+	// letter; the instance was failed so that its partition goes on.
+	CodeQuarantined = "DW3001"
 )
 
 // TaskKind is the kind of a task issued to the guest.
