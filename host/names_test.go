@@ -33,7 +33,7 @@ func TestValidateNameAndReason(t *testing.T) {
 	huge := strings.Repeat("n", 1<<20)
 	for _, tc := range []struct {
 		name, value, wantErr string
-		reason                 bool
+		reason               bool
 	}{
 		{name: "name", value: "E1_HelloSequence"},
 		{name: "empty name", value: "", wantErr: "the event name is required"},
