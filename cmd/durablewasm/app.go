@@ -44,9 +44,9 @@ func newApp() *cli.App {
 		HideHelpCommand: true,
 		Commands: []*cli.Command{
 			upCommand(), serveCommand(), deployCommand(),
-			startNewCommand(), getRuntimeStatusCommand(), getHistoryCommand(), raiseEventCommand(),
-			terminateCommand(), suspendCommand(), resumeCommand(), waitCommand(),
-			getInstancesCommand(), purgeHistoryCommand(), deleteTaskHubCommand(), rewindCommand(), restartCommand(),
+			idempotent(startNewCommand()), getRuntimeStatusCommand(), getHistoryCommand(), idempotent(raiseEventCommand()),
+			idempotent(terminateCommand()), idempotent(suspendCommand()), idempotent(resumeCommand()), waitCommand(),
+			getInstancesCommand(), idempotent(purgeHistoryCommand()), deleteTaskHubCommand(), idempotent(rewindCommand()), idempotent(restartCommand()),
 			modulesCommand(), migrateCommand(), deadLettersCommand(),
 			doctorCommand(),
 		},
@@ -409,4 +409,25 @@ func withClient(c *cli.Context, fn func(cl *host.Client) error) error {
 	}
 	defer done()
 	return fn(cl)
+}
+
+// idempotent gives a command that changes an instance the flag
+// --idempotency-key: the operation is applied at most once per key, so a
+// command that failed with "may have been applied" can be run again with the
+// key it printed (host.WithIdempotencyKey). Without the flag the client
+// generates a key and retries ambiguous failures with it by itself.
+func idempotent(cmd *cli.Command) *cli.Command {
+	cmd.Flags = append(cmd.Flags, &cli.StringFlag{Name: "idempotency-key",
+		Usage: "apply the operation at most once per key (1-255 printable ASCII characters, e.g. a UUID); rerun a failed command with the key it printed"})
+	action := cmd.Action
+	cmd.Action = func(c *cli.Context) error {
+		if key := c.String("idempotency-key"); c.IsSet("idempotency-key") {
+			if err := host.ValidateIdempotencyKey(key); err != nil {
+				return exitWith(2, "%v (--idempotency-key)", err)
+			}
+			c.Context = host.WithIdempotencyKey(c.Context, key)
+		}
+		return action(c)
+	}
+	return cmd
 }

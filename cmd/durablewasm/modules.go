@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -307,26 +308,30 @@ func migrateCommand() *cli.Command {
 func deadLettersCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "dead-letters",
-		Usage:     "list and replay activity work items that were given up on",
-		ArgsUsage: "list | replay ID",
+		Usage:     "list, replay and remove activity work items and control messages that were given up on",
+		ArgsUsage: "list | replay ID | remove ID",
 		Description: "An activity delivered more times than the worker's limit (its worker crashed or outlived the\n" +
 			"visibility timeout each time) fails its orchestration with PoisonMessage and is parked here.\n" +
-			"replay ID: if the instance is still Failed it is rewound (the activity runs again, every other\n" +
-			"result is kept) and the dead letter removed; if it went on past the failure the dead letter is\n" +
-			"kept unless --force removes it. ID is the id `list` shows (or PARTITION/ID).",
+			"A control message whose step or commit failed 3 times in a row is quarantined here (kind\n" +
+			"control), and its instance failed with Quarantined [DW3001], so that its partition goes on.\n" +
+			"replay ID: an activity's instance that is still Failed is rewound (the activity runs again,\n" +
+			"every other result is kept) and the dead letter removed; if it went on past the failure the\n" +
+			"dead letter is kept unless --force removes it. A quarantined message is put back on its\n" +
+			"stream, after rewinding the instance it failed: fix the cause first (see the reason).\n" +
+			"remove ID drops a dead letter for good. ID is the id `list` shows (or PARTITION/ID).",
 		Flags: withConn(tableOutputFlag(),
 			&cli.IntFlag{Name: "top", Value: 100, Usage: "list: at most this many, oldest first"},
 			&cli.BoolFlag{Name: "force", Usage: "replay: remove the dead letter even if its instance went on past the failure"}),
 		Action: func(c *cli.Context) error {
-			verb, args, err := verbArgs(c, "list", "replay")
+			verb, args, err := verbArgs(c, "list", "replay", "remove")
 			if err != nil {
 				return err
 			}
 			if err := checkOutput(c); err != nil {
 				return err
 			}
-			if verb == "list" && len(args) > 0 || verb == "replay" && len(args) != 1 {
-				return exitWith(2, "usage: dead-letters list | dead-letters replay ID")
+			if verb == "list" && len(args) > 0 || verb != "list" && len(args) != 1 {
+				return exitWith(2, "usage: dead-letters list | dead-letters replay ID | dead-letters remove ID")
 			}
 			return withClient(c, func(cl *host.Client) error {
 				w := c.App.Writer
@@ -345,7 +350,11 @@ func deadLettersCommand() *cli.Command {
 					fmt.Fprintln(tw, "PARTITION\tID\tINSTANCE\tACTIVITY\tDELIVERIES\tREASON\tTIME")
 					for _, d := range dls {
 						inst, act := d.InstanceID, d.Activity
-						if d.Kind != host.DeadLetterActivity {
+						switch d.Kind {
+						case host.DeadLetterActivity:
+						case host.DeadLetterControl:
+							inst, act = strconv.Quote(d.InstanceID), "(quarantined "+d.Event+" message)"
+						default:
 							inst, act = "-", "("+d.Kind+" "+d.Source+")"
 						}
 						fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", d.Partition, d.ID, inst, act, d.Deliveries, d.Reason, fmtTime(d.Time))
@@ -358,6 +367,16 @@ func deadLettersCommand() *cli.Command {
 				}
 				if err != nil {
 					return err
+				}
+				if verb == "remove" {
+					if err := cl.RemoveDeadLetter(c.Context, d); err != nil {
+						return err
+					}
+					if c.String("output") == "json" {
+						return printJSON(w, map[string]string{"id": d.ID, "instanceId": d.InstanceID, "outcome": "removed"})
+					}
+					fmt.Fprintf(w, "Dead letter %d/%s removed.\n", d.Partition, d.ID)
+					return nil
 				}
 				out, detail, err := cl.ReplayDeadLetter(c.Context, d, c.Bool("force"))
 				if err != nil {

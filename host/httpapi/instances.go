@@ -363,6 +363,16 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeEmpty(w, http.StatusServiceUnavailable) // the client has gone; nobody reads this
 		return
 	}
+	switch {
+	case errors.Is(err, host.ErrMaybeApplied):
+		// Redis did not answer; the message names the key to retry with.
+		s.log.Warn("http api: request may have been applied", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeMessage(w, http.StatusServiceUnavailable, err.Error())
+		return
+	case errors.Is(err, host.ErrIdempotencyKeyReused):
+		writeMessage(w, http.StatusConflict, err.Error())
+		return
+	}
 	s.log.Error("http api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	writeInternal(w)
 }

@@ -228,6 +228,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if key := r.Header.Get("Idempotency-Key"); key != "" {
+		// A retry with the same key is applied at most once (host.WithIdempotencyKey).
+		if err := host.ValidateIdempotencyKey(key); err != nil {
+			writeArgumentError(rw, err.Error()+" (the Idempotency-Key header)")
+			return
+		}
+		r = r.WithContext(host.WithIdempotencyKey(r.Context(), key))
+	}
 	if r.ContentLength > s.opts.MaxBodyBytes {
 		// Refused before any of the body is read.
 		writeBodyTooLarge(rw, s.opts.MaxBodyBytes)
