@@ -13,6 +13,7 @@ import (
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
 	"github.com/durablewasm/durablewasm/host/replay"
+	"github.com/durablewasm/durablewasm/internal/invariant"
 	"github.com/durablewasm/durablewasm/redisstore"
 	"github.com/durablewasm/durablewasm/samples"
 )
@@ -88,6 +89,18 @@ func TestPoisonMessageIsQuarantinedAndThePartitionGoesOn(t *testing.T) {
 	// and dropping it works.
 	if !strings.Contains(dls[0].Raw, `"ExecutionStarted"`) {
 		t.Fatalf("raw message not kept: %q", dls[0].Raw)
+	}
+	// doctor names it.
+	rep, err := invariant.Check(context.Background(), e.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, pr := range rep.Problems {
+		found = found || pr.Kind == "quarantined" && pr.Instance == "a\ufffdb" && strings.Contains(pr.Detail, "dead-letters replay")
+	}
+	if !found {
+		t.Fatalf("doctor does not name the quarantined message: %+v", rep.Problems)
 	}
 	if err := e.client.RemoveDeadLetter(context.Background(), &dls[0]); err != nil {
 		t.Fatal(err)

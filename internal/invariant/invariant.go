@@ -152,7 +152,20 @@ func Check(ctx context.Context, st *redisstore.Store) (*Report, error) {
 			r.Problems = append(r.Problems, Problem{Kind: "undecodable", Partition: s.Partition, Detail: u})
 		}
 		if s.DeadLetters > 0 {
-			r.Problems = append(r.Problems, Problem{Kind: "dead-letter", Partition: s.Partition, Detail: fmt.Sprintf("%d entries in the dead-letter stream", s.DeadLetters)})
+			r.Problems = append(r.Problems, Problem{Kind: "dead-letter", Partition: s.Partition, Detail: fmt.Sprintf("%d entries in the dead-letter stream (see `durablewasm dead-letters list`)", s.DeadLetters)})
+		}
+	}
+	if r.hasDeadLetters() {
+		dls, err := st.ListDeadLetters(ctx, 100)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range dls {
+			if d.Kind == host.DeadLetterControl {
+				r.Problems = append(r.Problems, Problem{Kind: "quarantined", Partition: d.Partition, Instance: d.InstanceID,
+					Detail: fmt.Sprintf("%s message quarantined as dead letter %d/%s: %s; fix the cause, then `durablewasm dead-letters replay %d/%s` (or `remove`)",
+						d.Event, d.Partition, d.ID, d.Reason, d.Partition, d.ID)})
+			}
 		}
 	}
 	for _, s := range snaps {
@@ -373,4 +386,14 @@ func terminalHistory(meta *host.InstanceState, hist []abi.HistoryEvent) string {
 		return "" // terminated before it ever ran
 	}
 	return fmt.Sprintf("status %s but no ExecutionCompleted in its %d-event history", meta.Status, len(hist))
+}
+
+// hasDeadLetters reports whether a dead-letter problem was found.
+func (r *Report) hasDeadLetters() bool {
+	for _, p := range r.Problems {
+		if p.Kind == "dead-letter" {
+			return true
+		}
+	}
+	return false
 }
