@@ -132,6 +132,11 @@ func (e *warm) release() {
 	e.inst = nil
 }
 
+// MaxNestingDepth is how deep sub-orchestrations may nest. Scheduling one
+// deeper fails that sub-orchestration task with LimitExceeded [DW2004]
+// instead of creating it.
+const MaxNestingDepth = 64
+
 // --- the partition loop ------------------------------------------------------
 
 func (w *Worker) partitionLoop(ctx context.Context, p int, epoch int64) {
@@ -411,7 +416,8 @@ func (w *Worker) preload(ctx context.Context, groups []*group) {
 			ev := m.Event
 			g.pre = &LoadedInstance{State: &InstanceState{InstanceID: g.id, Name: ev.Name, ExecutionID: m.ExecutionID,
 				Status: abi.StatusPending, Input: ev.Input, CreatedAt: m.Fresh.CreatedAt, UpdatedAt: m.Fresh.CreatedAt,
-				App: m.Fresh.App, Digest: m.Fresh.Digest, ParentInstanceID: ev.ParentInstanceID, ParentTaskID: ev.ParentTaskID}}
+				App: m.Fresh.App, Digest: m.Fresh.Digest, ParentInstanceID: ev.ParentInstanceID, ParentTaskID: ev.ParentTaskID,
+				Depth: m.Fresh.Depth}}
 			g.fresh = m.ExecutionID
 			continue
 		}
@@ -818,13 +824,24 @@ func (w *Worker) buildCommit(p int, epoch int64, e *warm, res *replay.StepResult
 				InstanceID: e.id, ExecutionID: s.ExecutionID,
 				Event: abi.HistoryEvent{EventID: -1, Type: abi.EventTimerFired, TaskScheduledID: ev.EventID, FireAt: ev.FireAt}}})
 		case abi.EventSubOrchestrationInstanceCreated:
+			if m.Depth+1 > MaxNestingDepth {
+				// Not created: the orchestration sees the sub-orchestration
+				// fail (an orchestrator that starts itself without end stops
+				// here instead of creating instances forever).
+				c.Local = append(c.Local, ControlMessage{InstanceID: e.id, ExecutionID: s.ExecutionID, Event: abi.HistoryEvent{EventID: -1,
+					Type: abi.EventSubOrchestrationInstanceFailed, Timestamp: now.UnixNano(), TaskScheduledID: ev.EventID,
+					Failure: &abi.FailureDetails{Type: "LimitExceeded", Code: replay.CodeLimit, Source: fmt.Sprintf("sub-orchestration %s (%s)", ev.Name, ev.InstanceID),
+						Message: fmt.Sprintf("sub-orchestration %s was not started: it would nest %d deep, over the limit of %d (does an orchestrator start itself without end?)",
+							ev.InstanceID, m.Depth+1, MaxNestingDepth)}}})
+				continue
+			}
 			execID := NewInstanceID()
 			child := &InstanceState{InstanceID: ev.InstanceID, Name: ev.Name, ExecutionID: execID, Status: abi.StatusPending,
 				Input: ev.Input, CreatedAt: now, UpdatedAt: now, App: m.App, Digest: m.Digest,
-				ParentInstanceID: e.id, ParentTaskID: ev.EventID}
+				ParentInstanceID: e.id, ParentTaskID: ev.EventID, Depth: m.Depth + 1}
 			c.Outbox = append(c.Outbox, OutboxMessage{Partition: PartitionFor(ev.InstanceID, n), Create: child,
 				Message: ControlMessage{InstanceID: ev.InstanceID, ExecutionID: execID, MessageID: e.id + "/" + s.ExecutionID + "/" + fmt.Sprint(ev.EventID),
-					Fresh: &FreshInstance{App: child.App, Digest: child.Digest, CreatedAt: now},
+					Fresh: &FreshInstance{App: child.App, Digest: child.Digest, CreatedAt: now, Depth: child.Depth},
 					Event: abi.HistoryEvent{EventID: -1, Type: abi.EventExecutionStarted, Timestamp: now.UnixNano(), Name: ev.Name,
 						Input: ev.Input, InstanceID: ev.InstanceID, ExecutionID: execID, ParentInstanceID: e.id, ParentTaskID: ev.EventID}}})
 		case abi.EventEventSent:

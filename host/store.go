@@ -150,6 +150,8 @@ type ControlMessage struct {
 type FreshInstance struct {
 	App, Digest string
 	CreatedAt   time.Time
+	// Depth is InstanceState.Depth.
+	Depth int
 }
 
 // ActivityItem is one activity work item on a partition's activity stream.
@@ -220,6 +222,10 @@ type InstanceState struct {
 	// HistoryLength is the number of events in the current generation's
 	// history.
 	HistoryLength int64
+	// Depth is how deep the instance nests: 0 for one started by a client,
+	// its parent's depth + 1 for a sub-orchestration (at most
+	// MaxNestingDepth).
+	Depth int
 }
 
 // Commit is the atomic result of one orchestration step: everything in it is

@@ -99,7 +99,8 @@ package redisstore
 // Instance hash fields: n name, x execution id, s status, in input, out
 // output, cs custom status, f failure (FailureDetails JSON or ""), c created
 // (unix ns), u updated (unix ns), app, d digest, pi parent instance id, pt
-// parent task id, hl history length, lc last applied commit id.
+// parent task id, hl history length, lc last applied commit id, dp nesting
+// depth (sub-orchestrations only).
 //
 // Why user-supplied instance ids (and message ids, digests, app names) are
 // safe inside key names: they are always the LAST component of a key and

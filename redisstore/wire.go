@@ -23,6 +23,7 @@ type wireMsg struct {
 	A string `json:"a,omitempty"`
 	D string `json:"d,omitempty"`
 	C int64  `json:"c,omitempty"`
+	P int    `json:"dp,omitempty"`
 }
 
 // encodeMsg writes the bytes json.Marshal(wireMsg) would, without
@@ -39,6 +40,9 @@ func encodeMsg(m *host.ControlMessage) string {
 		b = appendOmitEmpty(b, `,"d":`, f.Digest)
 		if c := f.CreatedAt.UnixNano(); c != 0 {
 			b = strconv.AppendInt(append(b, `,"c":`...), c, 10)
+		}
+		if f.Depth != 0 {
+			b = strconv.AppendInt(append(b, `,"dp":`...), int64(f.Depth), 10)
 		}
 	}
 	return string(append(b, '}'))
@@ -63,7 +67,7 @@ func decodeMsg(id, s string) (host.ControlMessage, error) {
 	}
 	m := host.ControlMessage{ID: id, InstanceID: w.I, ExecutionID: w.X, MessageID: w.M, Event: ev}
 	if w.D != "" {
-		m.Fresh = &host.FreshInstance{App: w.A, Digest: w.D, CreatedAt: time.Unix(0, w.C).UTC()}
+		m.Fresh = &host.FreshInstance{App: w.A, Digest: w.D, CreatedAt: time.Unix(0, w.C).UTC(), Depth: w.P}
 	}
 	return m, nil
 }
@@ -145,6 +149,7 @@ const (
 	hParent   = "pi"
 	hParentTk = "pt"
 	hHistLen  = "hl"
+	hDepth    = "dp"
 )
 
 // stateFields returns the instance hash as field/value pairs. The instance id
@@ -170,6 +175,11 @@ func stateFields(st *host.InstanceState, withHL bool) []string {
 		hDigest, st.Digest,
 		hParent, st.ParentInstanceID,
 		hParentTk, strconv.FormatInt(int64(st.ParentTaskID), 10),
+	}
+	if st.Depth != 0 {
+		// Written only for sub-orchestrations: a replaced instance's hash is
+		// deleted first, so no stale depth survives.
+		out = append(out, hDepth, strconv.Itoa(st.Depth))
 	}
 	if withHL {
 		out = append(out, hHistLen, strconv.FormatInt(st.HistoryLength, 10))
@@ -198,6 +208,9 @@ func parseState(id string, h map[string]string) (*host.InstanceState, error) {
 	}
 	if v := h[hHistLen]; v != "" {
 		st.HistoryLength, _ = strconv.ParseInt(v, 10, 64)
+	}
+	if v := h[hDepth]; v != "" {
+		st.Depth, _ = strconv.Atoi(v)
 	}
 	if f := h[hFailure]; f != "" {
 		var fd abi.FailureDetails

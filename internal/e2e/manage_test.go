@@ -179,3 +179,35 @@ func TestActivityGetsManagementURLs(t *testing.T) {
 		t.Fatalf("without an HTTP API: %s %v", st.Output, st.Failure)
 	}
 }
+
+// TestSelfStartingOrchestratorStopsAtTheNestingLimit: an orchestrator that
+// starts itself as a sub-orchestration used to create instances (and
+// de-dup keys) forever; the level past MaxNestingDepth is refused with
+// LimitExceeded, and the failure propagates to the top.
+func TestSelfStartingOrchestratorStopsAtTheNestingLimit(t *testing.T) {
+	e := manageEnv(t, miniURL(t))
+	e.start("Recurse", "r0", "0")
+	st := e.wait("r0", 60*time.Second)
+	if st.Status != abi.StatusFailed || st.Failure == nil {
+		t.Fatalf("top: %s %+v", st.Status, st.Failure)
+	}
+	var chain []string
+	for f := st.Failure; f != nil; f = f.Inner {
+		chain = append(chain, f.Error())
+	}
+	if !strings.Contains(strings.Join(chain, " / "), fmt.Sprintf("over the limit of %d", host.MaxNestingDepth)) {
+		t.Fatalf("failure does not name the nesting limit: %v", st.Failure)
+	}
+	page, err := e.client.QueryInstances(context.Background(), host.InstanceQuery{PageSize: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Instances) != host.MaxNestingDepth+1 {
+		t.Fatalf("%d instances, want %d (the top and %d levels)", len(page.Instances), host.MaxNestingDepth+1, host.MaxNestingDepth)
+	}
+	for _, in := range page.Instances {
+		if in.Status != abi.StatusFailed || in.Depth > host.MaxNestingDepth {
+			t.Fatalf("instance %s: %s depth %d", in.InstanceID, in.Status, in.Depth)
+		}
+	}
+}

@@ -6,6 +6,8 @@
 //   - "FlakyParent" runs "Flaky" as a sub-orchestration (id "<parent>:child").
 //   - "Tree" runs "Leaf" (which waits for event "go") as a sub-orchestration
 //     with id "<parent>:leaf", for recursive termination.
+//   - "Recurse" starts itself as a sub-orchestration without end (input: the
+//     depth); it fails when the nesting limit refuses a level.
 //   - "Mgmt" returns what activity "MgmtURLs" gets from
 //     ActivityContext.ManagementURLs("") (or the error text).
 package main
@@ -44,6 +46,13 @@ func init() {
 		var out string
 		err := ctx.CallSubOrchestrator("Flaky", until, durable.WithInstanceID(ctx.InstanceID()+":child")).Await(&out)
 		return "parent(" + out + ")", err
+	})
+	durable.RegisterOrchestrator("Recurse", func(ctx *durable.OrchestrationContext) (any, error) {
+		var depth int
+		if err := ctx.GetInput(&depth); err != nil {
+			return nil, err
+		}
+		return nil, ctx.CallSubOrchestrator("Recurse", depth+1).Await(nil)
 	})
 	durable.RegisterOrchestrator("Tree", func(ctx *durable.OrchestrationContext) (any, error) {
 		return nil, ctx.CallSubOrchestrator("Leaf", nil, durable.WithInstanceID(ctx.InstanceID()+":leaf")).Await(nil)
