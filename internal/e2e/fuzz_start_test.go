@@ -19,7 +19,9 @@ import (
 // through the client, which validates it, or was written to the store by a
 // writer that does not), an instance started after it on the same
 // partition still completes. `go test` runs the seeds; run it for minutes
-// with `go test ./internal/e2e -run '^$' -fuzz FuzzStartAnyID -fuzztime 5m`.
+// with `go test ./internal/e2e -run '^$' -fuzz FuzzStartAnyID -fuzztime 5m
+// -fuzzminimizetime 2s` (each input takes milliseconds, so the default
+// minimization of new inputs looks like a stall).
 func FuzzStartAnyID(f *testing.F) {
 	for _, s := range []string{"a\xffb", "a\xffb0", ".", "..", "{x}", "x:y*z", "@entity@key", "", " ", "\x00", "a/b",
 		"\u2028", "\xed\xa0\x80", "%FF", "a\ufffdb", "東京", string(make([]byte, 300))} {
@@ -43,15 +45,22 @@ func FuzzStartAnyID(f *testing.F) {
 	n := e.store.Partitions()
 	var seq atomic.Int64
 	f.Fuzz(func(t *testing.T, id, event string) {
-		ctx := context.Background()
+		ctx, cancelAll := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancelAll()
 		k := seq.Add(1)
 		if _, err := e.client.StartNew(ctx, host.StartOptions{FunctionName: "HelloWorld", InstanceID: id, Input: `"x"`}); err != nil &&
 			!errors.Is(err, host.ErrInvalidInput) && !errors.Is(err, host.ErrInstanceExists) {
 			t.Fatalf("start %q: unexpected error %v", id, err)
 		}
+		if ctx.Err() != nil {
+			t.Fatalf("start %q did not return", id)
+		}
 		if err := e.client.RaiseEvent(ctx, id, event, `1`); err != nil && !errors.Is(err, host.ErrInvalidInput) &&
 			!errors.Is(err, host.ErrInstanceNotFound) && !errors.Is(err, host.ErrInstanceFinished) {
 			t.Fatalf("raise %q on %q: unexpected error %v", event, id, err)
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("raise %q on %q did not return", event, id)
 		}
 		// A writer that does not validate.
 		if id != "" {
