@@ -172,7 +172,7 @@ func (w *Worker) stepLocal(ctx context.Context, p int, epoch int64, c *Commit, e
 		}
 	}
 	c.Activities = kept
-	next := w.buildCommit(p, epoch, e, res)
+	next := w.buildCommit(ctx, p, epoch, e, res)
 	if next.ResetHistory {
 		c.NewEvents, c.ResetHistory = next.NewEvents, true
 	} else {

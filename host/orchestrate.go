@@ -132,11 +132,6 @@ func (e *warm) release() {
 	e.inst = nil
 }
 
-// MaxNestingDepth is how deep sub-orchestrations may nest. Scheduling one
-// deeper fails that sub-orchestration task with LimitExceeded [DW2004]
-// instead of creating it.
-const MaxNestingDepth = 64
-
 // --- the partition loop ------------------------------------------------------
 
 func (w *Worker) partitionLoop(ctx context.Context, p int, epoch int64) {
@@ -488,7 +483,7 @@ func (w *Worker) step(ctx context.Context, p int, epoch int64, g *group) (*Commi
 		w.cache.remove(e)
 		return nil, nil, err
 	}
-	c := w.buildCommit(p, epoch, e, res)
+	c := w.buildCommit(ctx, p, epoch, e, res)
 	c.ExpectFresh, e.fresh = e.fresh, ""
 	for _, m := range g.msgs {
 		c.Acks = append(c.Acks, m.ID)
@@ -549,30 +544,20 @@ func (w *Worker) rewind(ctx context.Context, p int, epoch int64, g *group, reaso
 		}
 		return c, e, err
 	}
-	now := w.opts.Now()
-	n := w.store.Partitions()
+	env := w.stepEnv(ctx, meta.Digest)
 	// Sub-orchestrations without a completion in history: their result may
 	// have been dropped while this instance was failed, or they failed.
-	var extra []abi.HistoryEvent
-	var rewindChildren []string
-	for _, sub := range replay.PlanRewind(hist, reason, now.UnixNano()).SubOrchestrations {
+	subs := replay.PlanRewind(hist, reason, env.Now.UnixNano()).SubOrchestrations
+	children := make([]*InstanceState, len(subs))
+	for i, sub := range subs {
 		child, err := w.store.GetInstance(ctx, sub.InstanceID)
-		switch {
-		case err != nil && !errors.Is(err, ErrInstanceNotFound):
+		if err != nil && !errors.Is(err, ErrInstanceNotFound) {
 			return nil, nil, err
-		case err != nil:
-			extra = append(extra, abi.HistoryEvent{Type: abi.EventSubOrchestrationInstanceFailed, TaskScheduledID: sub.EventID,
-				Failure: &abi.FailureDetails{Type: "SubOrchestrationMissing", Message: fmt.Sprintf("sub-orchestration %s no longer exists (purged?)", sub.InstanceID)}})
-		case child.Status == abi.StatusCompleted:
-			extra = append(extra, abi.HistoryEvent{Type: abi.EventSubOrchestrationInstanceCompleted, TaskScheduledID: sub.EventID, Result: child.Output})
-		case child.Status == abi.StatusFailed:
-			rewindChildren = append(rewindChildren, sub.InstanceID)
-		case child.Status.Terminal():
-			extra = append(extra, abi.HistoryEvent{Type: abi.EventSubOrchestrationInstanceFailed, TaskScheduledID: sub.EventID,
-				Failure: &abi.FailureDetails{Type: "SubOrchestration" + string(child.Status), Message: fmt.Sprintf("sub-orchestration %s was %s: %s", sub.InstanceID, child.Status, child.Output)}})
 		}
+		children[i] = child
 	}
-	plan := replay.PlanRewind(hist, reason, now.UnixNano(), extra...)
+	extra, rewindChildren := rewindChildren(subs, children)
+	plan := replay.PlanRewind(hist, reason, env.Now.UnixNano(), extra...)
 	inst, err := w.orchInstance(ctx, meta.Digest, g.id)
 	if err != nil {
 		return nil, nil, err
@@ -583,11 +568,11 @@ func (w *Worker) rewind(ctx context.Context, p int, epoch int64, g *group, reaso
 	inst.nextHandle++
 	e.handle = inst.nextHandle
 	guest := &orchGuest{ctx: ctx, inst: inst, handle: e.handle}
-	st, err := replay.Rebuild(g.id, w.limits(ctx, meta.Digest), plan.History, guest)
+	st, err := replay.Rebuild(g.id, env.Limits, plan.History, guest)
 	var res *replay.StepResult
 	if err == nil {
 		e.state = st
-		res, err = st.Step(now.UnixNano(), eventsFor(e, g.msgs), guest)
+		res, err = st.Step(env.Now.UnixNano(), eventsFor(e, g.msgs), guest)
 	}
 	if err != nil {
 		inst.drop(ctx, e.handle)
@@ -596,25 +581,10 @@ func (w *Worker) rewind(ctx context.Context, p int, epoch int64, g *group, reaso
 	if err != nil {
 		return nil, nil, err
 	}
-	c := w.buildCommit(p, epoch, e, res)
-	c.ResetHistory = true
-	c.NewEvents = append(append([]abi.HistoryEvent(nil), plan.History...), res.NewEvents...)
-	c.State.HistoryLength = int64(len(c.NewEvents))
-	e.meta.HistoryLength = c.State.HistoryLength
-	for _, a := range plan.Activities {
-		c.Activities = append(c.Activities, ActivityItem{Partition: p, InstanceID: g.id, ExecutionID: st.ExecutionID,
-			TaskID: a.EventID, Name: a.Name, Input: a.Input, Digest: meta.Digest})
-	}
-	for _, t := range plan.Timers {
-		c.Timers = append(c.Timers, TimerItem{FireAt: time.Unix(0, t.FireAt).UTC(), Message: ControlMessage{
-			InstanceID: g.id, ExecutionID: st.ExecutionID,
-			Event: abi.HistoryEvent{EventID: -1, Type: abi.EventTimerFired, TaskScheduledID: t.EventID, FireAt: t.FireAt}}})
-	}
-	for _, child := range rewindChildren {
-		c.Outbox = append(c.Outbox, OutboxMessage{Partition: PartitionFor(child, n), Message: ControlMessage{InstanceID: child,
-			MessageID: fmt.Sprintf("%s/%s/rewind/%d/%s", g.id, st.ExecutionID, now.UnixNano(), child),
-			Event:     abi.HistoryEvent{EventID: -1, Type: abi.EventExecutionRewound, Timestamp: now.UnixNano(), Reason: "parent " + g.id + " rewound: " + reason}}})
-	}
+	d := decideRewind(env, p, epoch, g.id, e.meta, generationOf(st, res), res, plan, rewindChildren, reason)
+	w.noteDecision(g.id, d)
+	e.meta = d.Commit.State
+	c := &d.Commit
 	for _, m := range g.msgs {
 		c.Acks = append(c.Acks, m.ID)
 	}
@@ -730,7 +700,7 @@ func (w *Worker) migrate(ctx context.Context, p int, epoch int64, g *group) (*Co
 	if err != nil {
 		return nil, nil, err
 	}
-	c := w.buildCommit(p, epoch, e, res)
+	c := w.buildCommit(ctx, p, epoch, e, res)
 	if f := e.state.Aborted(); f != nil {
 		w.log.Warn("migrated instance does not replay on the new module; it failed", "instanceId", g.id, "from", from, "to", to, "failure", f.Message)
 	} else {
@@ -786,121 +756,24 @@ func (w *Worker) load(ctx context.Context, p int, g *group) (*warm, error) {
 	return e, nil
 }
 
-// buildCommit turns a step's result into the commit that applies it.
-func (w *Worker) buildCommit(p int, epoch int64, e *warm, res *replay.StepResult) *Commit {
-	now := w.opts.Now().UTC()
-	s := e.state
-	m := &e.meta
-	c := &Commit{Partition: p, Epoch: epoch, CommitID: NewInstanceID(), NewEvents: res.NewEvents}
-	if len(res.NewEvents) > 0 {
-		m.UpdatedAt = now
-	}
-	if s.Started() {
-		m.Name, m.Input, m.ExecutionID = s.Name, s.Input, s.ExecutionID
-		m.ParentInstanceID, m.ParentTaskID = s.ParentID, s.ParentTask
-		m.Status = abi.StatusRunning
-		if s.Suspended() {
-			m.Status = abi.StatusSuspended
-		}
-	}
-	if cs, ok := s.CustomStatus(); ok {
-		m.CustomStatus = cs
-	}
-	before := m.HistoryLength
-	m.HistoryLength = int64(s.HistoryLen())
-	if limit := int64(w.limits(context.Background(), m.Digest).MaxHistoryEvents); limit > 0 && before < limit*8/10 && m.HistoryLength >= limit*8/10 {
+// stepEnv is the environment of a step on the module with digest.
+func (w *Worker) stepEnv(ctx context.Context, digest string) stepEnv {
+	return stepEnv{Now: w.opts.Now(), NewID: NewInstanceID, Partitions: w.store.Partitions(), Limits: w.limits(ctx, digest)}
+}
+
+// buildCommit decides the commit of a step's result (decide) and moves e's
+// state to the one it commits.
+func (w *Worker) buildCommit(ctx context.Context, p int, epoch int64, e *warm, res *replay.StepResult) *Commit {
+	d := decide(w.stepEnv(ctx, e.meta.Digest), p, epoch, e.id, e.meta, generationOf(e.state, res), res)
+	w.noteDecision(e.id, d)
+	e.meta = d.Commit.State
+	return &d.Commit
+}
+
+// noteDecision logs what a decision asks to be told.
+func (w *Worker) noteDecision(id string, d decision) {
+	if d.HistoryWarning {
 		w.log.Warn("orchestration history is at 80% of its limit; it fails when it reaches the limit (use ContinueAsNew to start a fresh history)",
-			"instanceId", e.id, "events", m.HistoryLength, "limit", limit)
+			"instanceId", id, "events", d.Commit.State.HistoryLength)
 	}
-	n := w.store.Partitions()
-	for _, a := range res.Actions {
-		ev := a.Event
-		switch ev.Type {
-		case abi.EventTaskScheduled:
-			c.Activities = append(c.Activities, ActivityItem{Partition: p, InstanceID: e.id, ExecutionID: s.ExecutionID,
-				TaskID: ev.EventID, Name: ev.Name, Input: ev.Input, Digest: m.Digest})
-		case abi.EventTimerCreated:
-			c.Timers = append(c.Timers, TimerItem{FireAt: time.Unix(0, ev.FireAt).UTC(), Message: ControlMessage{
-				InstanceID: e.id, ExecutionID: s.ExecutionID,
-				Event: abi.HistoryEvent{EventID: -1, Type: abi.EventTimerFired, TaskScheduledID: ev.EventID, FireAt: ev.FireAt}}})
-		case abi.EventSubOrchestrationInstanceCreated:
-			if m.Depth+1 > MaxNestingDepth {
-				// Not created: the orchestration sees the sub-orchestration
-				// fail (an orchestrator that starts itself without end stops
-				// here instead of creating instances forever).
-				c.Local = append(c.Local, ControlMessage{InstanceID: e.id, ExecutionID: s.ExecutionID, Event: abi.HistoryEvent{EventID: -1,
-					Type: abi.EventSubOrchestrationInstanceFailed, Timestamp: now.UnixNano(), TaskScheduledID: ev.EventID,
-					Failure: &abi.FailureDetails{Type: "LimitExceeded", Code: replay.CodeLimit, Source: fmt.Sprintf("sub-orchestration %s (%s)", ev.Name, ev.InstanceID),
-						Message: fmt.Sprintf("sub-orchestration %s was not started: it would nest %d deep, over the limit of %d (does an orchestrator start itself without end?)",
-							ev.InstanceID, m.Depth+1, MaxNestingDepth)}}})
-				continue
-			}
-			execID := NewInstanceID()
-			child := &InstanceState{InstanceID: ev.InstanceID, Name: ev.Name, ExecutionID: execID, Status: abi.StatusPending,
-				Input: ev.Input, CreatedAt: now, UpdatedAt: now, App: m.App, Digest: m.Digest,
-				ParentInstanceID: e.id, ParentTaskID: ev.EventID, Depth: m.Depth + 1}
-			c.Outbox = append(c.Outbox, OutboxMessage{Partition: PartitionFor(ev.InstanceID, n), Create: child,
-				Message: ControlMessage{InstanceID: ev.InstanceID, ExecutionID: execID, MessageID: e.id + "/" + s.ExecutionID + "/" + fmt.Sprint(ev.EventID),
-					Fresh: &FreshInstance{App: child.App, Digest: child.Digest, CreatedAt: now, Depth: child.Depth},
-					Event: abi.HistoryEvent{EventID: -1, Type: abi.EventExecutionStarted, Timestamp: now.UnixNano(), Name: ev.Name,
-						Input: ev.Input, InstanceID: ev.InstanceID, ExecutionID: execID, ParentInstanceID: e.id, ParentTaskID: ev.EventID}}})
-		case abi.EventEventSent:
-			c.Outbox = append(c.Outbox, OutboxMessage{Partition: PartitionFor(ev.InstanceID, n),
-				Message: ControlMessage{InstanceID: ev.InstanceID, MessageID: e.id + "/" + s.ExecutionID + "/" + fmt.Sprint(ev.EventID),
-					Event: abi.HistoryEvent{EventID: -1, Type: abi.EventEventRaised, Timestamp: now.UnixNano(), Name: ev.Name, Input: ev.Input}}})
-		}
-	}
-	if o := res.Outcome; o != nil {
-		m.UpdatedAt = now
-		switch o.Status {
-		case abi.StatusContinuedAsNew:
-			execID := NewInstanceID()
-			m.Status, m.Input, m.Output, m.Failure = abi.StatusContinuedAsNew, o.NewInput, "", nil
-			m.ExecutionID = execID
-			// The new generation's history starts with the carried events, so
-			// they stay ahead of events that arrive later.
-			c.ResetHistory, c.NewEvents = true, nil
-			if len(o.Carried) > 0 {
-				c.NewEvents = append(c.NewEvents, abi.HistoryEvent{EventID: -1, Type: abi.EventOrchestratorStarted, Timestamp: now.UnixNano()})
-				for _, ev := range o.Carried {
-					ev.Timestamp = now.UnixNano()
-					c.NewEvents = append(c.NewEvents, ev)
-				}
-				c.NewEvents = append(c.NewEvents, abi.HistoryEvent{EventID: -1, Type: abi.EventOrchestratorCompleted, Timestamp: now.UnixNano()})
-			}
-			m.HistoryLength = int64(len(c.NewEvents))
-			c.Local = append(c.Local, ControlMessage{InstanceID: e.id, ExecutionID: execID,
-				Event: abi.HistoryEvent{EventID: -1, Type: abi.EventExecutionStarted, Timestamp: now.UnixNano(), Name: s.Name,
-					Input: o.NewInput, InstanceID: e.id, ExecutionID: execID, ParentInstanceID: s.ParentID, ParentTaskID: s.ParentTask}})
-		default:
-			m.Status, m.Output, m.Failure = o.Status, o.Output, o.Failure
-			if o.Status == abi.StatusTerminated && !o.NoCascade {
-				for _, child := range s.OpenSubOrchestrations() {
-					c.Outbox = append(c.Outbox, OutboxMessage{Partition: PartitionFor(child, n), Message: ControlMessage{InstanceID: child,
-						MessageID: e.id + "/" + s.ExecutionID + "/terminate/" + child,
-						Event: abi.HistoryEvent{EventID: -1, Type: abi.EventExecutionTerminated, Timestamp: now.UnixNano(),
-							Reason: fmt.Sprintf("parent %s was terminated: %s", e.id, o.Output)}}})
-				}
-			}
-			if s.ParentID != "" {
-				ev := abi.HistoryEvent{EventID: -1, Type: abi.EventSubOrchestrationInstanceCompleted, Timestamp: now.UnixNano(),
-					TaskScheduledID: s.ParentTask, Result: o.Output}
-				if o.Status != abi.StatusCompleted {
-					f := o.Failure
-					if f == nil {
-						f = &abi.FailureDetails{Type: "SubOrchestration" + string(o.Status), Message: fmt.Sprintf("sub-orchestration %s was %s: %s", e.id, o.Status, o.Output)}
-					}
-					ev.Type, ev.Result = abi.EventSubOrchestrationInstanceFailed, ""
-					ev.Failure = &abi.FailureDetails{Type: f.Type, Message: f.Message, Code: f.Code, Stack: f.Stack,
-						Source: fmt.Sprintf("sub-orchestration %s (%s)", s.Name, e.id), Inner: f.Inner}
-				}
-				c.Outbox = append(c.Outbox, OutboxMessage{Partition: PartitionFor(s.ParentID, n),
-					// The history length makes the id unique per completion: a
-					// rewound child completes again under a new id.
-					Message: ControlMessage{InstanceID: s.ParentID, MessageID: fmt.Sprintf("%s/%s/done/%d", e.id, s.ExecutionID, s.HistoryLen()), Event: ev}})
-			}
-		}
-	}
-	c.State = *m
-	return c
 }

@@ -180,11 +180,9 @@ func (w *Worker) failQuarantined(ctx context.Context, p int, epoch int64, id str
 	c.State.Status, c.State.Failure, c.State.Output, c.State.UpdatedAt = abi.StatusFailed, f, "", now
 	c.State.HistoryLength += int64(len(c.NewEvents))
 	if st.ParentInstanceID != "" {
-		ev := abi.HistoryEvent{EventID: -1, Type: abi.EventSubOrchestrationInstanceFailed, Timestamp: now.UnixNano(),
-			TaskScheduledID: st.ParentTaskID, Failure: &abi.FailureDetails{Type: f.Type, Code: f.Code, Message: f.Message,
-				Source: fmt.Sprintf("sub-orchestration %s (%s)", st.Name, id)}}
-		c.Outbox = append(c.Outbox, OutboxMessage{Partition: PartitionFor(st.ParentInstanceID, n),
-			Message: ControlMessage{InstanceID: st.ParentInstanceID, MessageID: fmt.Sprintf("%s/%s/done/%d", id, st.ExecutionID, c.State.HistoryLength), Event: ev}})
+		env := stepEnv{Now: now, NewID: NewInstanceID, Partitions: n}
+		c.Outbox = append(c.Outbox, parentCompletion(env, id, st.Name, st.ExecutionID, st.ParentInstanceID, st.ParentTaskID,
+			c.State.HistoryLength, abi.StatusFailed, "", f))
 	}
 	errs, err := w.store.Commit(ctx, []Commit{c})
 	if err == nil {
