@@ -142,7 +142,7 @@ func (w *Worker) partitionLoop(ctx context.Context, p int, epoch int64) {
 	reclaim := true
 	var nextTimer time.Time
 	timersChecked := time.Time{}
-	lastReclaim := time.Now()
+	lastReclaim := w.opts.Now()
 	for ctx.Err() == nil {
 		var msgs []ControlMessage
 		var err error
@@ -150,12 +150,12 @@ func (w *Worker) partitionLoop(ctx context.Context, p int, epoch int64) {
 		// still outstanding on the server can be handed new messages after
 		// the takeover; they sit in its pending list. Claim such entries
 		// again every lease period.
-		if time.Since(lastReclaim) > w.opts.LeaseTTL {
+		if w.opts.Now().Sub(lastReclaim) > w.opts.LeaseTTL {
 			reclaim = true
 		}
 		claimed := reclaim
 		if reclaim {
-			lastReclaim = time.Now()
+			lastReclaim = w.opts.Now()
 			msgs, err = w.store.ClaimControl(ctx, p, w.opts.ID)
 			if err == nil {
 				reclaim = false
@@ -247,6 +247,8 @@ type group struct {
 // their activities go through the activity stream, whose delivery count
 // dead-letters an activity that keeps taking its worker down.
 func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []ControlMessage, local bool) (time.Time, error) {
+	// Elapsed real time bounds the batch's local activities (a budget of
+	// work, not a point on the orchestrations' clock).
 	started := time.Now()
 	var groups []*group
 	byID := map[string]*group{}
