@@ -18,26 +18,6 @@ import (
 // deadLetter (queues.go); activity items delivered too many times by
 // DeadLetterActivity. The fields are listed in keys.go.
 
-// scriptDeadLetterActivity posts an activity's failure result, records the
-// dead letter and retires the item, if the item is still pending.
-//
-// KEYS: 1 act, 2 ctl, 3 dead. ARGV: 1 item id, 2 result message, 3 raw item,
-// 4 reason, 5 instance, 6 execution, 7 task id, 8 activity, 9 input,
-// 10 deliveries.
-// Returns the dead letter's id, or "" when the item was no longer pending.
-var scriptDeadLetterActivity = newScript(`
-local p = redis.call('XPENDING', KEYS[1], '$GROUP', ARGV[1], ARGV[1], 1)
-if #p == 0 then return '' end
-redis.call('XADD', KEYS[2], '*', 'm', ARGV[2])
-local id = redis.call('XADD', KEYS[3], '*', 'kind', 'activity', 'src', KEYS[1], 'id', ARGV[1], 'field', 'a', 'raw', ARGV[3],
-  'reason', ARGV[4], 'i', ARGV[5], 'x', ARGV[6], 't', ARGV[7], 'n', ARGV[8], 'in', ARGV[9], 'dl', ARGV[10])
-redis.call('XACK', KEYS[1], '$GROUP', ARGV[1])
-redis.call('XDEL', KEYS[1], ARGV[1])
-return id
-`)
-
-func init() { allScripts = append(allScripts, scriptDeadLetterActivity) }
-
 // DeadLetterActivity posts result, records the dead letter and acks and
 // deletes the item, in one script that first checks the item is still
 // pending (a no-op otherwise: another worker finished it).
@@ -144,60 +124,6 @@ func (s *Store) DeleteDeadLetter(ctx context.Context, p int, id string) error {
 	}
 	return nil
 }
-
-// scriptQuarantineControl parks control messages that could not be
-// processed: each still-present entry is copied (its raw field) to the
-// dead-letter stream as kind=control with the reason, then acked and deleted.
-// Fenced by the lease epoch.
-//
-// KEYS: 1 lease, 2 ctl, 3 dead. ARGV: 1 epoch, 2 reason, then pairs of
-// (entry id, instance id).
-// Returns {"stale"} or {"ok", dead-letter id or "" (entry gone), ...}.
-var scriptQuarantineControl = newScript(`
-local epoch = redis.call('HGET', KEYS[1], 'epoch') or '0'
-if epoch ~= ARGV[1] then return {'stale'} end
-local out = {'ok'}
-for j = 3, #ARGV, 2 do
-  local id = ARGV[j]
-  local e = redis.call('XRANGE', KEYS[2], id, id)
-  local dl = ''
-  if #e > 0 then
-    local f, raw = e[1][2], ''
-    for k = 1, #f, 2 do
-      if f[k] == 'm' then raw = f[k + 1] end
-    end
-    dl = redis.call('XADD', KEYS[3], '*', 'kind', 'control', 'src', KEYS[2], 'id', id, 'field', 'm', 'raw', raw,
-      'reason', ARGV[2], 'i', ARGV[j + 1])
-  end
-  redis.call('XACK', KEYS[2], '$GROUP', id)
-  redis.call('XDEL', KEYS[2], id)
-  out[#out + 1] = dl
-end
-return out
-`)
-
-// scriptRequeueControl moves a control dead letter back to its partition's
-// control stream (a new entry with the same message) and deletes the dead
-// letter.
-//
-// KEYS: 1 dead, 2 ctl. ARGV: 1 dead-letter id.
-// Returns the new entry id, "notfound", or "kind:<kind>" (not a control
-// message; nothing written).
-var scriptRequeueControl = newScript(`
-local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
-if #e == 0 then return 'notfound' end
-local f, kind, raw = e[1][2], '', nil
-for k = 1, #f, 2 do
-  if f[k] == 'kind' then kind = f[k + 1] end
-  if f[k] == 'raw' then raw = f[k + 1] end
-end
-if kind ~= 'control' or raw == nil then return 'kind:' .. kind end
-local id = redis.call('XADD', KEYS[2], '*', 'm', raw)
-redis.call('XDEL', KEYS[1], ARGV[1])
-return id
-`)
-
-func init() { allScripts = append(allScripts, scriptQuarantineControl, scriptRequeueControl) }
 
 // QuarantineControl parks msgs (control messages of partition p that could
 // not be processed) in the partition's dead-letter stream as kind "control"

@@ -91,7 +91,7 @@ func idemArgs(k partKeys, id string, idem *host.Idempotency) (fp, op, ttl, key s
 	return idem.Fingerprint, idem.Operation, ms(t), k.idem(id, idem.Key)
 }
 
-// idemReply decodes an idem_check reply of a script (see scripts.go):
+// idemReply decodes an idem_check reply of a script (see lua/prelude.lua):
 // ok is false when res is not one. A replay is returned as Replayed (with
 // the recorded execution id, for a create); a key recorded for another
 // operation as host.ErrIdempotencyKeyReused.

@@ -106,59 +106,6 @@ func (s *Store) DigestInstances(ctx context.Context, digest string, max int) ([]
 	return ids, nil
 }
 
-// scriptRemoveApp removes an app record and its function mappings, and
-// optionally its module when no other app points at it.
-//
-// KEYS: 1 apps, 2 funcs, 3 module, 4 module settings, 5 modules.
-// ARGV: 1 app, 2 expected digest, 3 "1" to drop the module.
-// Returns {"notfound"}, {"changed", current digest} or {"ok", "1"|"0"
-// (module removed)}.
-var scriptRemoveApp = newScript(`
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then return {'notfound'} end
-local rec = cjson.decode(raw)
-if rec.digest ~= ARGV[2] then return {'changed', tostring(rec.digest)} end
-redis.call('HDEL', KEYS[1], ARGV[1])
-if type(rec.functions) == 'table' then
-  for _, f in ipairs(rec.functions) do
-    if redis.call('HGET', KEYS[2], f.name) == ARGV[1] then redis.call('HDEL', KEYS[2], f.name) end
-  end
-end
-local removed = '0'
-if ARGV[3] == '1' then
-  local used = false
-  for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
-    local ok, r = pcall(cjson.decode, v)
-    if ok and type(r) == 'table' and r.digest == ARGV[2] then used = true break end
-  end
-  if not used then
-    redis.call('DEL', KEYS[3], KEYS[4])
-    redis.call('ZREM', KEYS[5], ARGV[2])
-    removed = '1'
-  end
-end
-return {'ok', removed}
-`)
-
-// scriptRemoveModule removes a module no app points at.
-//
-// KEYS: 1 apps, 2 module, 3 module settings, 4 modules. ARGV: 1 digest.
-// Returns {"inuse", app}, {"notfound"} or {"ok"}.
-var scriptRemoveModule = newScript(`
-local all = redis.call('HGETALL', KEYS[1])
-for i = 1, #all, 2 do
-  local ok, r = pcall(cjson.decode, all[i+1])
-  if ok and type(r) == 'table' and r.digest == ARGV[1] then return {'inuse', all[i]} end
-end
-local existed = redis.call('EXISTS', KEYS[2])
-redis.call('DEL', KEYS[2], KEYS[3])
-local listed = redis.call('ZREM', KEYS[4], ARGV[1])
-if existed == 0 and listed == 0 then return {'notfound'} end
-return {'ok'}
-`)
-
-func init() { allScripts = append(allScripts, scriptRemoveApp, scriptRemoveModule) }
-
 // RemoveApp removes app's record and function mappings in one script, if it
 // still points at digest; with dropModule also the module's bytes, settings
 // and listing when no other app points at digest.

@@ -199,9 +199,7 @@ func NewExisting(ctx context.Context, client redis.UniversalClient, hub string, 
 	for p := range s.parts {
 		s.parts[p] = newPartKeys(hub, p)
 	}
-	for _, sc := range allScripts {
-		_ = sc.Load(ctx, client).Err()
-	}
+	preloadScripts(ctx, client)
 	return s, nil
 }
 

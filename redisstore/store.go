@@ -140,12 +140,7 @@ func New(ctx context.Context, client redis.UniversalClient, hub string, opts Opt
 	if err := s.ensureGroups(ctx, -1); err != nil {
 		return nil, err
 	}
-	// Preload the scripts (on every master of a cluster) so the first
-	// pipelined EVALSHA does not cost a NOSCRIPT round trip. Failures are
-	// harmless: every call falls back to EVAL.
-	for _, sc := range allScripts {
-		_ = sc.Load(ctx, client).Err()
-	}
+	preloadScripts(ctx, client)
 	return s, nil
 }
 

@@ -1,0 +1,9 @@
+-- outbox_del.lua (scriptOutboxDel) deletes delivered outbox entries, fenced by
+-- epoch.
+--
+-- KEYS: 1 lease, 2 outbox. ARGV: 1 epoch, 2.. ids. Returns "ok" or "stale".
+
+local epoch = redis.call('HGET', KEYS[1], 'epoch') or '0'
+if epoch ~= ARGV[1] then return 'stale' end
+chunked('XDEL', KEYS[2], nil, ARGV, 2, #ARGV - 1)
+return 'ok'
