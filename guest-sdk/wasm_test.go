@@ -486,7 +486,9 @@ func TestWasmRuntime(t *testing.T) {
 		if !errors.As(err, &exit) || exit.ExitCode() != abi.ExitStuck {
 			t.Fatalf("start stuck: %v, want exit code %d", err, abi.ExitStuck)
 		}
-		if d := time.Since(t0); d < 250*time.Millisecond || d > 5*time.Second {
+		// Never before the deadline (slowness cannot make it early); the
+		// upper bound only catches a watchdog that never fires.
+		if d := time.Since(t0); d < 250*time.Millisecond || d > time.Minute {
 			t.Fatalf("stuck detected after %v, deadline is 300ms", d)
 		}
 		// Other orchestrations are unaffected elsewhere.

@@ -942,6 +942,8 @@ func testControlReadBlockAndClaim(t *testing.T, b *backend) {
 		t.Fatalf("blocking read = %+v, %v", msgs, err)
 	}
 	t0 = time.Now()
+	// A lower bound: a blocking read never returns before its block time,
+	// and slowness cannot make it return earlier.
 	if msgs, _ := s.ReadControl(ctx, 0, "A", 10, 100*time.Millisecond); len(msgs) != 0 || time.Since(t0) < 80*time.Millisecond {
 		t.Errorf("blocking read on empty stream returned %v after %v", msgs, time.Since(t0))
 	}

@@ -81,15 +81,13 @@ func TestPerModuleLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.worker(host.WorkerOptions{})
-	start := time.Now()
 	e.start("Spin", "spin", "")
 	e.start("Grow", "grow", "")
 	e.start("Fine", "fine", "")
+	// The message names the deadline that stopped it: the module's 1s, not
+	// the default 10s.
 	if st := e.wait("spin", 30*time.Second); st.Failure == nil || !strings.Contains(st.Failure.Message, "deadline of 1s") {
 		t.Errorf("spin: %s %v", st.Status, st.Failure)
-	}
-	if time.Since(start) > 15*time.Second {
-		t.Errorf("the per-module step deadline of 1s was not applied (took %s)", time.Since(start))
 	}
 	if st := e.wait("grow", 30*time.Second); st.Failure == nil || !strings.Contains(st.Failure.Message, "of the 64 MiB limit") {
 		t.Errorf("grow: %s %v", st.Status, host.FailureText(st.Failure))
