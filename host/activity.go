@@ -13,16 +13,16 @@ import (
 )
 
 // activityPool holds idle activity instances per digest and bounds how many
-// activities run at once.
+// activities run at once (slots).
 type activityPool struct {
 	engine *Engine
-	sem    chan struct{}
+	slots  *activitySlots
 	mu     sync.Mutex
 	idle   map[string][]*guestInstance
 }
 
 func newActivityPool(engine *Engine, concurrency int) *activityPool {
-	return &activityPool{engine: engine, sem: make(chan struct{}, concurrency), idle: map[string][]*guestInstance{}}
+	return &activityPool{engine: engine, slots: newActivitySlots(concurrency), idle: map[string][]*guestInstance{}}
 }
 
 func (a *activityPool) get(ctx context.Context, digest string, st *AppSettings) (*guestInstance, error) {
@@ -57,51 +57,285 @@ func (a *activityPool) close() {
 	a.idle = map[string][]*guestInstance{}
 }
 
+// Fair activity slots.
+//
+// A worker runs at most ActivityConcurrency activities at once, over all the
+// modules (apps) whose activities it reads. So that one app with slow or
+// hung activities cannot take every slot from the others, a module may hold
+// at most ActivityConcurrency minus a reserve of max(1, ActivityConcurrency/4)
+// slots (at least one) while another module is active on this worker: it has
+// an activity running or waiting for a slot here, or had one within
+// fairWindow. A module alone on the worker may use every slot.
+//
+// Activity streams are per partition and read in order, so a reader cannot
+// skip the items it has not read. Among the items of one read, those of
+// modules under their cap start first; an item of a module at its cap waits,
+// without holding a slot, for one of that module's activities to end, and
+// its partition's reader waits with it: later items of that partition wait
+// behind it (the reserve serves the other partitions' items). A reader that
+// finds every slot held by one module reads one item anyway after
+// fairProbeAfter, so that a module new to the worker becomes known and the
+// cap applies; that item waits for its slot like any other (delivered, so its
+// visibility timeout runs meanwhile). Running activities are never stopped:
+// a module over its cap when another one appears keeps its slots until its
+// activities end.
+
+// fairWindow is how long a module counts as active on a worker after its
+// last activity there.
+const fairWindow = time.Minute
+
+// fairProbeAfter is how long a reader waits for a slot held, like all
+// others, by one module before it reads one item anyway.
+const fairProbeAfter = time.Second
+
+// activitySlots is the worker's activity slots with the per-module cap. sem
+// holds a token per slot taken, by a reader about to read or by a running
+// activity; waiting senders on a channel are served in order, so no reader
+// starves. running and waiting, guarded by mu, apply the cap.
+type activitySlots struct {
+	sem     chan struct{}
+	total   int
+	mu      sync.Mutex
+	running map[string]int // running activities per module digest
+	waiting map[string]int // items waiting for a slot per module digest
+	seen    map[string]time.Time
+	// changed is closed and replaced whenever a module's count changes.
+	changed chan struct{}
+}
+
+func newActivitySlots(total int) *activitySlots {
+	return &activitySlots{sem: make(chan struct{}, total), total: total, running: map[string]int{}, waiting: map[string]int{},
+		seen: map[string]time.Time{}, changed: make(chan struct{})}
+}
+
+// notify wakes every waiter. The caller holds s.mu.
+func (s *activitySlots) notify() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// capFor is how many slots digest may hold now. The caller holds s.mu.
+func (s *activitySlots) capFor(digest string, now time.Time) int {
+	for d, at := range s.seen {
+		if d == digest {
+			continue
+		}
+		if s.running[d] > 0 || s.waiting[d] > 0 || now.Sub(at) < fairWindow {
+			return max(1, s.total-max(1, s.total/4))
+		}
+		delete(s.seen, d)
+	}
+	return s.total
+}
+
+// free returns how many slots are free.
+func (s *activitySlots) free() int { return s.total - len(s.sem) }
+
+// reserve waits for a free slot and takes it, for no module yet. It returns
+// false when ctx ends, or after probe (when not zero).
+func (s *activitySlots) reserve(ctx context.Context, probe time.Duration) bool {
+	select {
+	case s.sem <- struct{}{}:
+		return true
+	default:
+	}
+	var timeout <-chan time.Time
+	if probe > 0 {
+		t := time.NewTimer(probe)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case s.sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+	case <-timeout:
+	}
+	return false
+}
+
+// tryReserve takes a free slot if there is one.
+func (s *activitySlots) tryReserve() bool {
+	select {
+	case s.sem <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// release gives back n reserved slots.
+func (s *activitySlots) release(n int) {
+	for ; n > 0; n-- {
+		<-s.sem
+	}
+}
+
+// heldByOne reports whether every slot is held by running activities of a
+// single module.
+func (s *activitySlots) heldByOne() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range s.running {
+		return len(s.running) == 1 && n == s.total
+	}
+	return false
+}
+
+// admit turns a reserved slot into a running slot of digest if digest is
+// under its cap, and reports whether it did.
+func (s *activitySlots) admit(digest string) bool {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen[digest] = now
+	if s.running[digest] >= s.capFor(digest, now) {
+		return false
+	}
+	s.running[digest]++
+	return true
+}
+
+// acquire waits until digest is under its cap and a slot is free, and takes
+// the slot for digest. It returns false when ctx ends.
+func (s *activitySlots) acquire(ctx context.Context, digest string) bool {
+	s.mu.Lock()
+	s.waiting[digest]++
+	s.seen[digest] = time.Now()
+	s.notify() // the caps of the other modules may have changed
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.waiting[digest]--; s.waiting[digest] == 0 {
+			delete(s.waiting, digest)
+		}
+		s.mu.Unlock()
+	}()
+	for {
+		s.mu.Lock()
+		under := s.running[digest] < s.capFor(digest, time.Now())
+		ch := s.changed
+		s.mu.Unlock()
+		if !under {
+			// Caps also change as fairWindow passes: look again each
+			// second.
+			t := time.NewTimer(time.Second)
+			select {
+			case <-ch:
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return false
+			}
+			t.Stop()
+			continue
+		}
+		select {
+		case s.sem <- struct{}{}:
+		case <-ctx.Done():
+			return false
+		}
+		if s.admit(digest) {
+			return true
+		}
+		s.release(1) // another item of digest came first
+	}
+}
+
+// done releases a running slot of digest.
+func (s *activitySlots) done(digest string) {
+	s.mu.Lock()
+	if s.running[digest]--; s.running[digest] <= 0 {
+		delete(s.running, digest)
+	}
+	s.seen[digest] = time.Now()
+	s.notify()
+	s.mu.Unlock()
+	<-s.sem
+}
+
 func (w *Worker) activityLoop(ctx context.Context, p int) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	work := context.WithoutCancel(ctx)
+	// Activities run to completion when ctx ends, until the shutdown grace
+	// passes and w.guests is aborted (see Run).
+	work := w.guests.with(context.WithoutCancel(ctx))
+	slots := w.acts.slots
+	run := func(item ActivityItem) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer slots.done(item.Digest)
+			w.runActivity(work, &item)
+		}()
+	}
 	lastClaim := time.Time{}
 	for ctx.Err() == nil {
-		// Wait for a free slot before taking work off the stream.
-		select {
-		case w.acts.sem <- struct{}{}:
-		case <-ctx.Done():
-			return
+		// Wait for a free slot before taking work off the stream; when one
+		// module holds them all, read one item anyway (see fairProbeAfter).
+		reserved := 1
+		probe := false
+		if !slots.reserve(ctx, fairProbeAfter) {
+			if ctx.Err() != nil {
+				return
+			}
+			if !slots.heldByOne() {
+				continue
+			}
+			reserved, probe = 0, true
 		}
-		free := 1 + cap(w.acts.sem) - len(w.acts.sem)
+		free := reserved + slots.free()
+		if probe {
+			free = 1
+		}
 		var items []ActivityItem
 		var err error
-		if time.Since(lastClaim) > w.opts.VisibilityTimeout/4 {
+		if !probe && time.Since(lastClaim) > w.opts.VisibilityTimeout/4 {
 			lastClaim = time.Now()
 			items, err = w.store.ClaimActivities(ctx, p, w.opts.ID, w.opts.VisibilityTimeout, free)
 		}
 		if err == nil && len(items) == 0 {
-			items, err = w.store.ReadActivities(ctx, p, w.opts.ID, min(free, 32), time.Second)
+			// A reader holding the last free slot blocks on its stream
+			// briefly, so that the slot goes round the partitions rather
+			// than waiting a second on each empty one.
+			block := time.Second
+			if free <= 1 {
+				block = 100 * time.Millisecond
+			}
+			items, err = w.store.ReadActivities(ctx, p, w.opts.ID, min(free, 32), block)
 		}
 		if err != nil || len(items) == 0 {
-			<-w.acts.sem
+			slots.release(reserved)
 			if err != nil && ctx.Err() == nil {
 				w.log.Warn("read activities", "partition", p, "err", err)
 				sleepCtx(ctx, 200*time.Millisecond)
 			}
 			continue
 		}
-		for i := range items {
-			if i > 0 {
-				select {
-				case w.acts.sem <- struct{}{}:
-				case <-ctx.Done():
-					return // unread items stay pending and are reclaimed later
+		// Start the items whose module is under its cap; the others wait
+		// for a slot of their module, in order.
+		var blocked []ActivityItem
+		for _, item := range items {
+			if reserved == 0 {
+				if !slots.tryReserve() {
+					blocked = append(blocked, item)
+					continue
 				}
+				reserved = 1
 			}
-			item := items[i]
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-w.acts.sem }()
-				w.runActivity(work, &item)
-			}()
+			if slots.admit(item.Digest) {
+				reserved--
+				run(item)
+			} else {
+				blocked = append(blocked, item)
+			}
+		}
+		slots.release(reserved)
+		for _, item := range blocked {
+			if !slots.acquire(ctx, item.Digest) {
+				return // unstarted items stay pending and are reclaimed later
+			}
+			run(item)
 		}
 	}
 }
@@ -154,17 +388,33 @@ func (w *Worker) execActivity(ctx context.Context, item *ActivityItem, log *acti
 	if err := w.module(ctx, item.Digest); err != nil {
 		return abi.HistoryEvent{}, fmt.Errorf("load module: %w", err)
 	}
-	g, err := w.acts.get(ctx, item.Digest, w.settings(ctx, item.Digest))
-	if err != nil {
-		return abi.HistoryEvent{}, fmt.Errorf("instantiate module: %w", err)
-	}
-	began := time.Now()
-	g.mu.Lock()
-	ok, payload, err := g.runActivity(ctx, item, log, w.opts.ManagementPayload)
-	g.mu.Unlock()
-	w.stats.observe(item.Digest, item.Name, time.Since(began))
-	w.acts.put(g)
+	ctx = w.guests.with(ctx)
+	var ok bool
+	var payload string
 	var gf *replay.GuestFailure
+	g, err := w.acts.get(ctx, item.Digest, w.settings(ctx, item.Digest))
+	if errors.As(err, &gf) {
+		// The module's start function or _initialize trapped or overran,
+		// now or within the engine's InstantiateRetryAfter: the activity
+		// fails with that failure, at once, and the orchestration sees it
+		// (rather than the item being redelivered, and failing again, after
+		// every visibility timeout).
+		err = gf
+	} else if err != nil {
+		return abi.HistoryEvent{}, fmt.Errorf("instantiate module: %w", err)
+	} else {
+		began := time.Now()
+		g.mu.Lock()
+		ok, payload, err = g.runActivity(ctx, item, log, w.opts.ManagementPayload)
+		g.mu.Unlock()
+		w.stats.observe(item.Digest, item.Name, time.Since(began))
+		w.acts.put(g)
+		if g.aborted.Load() {
+			// The shutdown interrupted it (or what it waited for): not
+			// its result.
+			return abi.HistoryEvent{}, fmt.Errorf("activity: %w", errAborted)
+		}
+	}
 	if errors.As(err, &gf) {
 		ok, payload = false, string(encodeJSON(gf.Failure))
 	} else if err != nil {

@@ -315,8 +315,10 @@ func (g *guestInstance) untrack() {
 
 // errAborted ends guest calls and instantiations that a worker's shutdown
 // interrupted at its deadline (WorkerOptions.ShutdownGrace). It is not a
-// guest failure: the work item stays pending and is redelivered.
-var errAborted = errors.New("interrupted: the worker is shutting down")
+// guest failure: the work item stays pending and is redelivered. It wraps
+// context.Canceled, so that it never counts as a failed attempt of a message
+// (see transient).
+var errAborted = fmt.Errorf("interrupted: the worker is shutting down: %w", context.Canceled)
 
 // guestSet tracks the live instances of one worker, so that its shutdown
 // can interrupt every running guest call.

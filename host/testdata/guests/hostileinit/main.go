@@ -11,9 +11,10 @@
 //   - any other 6 letters: like "normal", a module with another digest.
 //
 // Orchestrators CallNoop, CallSpin and CallSleep call the activities Noop
-// (returns "ok"), Spin (logs "spinning", then loops forever) and Sleep (logs
+// (returns "ok"), Spin (logs "activity spinning", then loops forever) and Sleep (logs
 // "sleeping", then sleeps for an hour) and return "ok" or "failed: " and the
-// activity's error; orchestrator Spin loops forever.
+// activity's error; orchestrator SpinStep logs "orchestrator spinning", then loops
+// forever.
 package main
 
 import (
@@ -55,7 +56,8 @@ func init() {
 	durable.RegisterOrchestrator("CallNoop", call("Noop"))
 	durable.RegisterOrchestrator("CallSpin", call("Spin"))
 	durable.RegisterOrchestrator("CallSleep", call("Sleep"))
-	durable.RegisterOrchestrator("Spin", func(ctx *durable.OrchestrationContext) (any, error) {
+	durable.RegisterOrchestrator("SpinStep", func(ctx *durable.OrchestrationContext) (any, error) {
+		ctx.Logger().Info("orchestrator spinning")
 		spin()
 		return nil, nil
 	})
@@ -63,7 +65,7 @@ func init() {
 		return "ok", nil
 	})
 	durable.RegisterActivity("Spin", func(ctx *durable.ActivityContext) (any, error) {
-		ctx.Logger().Info("spinning")
+		ctx.Logger().Info("activity spinning")
 		spin()
 		return nil, nil
 	})
