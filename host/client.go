@@ -18,7 +18,7 @@ import (
 // Client manages instances and modules. The CLI and the HTTP API are thin
 // layers over it. It is safe for concurrent use.
 type Client struct {
-	store  Store
+	store  ClientStore
 	engine *Engine
 	now    func() time.Time
 
@@ -74,12 +74,12 @@ func (c *Client) forgetFunctions() {
 
 // NewClient returns a client over store. engine is needed only by Deploy and
 // may be nil otherwise.
-func NewClient(store Store, engine *Engine) *Client {
+func NewClient(store ClientStore, engine *Engine) *Client {
 	return &Client{store: store, engine: engine, now: time.Now}
 }
 
 // Store returns the client's store.
-func (c *Client) Store() Store { return c.store }
+func (c *Client) Store() ClientStore { return c.store }
 
 // StartOptions describe a new orchestration instance.
 type StartOptions struct {

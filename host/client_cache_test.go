@@ -16,13 +16,13 @@ import (
 
 // countingStore counts FindFunction calls.
 type countingStore struct {
-	host.Store
+	host.ClientStore
 	finds atomic.Int32
 }
 
 func (s *countingStore) FindFunction(ctx context.Context, name string) (*host.AppRecord, host.FunctionInfo, error) {
 	s.finds.Add(1)
-	return s.Store.FindFunction(ctx, name)
+	return s.ClientStore.FindFunction(ctx, name)
 }
 
 // TestStartNewCachesFunctionLookup checks that StartNew resolves an
@@ -42,7 +42,7 @@ func TestStartNewCachesFunctionLookup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Close(ctx)
-	cs := &countingStore{Store: st}
+	cs := &countingStore{ClientStore: st}
 	c := host.NewClient(cs, eng)
 	other := host.NewClient(st, eng) // another process's client
 	v1, err := c.Deploy(ctx, "app", samples.Wasm)

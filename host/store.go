@@ -358,171 +358,26 @@ type FinishNotifier interface {
 	NotifyFinished(ctx context.Context, instanceID string) (ch <-chan struct{}, release func(), err error)
 }
 
-// Store is everything the host needs from durable storage. Implementations
-// are safe for concurrent use. Every method that writes more than one key does
-// so atomically.
+// Store is everything the host needs from durable storage: what the client
+// (ClientStore) and the workers (WorkerStore) need. Implementations
+// (redisstore.Store) are safe for concurrent use, and every method that
+// writes more than one key does so atomically.
 type Store interface {
-	// Partitions returns the hub's fixed partition count.
-	Partitions() int
+	ClientStore
+	WorkerStore
+}
 
-	// CreateInstance creates st (normally Pending) and enqueues start on its
-	// partition's control stream. An existing terminal instance is replaced
-	// (its history and pending messages are discarded). ErrInstanceExists if
-	// a non-terminal one exists.
-	CreateInstance(ctx context.Context, st InstanceState, start ControlMessage) error
+// StoreReader is what both the client and the workers read: instances and
+// modules.
+type StoreReader interface {
 	// GetInstance returns an instance's state, or ErrInstanceNotFound.
 	GetInstance(ctx context.Context, instanceID string) (*InstanceState, error)
-	// GetHistory returns the instance's current-generation history in order,
-	// or ErrInstanceNotFound.
-	GetHistory(ctx context.Context, instanceID string) ([]abi.HistoryEvent, error)
-	// SendToInstance enqueues msg for msg.InstanceID if the instance exists
-	// and is not terminal: ErrInstanceNotFound / ErrInstanceFinished
-	// otherwise.
-	SendToInstance(ctx context.Context, msg ControlMessage) error
-	// RewindInstance enqueues msg (an ExecutionRewound event) for a Failed
-	// instance: ErrInstanceNotFound, or ErrNotFailed naming the status.
-	RewindInstance(ctx context.Context, msg ControlMessage) error
-	// QueryInstances returns one page of the instances matching q, using the
-	// created-time and status indexes (never a scan of the hub).
-	// ErrBadToken for a token it did not issue.
-	QueryInstances(ctx context.Context, q InstanceQuery) (*InstancePage, error)
-	// PurgeInstance removes everything an instance owns: state, history,
-	// index entries and pending timers. Without force a Pending, Running or
-	// Suspended instance is refused with ErrNotFinished. ErrInstanceNotFound
-	// if it does not exist.
-	PurgeInstance(ctx context.Context, instanceID string, force bool) error
-	// PurgeInstances removes up to max instances matching q (q.PageSize and
-	// q.ContinuationToken are ignored), finished ones only unless force, in
-	// batches; calling it again continues where it stopped. progress, if not
-	// nil, is called after each batch with the running totals.
-	PurgeInstances(ctx context.Context, q InstanceQuery, force bool, max int, progress func(PurgeResult)) (PurgeResult, error)
-	// DeleteHub removes every key of the task hub, on every node of a
-	// cluster, and returns how many keys it removed.
-	DeleteHub(ctx context.Context) (int64, error)
-
-	// AcquireLease takes partition p for owner if it is free or expired, or
-	// renews it if owner already holds it. It returns the epoch of the lease
-	// (increased on every change of owner) and whether owner holds it.
-	AcquireLease(ctx context.Context, p int, owner string, ttl time.Duration) (epoch int64, ok bool, err error)
-	// RenewLease extends owner's lease of p at epoch; false if it is lost.
-	RenewLease(ctx context.Context, p int, owner string, epoch int64, ttl time.Duration) (bool, error)
-	// ReleaseLease gives p up if owner holds it at epoch.
-	ReleaseLease(ctx context.Context, p int, owner string, epoch int64) error
-	// Heartbeat records that worker is alive for ttl and returns the ids of
-	// all live workers, sorted.
-	Heartbeat(ctx context.Context, worker string, ttl time.Duration) ([]string, error)
-	// LeaveWorkers removes worker from the live set.
-	LeaveWorkers(ctx context.Context, worker string) error
-
-	// ReadControl returns up to max new messages of partition p for consumer,
-	// blocking up to block when there are none (0 means do not block).
-	ReadControl(ctx context.Context, p int, consumer string, max int, block time.Duration) ([]ControlMessage, error)
-	// ClaimControl moves every pending (delivered, unacknowledged) message of
-	// partition p to consumer and returns them in stream order. The new owner
-	// of a partition calls it before ReadControl.
-	ClaimControl(ctx context.Context, p int, consumer string) ([]ControlMessage, error)
-	// AckControl acknowledges and deletes messages that were consumed without a
-	// commit (e.g. for unknown instances); fenced like Commit.
-	AckControl(ctx context.Context, p int, epoch int64, ids []string) error
-	// LoadInstance returns an instance's state and its current-generation
-	// history; ErrInstanceNotFound if it does not exist.
-	LoadInstance(ctx context.Context, instanceID string) (*InstanceState, []abi.HistoryEvent, error)
-	// LoadInstances is LoadInstance for several instances of one partition
-	// in one round trip; result i is for ids[i], each read atomically. An
-	// error of the call as a whole is returned as err; an instance's own
-	// (ErrInstanceNotFound, undecodable history) in its result.
-	LoadInstances(ctx context.Context, ids []string) ([]LoadedInstance, error)
-	// Commit applies commits, each atomically, pipelined in one round trip.
-	// The result has one error per commit (nil on success); the error return
-	// is for failures of the round trip itself.
-	Commit(ctx context.Context, commits []Commit) ([]error, error)
-	// DeliverOutbox delivers partition p's undelivered outbox messages to
-	// their target partitions (de-duplicated by MessageID) and removes them
-	// from the outbox. It returns how many it delivered.
-	DeliverOutbox(ctx context.Context, p int, epoch int64) (int, error)
-	// FireDueTimers moves up to max timers of partition p due at or before
-	// now into its control stream, atomically, and returns how many it moved
-	// and the fire time of the earliest remaining timer (zero if none).
-	FireDueTimers(ctx context.Context, p int, epoch int64, now time.Time, max int) (int, time.Time, error)
-
-	// ReadActivities returns up to max new activity items of partition p,
-	// blocking up to block when there are none.
-	ReadActivities(ctx context.Context, p int, consumer string, max int, block time.Duration) ([]ActivityItem, error)
-	// ClaimActivities moves up to max activity items of partition p that were
-	// delivered at least minIdle ago without completing to consumer (their
-	// worker is presumed dead) and returns them.
-	ClaimActivities(ctx context.Context, p int, consumer string, minIdle time.Duration, max int) ([]ActivityItem, error)
-	// CompleteActivity atomically posts result to the item's partition's
-	// control stream and acknowledges and deletes the item. Completing an
-	// item that is no longer pending is a no-op (another worker finished it).
-	CompleteActivity(ctx context.Context, item ActivityItem, result ControlMessage) error
-
-	// PutModule stores a module's bytes under its digest (idempotent) and
-	// points app at it, recording its functions.
-	PutModule(ctx context.Context, app string, digest string, wasm []byte, functions []FunctionInfo) error
-	// PutModuleSettings records the settings of the module with that digest
-	// (replacing earlier ones).
-	PutModuleSettings(ctx context.Context, digest string, settings AppSettings) error
 	// GetModuleSettings returns the settings recorded for digest; zero
 	// settings when none were recorded.
 	GetModuleSettings(ctx context.Context, digest string) (*AppSettings, error)
 	// GetModule returns the bytes of the module with that digest, or
 	// ErrModuleNotFound.
 	GetModule(ctx context.Context, digest string) ([]byte, error)
-	// GetApp returns an app record, or ErrModuleNotFound.
-	GetApp(ctx context.Context, app string) (*AppRecord, error)
-	// ListApps returns all apps, sorted by name.
-	ListApps(ctx context.Context) ([]AppRecord, error)
-	// FindFunction returns the app that registers a function of that name,
-	// or ErrFunctionNotFound.
-	FindFunction(ctx context.Context, name string) (*AppRecord, FunctionInfo, error)
-
-	// ListModules returns every stored module, sorted by digest.
-	ListModules(ctx context.Context) ([]StoredModule, error)
-	// CountDigestInstances returns how many non-finished (Pending, Running,
-	// Suspended, ContinuedAsNew) instances run on the module with that
-	// digest, from an index (not a scan of the instances).
-	CountDigestInstances(ctx context.Context, digest string) (int64, error)
-	// DigestInstances returns the ids of up to max (<= 0: all) non-finished
-	// instances on the module with that digest, sorted.
-	DigestInstances(ctx context.Context, digest string, max int) ([]string, error)
-	// RemoveApp removes app's record and its function→app mappings, provided
-	// the app still points at digest (ErrModuleInUse if it was redeployed
-	// meanwhile; ErrModuleNotFound if there is no such app). With dropModule
-	// the module's bytes and settings are removed too unless another app
-	// points at digest; the result reports whether they were. It does not
-	// look at instances: the caller checks CountDigestInstances first.
-	RemoveApp(ctx context.Context, app, digest string, dropModule bool) (moduleRemoved bool, err error)
-	// RemoveModule removes a module's bytes and settings: ErrModuleInUse
-	// (naming the app) if an app points at it, ErrModuleNotFound if it is not
-	// stored. It does not look at instances: the caller checks
-	// CountDigestInstances first.
-	RemoveModule(ctx context.Context, digest string) error
-
-	// DeadLetterActivity gives up on an activity work item, atomically:
-	// it posts result (the failure the orchestration sees) to the item's
-	// partition's control stream, records a dead letter with reason and the
-	// item's instance, activity name, input and delivery count in the
-	// partition's dead-letter stream, and acknowledges and deletes the item.
-	// An item that is no longer pending is left alone (another worker
-	// finished it) and nil is returned.
-	DeadLetterActivity(ctx context.Context, item ActivityItem, reason string, result ControlMessage) error
-	// ListDeadLetters returns up to max (<= 0: 1000) dead letters of all
-	// partitions, oldest first.
-	ListDeadLetters(ctx context.Context, max int) ([]DeadLetter, error)
-	// DeleteDeadLetter removes one dead letter; ErrDeadLetterNotFound if
-	// partition p has none with that id.
-	DeleteDeadLetter(ctx context.Context, p int, id string) error
-	// QuarantineControl parks control messages of partition p whose step or
-	// commit kept failing in the partition's dead-letter stream (Kind
-	// "control", with reason and the message as stored) and acks and
-	// deletes them, atomically and fenced by epoch (ErrStaleEpoch). It
-	// returns the dead letters' ids ("" for a message already gone).
-	QuarantineControl(ctx context.Context, p int, epoch int64, msgs []ControlMessage, reason string) ([]string, error)
-	// RequeueDeadLetter puts a quarantined control message back on its
-	// partition's control stream and removes the dead letter, atomically:
-	// ErrDeadLetterNotFound, or ErrInvalidInput for another kind.
-	RequeueDeadLetter(ctx context.Context, p int, id string) error
 }
 
 // StoredModule is one module stored in the hub.

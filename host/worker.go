@@ -128,7 +128,7 @@ func (o WorkerOptions) withDefaults() WorkerOptions {
 // Worker runs orchestrations of the partitions it owns and activities of all
 // partitions. Create it with NewWorker and run it with Run.
 type Worker struct {
-	store  Store
+	store  WorkerStore
 	engine *Engine
 	opts   WorkerOptions
 	log    *slog.Logger
@@ -156,7 +156,7 @@ type Worker struct {
 }
 
 // NewWorker returns a worker over store and engine.
-func NewWorker(store Store, engine *Engine, opts WorkerOptions) *Worker {
+func NewWorker(store WorkerStore, engine *Engine, opts WorkerOptions) *Worker {
 	opts = opts.withDefaults()
 	w := &Worker{store: store, engine: engine, opts: opts, log: opts.Logger.With("worker", opts.ID),
 		pools: map[string][]*guestInstance{}, guests: newGuestSet()}

@@ -13,10 +13,10 @@ import (
 	"github.com/durablewasm/durablewasm/host"
 )
 
-// fakeStore is an in-memory host.Store with just what the client API of
+// fakeStore is an in-memory host.ClientStore with just what the client API of
 // the HTTP routes uses; any other method panics (nil embedded interface).
 type fakeStore struct {
-	host.Store
+	host.ClientStore
 	mu        sync.Mutex
 	instances map[string]*host.InstanceState
 	history   map[string][]abi.HistoryEvent
