@@ -21,6 +21,7 @@ func workerFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "lease-ttl", Value: 10 * time.Second, Usage: "partition lease duration; a dead worker's partitions move after about this long"},
 		&cli.DurationFlag{Name: "visibility-timeout", Value: 5 * time.Minute, Usage: "how long an activity may run before another worker presumes its worker dead and runs it again"},
 		&cli.DurationFlag{Name: "local-activity-max", Value: 10 * time.Millisecond, Usage: "run activities whose average run time on this worker is at most this in the worker that owns their orchestration, committed with its next step (0 turns local activities off)"},
+		&cli.DurationFlag{Name: "shutdown-grace", Value: host.DefaultShutdownGrace, Usage: "on SIGTERM or Ctrl-C, how long running steps and activities may finish before they are interrupted (their work is redelivered)"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 	}
 }
@@ -41,6 +42,9 @@ func checkWorkerFlags(c *cli.Context) error {
 	if err := requirePositive(c, 0, "visibility-timeout"); err != nil {
 		return err
 	}
+	if err := requirePositive(c, 0, "shutdown-grace"); err != nil {
+		return err
+	}
 	return requireNonNegative(c, "local activities off", "local-activity-max")
 }
 
@@ -56,6 +60,7 @@ func runWorker(c *cli.Context, store host.Store, engine *host.Engine, api *httpA
 		ActivityConcurrency: c.Int("activity-concurrency"),
 		LeaseTTL:            c.Duration("lease-ttl"),
 		VisibilityTimeout:   c.Duration("visibility-timeout"),
+		ShutdownGrace:       c.Duration("shutdown-grace"),
 		ManagementPayload:   api.managementPayload(),
 		Logger:              log,
 	})
