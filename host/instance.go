@@ -537,11 +537,40 @@ func (g *guestInstance) write(ctx context.Context, b []byte) (uint32, error) {
 }
 
 // orchGuest adapts one handle of an orchestration instance to replay.Guest.
-// The caller holds inst.mu.
+// Its replay.Guest methods are called inside locked (guest calls into one
+// instance are serialized).
 type orchGuest struct {
 	ctx    context.Context
 	inst   *guestInstance
 	handle uint32
+}
+
+// bind reserves a new orchestration handle on g (for one generation of one
+// instance) and returns its guest. No guest call is made.
+func (g *guestInstance) bind(ctx context.Context) *orchGuest {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.nextHandle++
+	return &orchGuest{ctx: ctx, inst: g, handle: g.nextHandle}
+}
+
+// guestOf is the guest of handle on g for calls made with ctx.
+func guestOf(ctx context.Context, g *guestInstance, handle uint32) *orchGuest {
+	return &orchGuest{ctx: ctx, inst: g, handle: handle}
+}
+
+// locked runs fn with the instance locked.
+func (o *orchGuest) locked(fn func() error) error {
+	o.inst.mu.Lock()
+	defer o.inst.mu.Unlock()
+	return fn()
+}
+
+// end ends the orchestration in the guest, taking the instance's lock.
+func (o *orchGuest) end() {
+	o.inst.mu.Lock()
+	o.inst.drop(o.ctx, o.handle)
+	o.inst.mu.Unlock()
 }
 
 func (o *orchGuest) status(s *replay.State, what string, res []uint64, err error) error {

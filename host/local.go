@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/durablewasm/durablewasm/abi"
+	"github.com/durablewasm/durablewasm/host/replay"
 )
 
 // Local activities (WorkerOptions.LocalActivityMax).
@@ -151,11 +152,13 @@ func (w *Worker) stepLocal(ctx context.Context, p int, epoch int64, c *Commit, e
 		done[j.item.TaskID] = true
 		events = append(events, j.ev)
 	}
-	guest := &orchGuest{ctx: ctx, inst: e.inst, handle: e.handle}
+	guest := guestOf(ctx, e.inst, e.handle)
 	meta := e.meta
-	e.inst.mu.Lock()
-	res, err := e.state.Step(w.opts.Now().UnixNano(), events, guest)
-	e.inst.mu.Unlock()
+	var res *replay.StepResult
+	err := guest.locked(func() (err error) {
+		res, err = e.state.Step(w.opts.Now().UnixNano(), events, guest)
+		return err
+	})
 	if err != nil {
 		// The guest ran ahead of the commit and cannot be trusted: keep the
 		// commit as it was (its activities go to the stream) and rebuild
