@@ -33,67 +33,112 @@ func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []Co
 	// Elapsed real time bounds the batch's local activities (a budget of
 	// work, not a point on the orchestrations' clock).
 	started := time.Now()
-	var groups []*group
-	byID := map[string]*group{}
+	b := newBatch(p, epoch, msgs)
+	w.preload(ctx, b.groups)
+	w.stepAll(ctx, b)
+	if len(b.commits) > 0 && local && w.localActivitiesEnabled() {
+		w.runLocalActivities(ctx, p, epoch, b.commits, b.entries, started)
+	}
+	earliest := b.earliestTimer()
+	if len(b.drops) > 0 {
+		if err := w.store.AckControl(ctx, p, epoch, b.drops); err != nil {
+			if errors.Is(err, ErrStaleEpoch) {
+				return earliest, errLeaseLost
+			}
+			b.fail(err)
+		}
+	}
+	if len(b.commits) > 0 {
+		if err := w.commitAll(ctx, b); err != nil {
+			return earliest, err
+		}
+	}
+	return earliest, w.settleFailures(ctx, p, epoch, b.groups, b.failures, b.err)
+}
+
+// batch is one processBatch: the messages grouped by instance, and what
+// stepping them gave.
+type batch struct {
+	p     int
+	epoch int64
+	// groups in the order of their first message; byID indexes them.
+	groups []*group
+	byID   map[string]*group
+	// commits[i] is the step of entries[i]'s instance.
+	commits []Commit
+	entries []*warm
+	// drops are the ids of messages acknowledged without a commit.
+	drops []string
+	// failures are the groups whose step or commit failed; err is the
+	// batch's first error.
+	failures []groupFailure
+	err      error
+}
+
+// newBatch groups msgs by instance.
+func newBatch(p int, epoch int64, msgs []ControlMessage) *batch {
+	b := &batch{p: p, epoch: epoch, byID: map[string]*group{}}
 	for _, m := range msgs {
-		g := byID[m.InstanceID]
+		g := b.byID[m.InstanceID]
 		if g == nil {
 			g = &group{id: m.InstanceID}
-			byID[m.InstanceID] = g
-			groups = append(groups, g)
+			b.byID[m.InstanceID] = g
+			b.groups = append(b.groups, g)
 		}
 		g.msgs = append(g.msgs, m)
 	}
-	w.preload(ctx, groups)
-	var commits []Commit
-	var entries []*warm
-	var drops []string
+	return b
+}
+
+// fail records err as the batch's error unless it has one.
+func (b *batch) fail(err error) {
+	if b.err == nil {
+		b.err = err
+	}
+}
+
+// earliestTimer is the fire time of the earliest timer the batch's commits
+// set (zero if none).
+func (b *batch) earliestTimer() time.Time {
 	var earliest time.Time
-	var firstErr error
-	var failures []groupFailure
-	for _, g := range groups {
-		c, e, err := w.step(ctx, p, epoch, g)
-		if err != nil {
-			w.log.Warn("step failed", "instanceId", g.id, "err", err)
-			if firstErr == nil {
-				firstErr = err
-			}
-			failures = append(failures, groupFailure{g, err})
-			continue
-		}
-		if c == nil {
-			for _, m := range g.msgs {
-				drops = append(drops, m.ID)
-			}
-			continue
-		}
-		commits = append(commits, *c)
-		entries = append(entries, e)
-	}
-	if len(commits) > 0 && local && w.localActivitiesEnabled() {
-		w.runLocalActivities(ctx, p, epoch, commits, entries, started)
-	}
-	for i := range commits {
-		for _, t := range commits[i].Timers {
+	for i := range b.commits {
+		for _, t := range b.commits[i].Timers {
 			if earliest.IsZero() || t.FireAt.Before(earliest) {
 				earliest = t.FireAt
 			}
 		}
 	}
-	if len(drops) > 0 {
-		if err := w.store.AckControl(ctx, p, epoch, drops); err != nil {
-			if errors.Is(err, ErrStaleEpoch) {
-				return earliest, errLeaseLost
+	return earliest
+}
+
+// stepAll steps every group of b.
+func (w *Worker) stepAll(ctx context.Context, b *batch) {
+	for _, g := range b.groups {
+		c, e, err := w.step(ctx, b.p, b.epoch, g)
+		switch {
+		case err != nil:
+			w.log.Warn("step failed", "instanceId", g.id, "err", err)
+			b.fail(err)
+			b.failures = append(b.failures, groupFailure{g, err})
+		case c == nil:
+			for _, m := range g.msgs {
+				b.drops = append(b.drops, m.ID)
 			}
-			firstErr = err
+		default:
+			b.commits = append(b.commits, *c)
+			b.entries = append(b.entries, e)
 		}
 	}
-	if len(commits) == 0 {
-		return earliest, w.settleFailures(ctx, p, epoch, groups, failures, firstErr)
-	}
-	errs, err := w.store.Commit(ctx, commits)
+}
+
+// commitAll writes b's commits in one round trip and settles each entry:
+// a committed one is kept warm (or dropped when finished or stale), one
+// whose commit failed is forgotten and rebuilt from the store later. It
+// returns errLeaseLost if the lease moved on.
+func (w *Worker) commitAll(ctx context.Context, b *batch) error {
+	errs, err := w.store.Commit(ctx, b.commits)
 	outbox, reload := false, false
-	for i, e := range entries {
+	for i, e := range b.entries {
 		cerr := err
 		if cerr == nil {
 			cerr = errs[i]
@@ -101,27 +146,25 @@ func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []Co
 		if cerr != nil {
 			// The warm state ran ahead of what is stored: rebuild it later.
 			w.cache.remove(e)
-			if errors.Is(cerr, ErrStaleEpoch) {
-				return earliest, errLeaseLost
-			}
-			if errors.Is(cerr, ErrStateChanged) {
+			switch {
+			case errors.Is(cerr, ErrStaleEpoch):
+				return errLeaseLost
+			case errors.Is(cerr, ErrStateChanged):
 				// Its first step assumed a fresh instance that was
 				// terminated, purged or replaced meanwhile: read it next
 				// time (its messages are still pending).
 				w.log.Debug("instance changed before its first step; reading it", "instanceId", e.id)
 				w.distrust(e.id)
 				reload = true
-				continue
-			}
-			if firstErr == nil {
-				firstErr = fmt.Errorf("commit %s: %w", e.id, cerr)
-			}
-			if err == nil {
-				failures = append(failures, groupFailure{byID[e.id], fmt.Errorf("commit: %w", cerr)})
+			default:
+				b.fail(fmt.Errorf("commit %s: %w", e.id, cerr))
+				if err == nil {
+					b.failures = append(b.failures, groupFailure{b.byID[e.id], fmt.Errorf("commit: %w", cerr)})
+				}
 			}
 			continue
 		}
-		outbox = outbox || len(commits[i].Outbox) > 0
+		outbox = outbox || len(b.commits[i].Outbox) > 0
 		if e.stale || e.state.Finished() {
 			w.cache.remove(e)
 		} else {
@@ -129,14 +172,14 @@ func (w *Worker) processBatch(ctx context.Context, p int, epoch int64, msgs []Co
 		}
 	}
 	if outbox {
-		if _, err := w.store.DeliverOutbox(ctx, p, epoch); err != nil {
-			w.log.Warn("deliver outbox", "partition", p, "err", err)
+		if _, err := w.store.DeliverOutbox(ctx, b.p, b.epoch); err != nil {
+			w.log.Warn("deliver outbox", "partition", b.p, "err", err)
 		}
 	}
-	if firstErr == nil && reload {
-		firstErr = errReload
+	if reload {
+		b.fail(errReload)
 	}
-	return earliest, w.settleFailures(ctx, p, epoch, groups, failures, firstErr)
+	return nil
 }
 
 // groupFailure is a group whose step or commit failed, and why.

@@ -19,8 +19,7 @@ func (w *Worker) partitionLoop(ctx context.Context, p int, epoch int64) {
 	// never cuts a guest call or a commit in half.
 	work := context.WithoutCancel(ctx)
 	reclaim := true
-	var nextTimer time.Time
-	timersChecked := time.Time{}
+	var tm timerSchedule
 	lastReclaim := w.opts.Now()
 	for ctx.Err() == nil {
 		var msgs []ControlMessage
@@ -46,21 +45,11 @@ func (w *Worker) partitionLoop(ctx context.Context, p int, epoch int64) {
 			}
 		} else {
 			now := w.opts.Now()
-			if nextTimer.IsZero() && now.Sub(timersChecked) > time.Second || !nextTimer.IsZero() && !now.Before(nextTimer) {
-				fired, next, ferr := w.store.FireDueTimers(work, p, epoch, now, 1000)
-				if errors.Is(ferr, ErrStaleEpoch) {
-					log.Warn("lease lost while firing timers")
-					return
-				}
-				if ferr == nil {
-					nextTimer, timersChecked = next, now
-					if fired == 0 && !next.IsZero() && !now.Before(next) {
-						// Due by this worker's clock but not by Redis' (the
-						// store never fires early): check again shortly.
-						nextTimer = now.Add(50 * time.Millisecond)
-					}
-				}
+			if !tm.fire(work, w, p, epoch, now) {
+				log.Warn("lease lost while firing timers")
+				return
 			}
+			nextTimer := tm.next
 			block := time.Second
 			if !nextTimer.IsZero() {
 				if d := nextTimer.Sub(now); d < block {
@@ -94,9 +83,7 @@ func (w *Worker) partitionLoop(ctx context.Context, p int, epoch int64) {
 			reclaim = true
 			sleepCtx(ctx, 100*time.Millisecond)
 		}
-		if !earliest.IsZero() && (nextTimer.IsZero() || earliest.Before(nextTimer)) {
-			nextTimer = earliest
-		}
+		tm.expect(earliest)
 	}
 }
 
@@ -106,5 +93,42 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-t.C:
+	}
+}
+
+// timerSchedule is when a partition loop fires its due timers next.
+type timerSchedule struct {
+	// next is the fire time of the earliest timer known (zero: none known;
+	// the set is checked every second then).
+	next    time.Time
+	checked time.Time
+}
+
+// fire moves the partition's due timers to its control stream when one is
+// due by now (or a second passed without a known timer) and learns the next
+// fire time. It returns false if the lease was lost.
+func (t *timerSchedule) fire(ctx context.Context, w *Worker, p int, epoch int64, now time.Time) bool {
+	if !(t.next.IsZero() && now.Sub(t.checked) > time.Second || !t.next.IsZero() && !now.Before(t.next)) {
+		return true
+	}
+	fired, next, err := w.store.FireDueTimers(ctx, p, epoch, now, 1000)
+	if errors.Is(err, ErrStaleEpoch) {
+		return false
+	}
+	if err == nil {
+		t.next, t.checked = next, now
+		if fired == 0 && !next.IsZero() && !now.Before(next) {
+			// Due by this worker's clock but not by Redis' (the store never
+			// fires early): check again shortly.
+			t.next = now.Add(50 * time.Millisecond)
+		}
+	}
+	return true
+}
+
+// expect notes a timer just committed to fire at at (zero: none).
+func (t *timerSchedule) expect(at time.Time) {
+	if !at.IsZero() && (t.next.IsZero() || at.Before(t.next)) {
+		t.next = at
 	}
 }

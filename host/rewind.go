@@ -102,20 +102,7 @@ func (w *Worker) migrate(ctx context.Context, p int, epoch int64, g *group) (*Co
 	if old := w.cache.take(g.id); old != nil {
 		w.cache.remove(old)
 	}
-	var rest []ControlMessage
-	to := ""
-	for _, m := range g.msgs {
-		if !isMigrate(m) {
-			rest = append(rest, m)
-			continue
-		}
-		var d string
-		if err := json.Unmarshal([]byte(m.Event.Input), &d); err != nil || d == "" {
-			w.log.Warn("ignoring a migration message without a digest", "instanceId", g.id, "input", m.Event.Input)
-			continue
-		}
-		to = d // the last request wins
-	}
+	to, rest := w.migrationTarget(g)
 	// ackAll makes c acknowledge every message of the group, the migration
 	// requests included.
 	ackAll := func(c *Commit, e *warm, err error) (*Commit, *warm, error) {
@@ -182,4 +169,22 @@ func (w *Worker) migrate(ctx context.Context, p int, epoch int64, g *group) (*Co
 		w.log.Info("migrated instance", "instanceId", g.id, "from", from, "to", to)
 	}
 	return ackAll(c, e, nil)
+}
+
+// migrationTarget returns the digest g's migration requests ask for (the
+// last one wins; "" if none names one) and g's other messages.
+func (w *Worker) migrationTarget(g *group) (to string, rest []ControlMessage) {
+	for _, m := range g.msgs {
+		if !isMigrate(m) {
+			rest = append(rest, m)
+			continue
+		}
+		var d string
+		if err := json.Unmarshal([]byte(m.Event.Input), &d); err != nil || d == "" {
+			w.log.Warn("ignoring a migration message without a digest", "instanceId", g.id, "input", m.Event.Input)
+			continue
+		}
+		to = d
+	}
+	return to, rest
 }
