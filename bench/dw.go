@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/durablewasm/durablewasm/abi"
-	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
+	"github.com/durablewasm/durablewasm/host/sandbox"
+	dwworker "github.com/durablewasm/durablewasm/host/worker"
 	"github.com/durablewasm/durablewasm/redisstore"
 	"github.com/durablewasm/durablewasm/samples"
 )
@@ -24,8 +26,8 @@ type dwEngine struct {
 	opts     setupOptions
 
 	store  *redisstore.Store
-	engine *host.Engine
-	client *host.Client
+	engine *sandbox.Engine
+	client *client.Client
 
 	w *dwWorker
 }
@@ -34,7 +36,7 @@ type dwWorker struct {
 	cancel context.CancelFunc
 	done   chan error
 	store  *redisstore.Store
-	engine *host.Engine
+	engine *sandbox.Engine
 }
 
 const dwHub = "Bench"
@@ -54,12 +56,12 @@ func (e *dwEngine) setup(ctx context.Context, o setupOptions) error {
 	if err != nil {
 		return err
 	}
-	eng, err := host.NewEngine(ctx, host.EngineOptions{CacheDir: e.cacheDir, Logger: discard})
+	eng, err := sandbox.NewEngine(ctx, sandbox.EngineOptions{CacheDir: e.cacheDir, Logger: discard})
 	if err != nil {
 		st.Close()
 		return err
 	}
-	e.store, e.engine, e.client = st, eng, host.NewClient(st, eng)
+	e.store, e.engine, e.client = st, eng, client.New(st, eng)
 	if _, err := e.client.Deploy(ctx, "bench", samples.Wasm); err != nil {
 		return err
 	}
@@ -71,15 +73,15 @@ func (e *dwEngine) startWorker(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	eng, err := host.NewEngine(ctx, host.EngineOptions{CacheDir: e.cacheDir, Logger: discard})
+	eng, err := sandbox.NewEngine(ctx, sandbox.EngineOptions{CacheDir: e.cacheDir, Logger: discard})
 	if err != nil {
 		st.Close()
 		return err
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	w := &dwWorker{cancel: cancel, done: make(chan error, 1), store: st, engine: eng}
-	worker := host.NewWorker(st, eng, host.WorkerOptions{Logger: discard, MaxWarm: e.opts.maxWarm})
-	go func() { w.done <- worker.Run(wctx) }()
+	dw := dwworker.New(st, eng, dwworker.Options{Logger: discard, MaxWarm: e.opts.maxWarm})
+	go func() { w.done <- dw.Run(wctx) }()
 	e.w = w
 	return nil
 }
@@ -114,7 +116,7 @@ func (e *dwEngine) start(ctx context.Context, fn, id string, input any) error {
 	if err != nil {
 		return err
 	}
-	_, err = e.client.StartNew(ctx, host.StartOptions{FunctionName: fn, InstanceID: id, Input: string(in)})
+	_, err = e.client.StartNew(ctx, client.StartOptions{FunctionName: fn, InstanceID: id, Input: string(in)})
 	return err
 }
 

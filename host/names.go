@@ -33,17 +33,17 @@ func ValidateInstanceID(id string) error {
 	case id == "":
 		return fmt.Errorf("invalid instance id: it is empty (use 1–%d characters, or omit it for a random one)", MaxInstanceIDLength)
 	case !utf8.ValidString(id):
-		return fmt.Errorf("invalid instance id %s: it is not valid UTF-8 text; ids are UTF-8 strings of 1–%d characters", shortQuote(id), MaxInstanceIDLength)
+		return fmt.Errorf("invalid instance id %s: it is not valid UTF-8 text; ids are UTF-8 strings of 1–%d characters", ShortQuote(id), MaxInstanceIDLength)
 	case utf8.RuneCountInString(id) > MaxInstanceIDLength:
-		return fmt.Errorf("invalid instance id %s: it is %d characters long; at most %d are accepted", shortQuote(id), utf8.RuneCountInString(id), MaxInstanceIDLength)
+		return fmt.Errorf("invalid instance id %s: it is %d characters long; at most %d are accepted", ShortQuote(id), utf8.RuneCountInString(id), MaxInstanceIDLength)
 	case id == "." || id == "..":
 		return fmt.Errorf("invalid instance id %q: '.' and '..' are path segments that URLs resolve away; use another id", id)
 	case strings.HasPrefix(id, "@"):
-		return fmt.Errorf("invalid instance id %s: ids starting with '@' are reserved for entities", shortQuote(id))
+		return fmt.Errorf("invalid instance id %s: ids starting with '@' are reserved for entities", ShortQuote(id))
 	}
 	for _, r := range id {
 		if r == '/' || r == '\\' || r == '#' || r == '?' || unicode.IsControl(r) {
-			return fmt.Errorf("invalid instance id %s: it contains %q; the characters / \\ # ? and control characters are not accepted", shortQuote(id), r)
+			return fmt.Errorf("invalid instance id %s: it contains %q; the characters / \\ # ? and control characters are not accepted", ShortQuote(id), r)
 		}
 	}
 	return nil
@@ -57,13 +57,13 @@ func ValidateName(what, name string) error {
 	case name == "":
 		return fmt.Errorf("the %s is required", what)
 	case !utf8.ValidString(name):
-		return fmt.Errorf("invalid %s %s: it is not valid UTF-8 text", what, shortQuote(name))
+		return fmt.Errorf("invalid %s %s: it is not valid UTF-8 text", what, ShortQuote(name))
 	case utf8.RuneCountInString(name) > MaxNameLength:
-		return fmt.Errorf("invalid %s %s: it is %d characters long; at most %d are accepted", what, shortQuote(name), utf8.RuneCountInString(name), MaxNameLength)
+		return fmt.Errorf("invalid %s %s: it is %d characters long; at most %d are accepted", what, ShortQuote(name), utf8.RuneCountInString(name), MaxNameLength)
 	}
 	for _, r := range name {
 		if unicode.IsControl(r) {
-			return fmt.Errorf("invalid %s %s: it contains the control character %q; names are printable text", what, shortQuote(name), r)
+			return fmt.Errorf("invalid %s %s: it contains the control character %q; names are printable text", what, ShortQuote(name), r)
 		}
 	}
 	return nil
@@ -75,21 +75,21 @@ func ValidateName(what, name string) error {
 func ValidateReason(reason string) error {
 	switch {
 	case !utf8.ValidString(reason):
-		return fmt.Errorf("invalid reason %s: it is not valid UTF-8 text", shortQuote(reason))
+		return fmt.Errorf("invalid reason %s: it is not valid UTF-8 text", ShortQuote(reason))
 	case len(reason) > MaxReasonLength:
 		return fmt.Errorf("invalid reason: it is %d bytes long; at most %d are accepted", len(reason), MaxReasonLength)
 	}
 	for _, r := range reason {
 		if unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' {
-			return fmt.Errorf("invalid reason %s: it contains the control character %q", shortQuote(reason), r)
+			return fmt.Errorf("invalid reason %s: it contains the control character %q", ShortQuote(reason), r)
 		}
 	}
 	return nil
 }
 
-// shortQuote quotes s for an error message, eliding the middle of a long
+// ShortQuote quotes s for an error message, eliding the middle of a long
 // string so that an oversized name is not echoed whole.
-func shortQuote(s string) string {
+func ShortQuote(s string) string {
 	const keep = 40
 	if len(s) <= 2*keep+16 {
 		return fmt.Sprintf("%q", s)

@@ -9,7 +9,8 @@ import (
 	"github.com/durablewasm/durablewasm/abi"
 )
 
-// Sentinel errors returned by Store implementations. Callers test them with
+// Sentinel errors returned by store implementations (client.Store,
+// worker.Store). Callers test them with
 // errors.Is; implementations wrap them with the operation and instance.
 var (
 	// ErrInstanceNotFound: no instance with that id exists in the hub.
@@ -44,6 +45,15 @@ var (
 	ErrModuleInUse = errors.New("module is in use")
 	// ErrDeadLetterNotFound: no dead letter with that partition and id.
 	ErrDeadLetterNotFound = errors.New("dead letter not found")
+	// ErrInvalidInput wraps every rejection of caller input (bad id, bad
+	// JSON, unknown function, a bad query); the message says what was wrong
+	// and what is accepted.
+	ErrInvalidInput = errors.New("invalid input")
+	// ErrPayloadTooLarge: an input or event data is over the payload limit
+	// of the module that would receive it (its deploy setting, else 1 MiB).
+	// The message names the payload, its size and the limit. Nothing was
+	// written.
+	ErrPayloadTooLarge = errors.New("payload too large")
 )
 
 // ErrIdempotencyKeyReused: an idempotency key was used again within its TTL
@@ -356,15 +366,6 @@ type FinishNotifier interface {
 	// slower pace. It does not wait for the network. release frees the
 	// channel.
 	NotifyFinished(ctx context.Context, instanceID string) (ch <-chan struct{}, release func(), err error)
-}
-
-// Store is everything the host needs from durable storage: what the client
-// (ClientStore) and the workers (WorkerStore) need. Implementations
-// (redisstore.Store) are safe for concurrent use, and every method that
-// writes more than one key does so atomically.
-type Store interface {
-	ClientStore
-	WorkerStore
 }
 
 // StoreReader is what both the client and the workers read: instances and

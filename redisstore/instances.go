@@ -156,7 +156,7 @@ func (s *Store) load(ctx context.Context, op, id string) (*host.InstanceState, [
 	return decodeLoaded(op, id, hc, lc)
 }
 
-// LoadInstances implements host.Store: one MULTI/EXEC per partition (ids
+// LoadInstances implements client.Store: one MULTI/EXEC per partition (ids
 // of one partition share its hash slot).
 func (s *Store) LoadInstances(ctx context.Context, ids []string) ([]host.LoadedInstance, error) {
 	out := make([]host.LoadedInstance, len(ids))

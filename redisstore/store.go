@@ -1,4 +1,4 @@
-// Package redisstore implements host.Store on Redis through a go-redis
+// Package redisstore implements client.Store on Redis through a go-redis
 // UniversalClient: a single node, Sentinel, or Redis Cluster (every script
 // touches the keys of one hash tag only; see keys.go for the layout). It also
 // provides the embedded mode (miniredis served on a loopback port).
@@ -16,8 +16,6 @@ import (
 
 	"github.com/durablewasm/durablewasm/host"
 )
-
-var _ host.Store = (*Store)(nil)
 
 // Defaults for Options fields left zero.
 const (
@@ -73,7 +71,7 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// Store is the Redis implementation of host.Store. It is safe for concurrent
+// Store is the Redis implementation of client.Store. It is safe for concurrent
 // use. Create it with New or Open.
 type Store struct {
 	rdb   redis.UniversalClient

@@ -11,10 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/durablewasm/durablewasm/host"
+	"github.com/urfave/cli/v2"
+
+	"github.com/durablewasm/durablewasm/host/client"
 	"github.com/durablewasm/durablewasm/host/replay"
 	"github.com/durablewasm/durablewasm/redisstore"
-	"github.com/urfave/cli/v2"
 )
 
 // exitError carries an exit code chosen by a command.
@@ -242,12 +243,12 @@ func openErr(err error) error {
 	return exitWith(1, "%v", err)
 }
 
-func openClient(c *cli.Context) (*host.Client, func(), error) {
+func openClient(c *cli.Context) (*client.Client, func(), error) {
 	st, err := openExistingStore(c)
 	if err != nil {
 		return nil, nil, err
 	}
-	return host.NewClient(st, nil), func() { _ = st.Close() }, nil
+	return client.New(st, nil), func() { _ = st.Close() }, nil
 }
 
 // defaultPayloadLimit is the payload limit of a module deployed without
@@ -402,7 +403,7 @@ func printJSON(w io.Writer, v any) error {
 
 // withClient opens the client named by the connection flags, runs fn with
 // it and closes it.
-func withClient(c *cli.Context, fn func(cl *host.Client) error) error {
+func withClient(c *cli.Context, fn func(cl *client.Client) error) error {
 	cl, done, err := openClient(c)
 	if err != nil {
 		return err
@@ -414,7 +415,7 @@ func withClient(c *cli.Context, fn func(cl *host.Client) error) error {
 // idempotent gives a command that changes an instance the flag
 // --idempotency-key: the operation is applied at most once per key, so a
 // command that failed with "may have been applied" can be run again with the
-// key it printed (host.WithIdempotencyKey). Without the flag the client
+// key it printed (client.WithIdempotencyKey). Without the flag the client
 // generates a key and retries ambiguous failures with it by itself.
 func idempotent(cmd *cli.Command) *cli.Command {
 	cmd.Flags = append(cmd.Flags, &cli.StringFlag{Name: "idempotency-key",
@@ -422,10 +423,10 @@ func idempotent(cmd *cli.Command) *cli.Command {
 	action := cmd.Action
 	cmd.Action = func(c *cli.Context) error {
 		if key := c.String("idempotency-key"); c.IsSet("idempotency-key") {
-			if err := host.ValidateIdempotencyKey(key); err != nil {
+			if err := client.ValidateIdempotencyKey(key); err != nil {
 				return exitWith(2, "%v (--idempotency-key)", err)
 			}
-			c.Context = host.WithIdempotencyKey(c.Context, key)
+			c.Context = client.WithIdempotencyKey(c.Context, key)
 		}
 		return action(c)
 	}

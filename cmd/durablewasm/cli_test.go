@@ -12,10 +12,13 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/durablewasm/durablewasm/host"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/durablewasm/durablewasm/host/client"
+	"github.com/durablewasm/durablewasm/host/dfjson"
+	"github.com/durablewasm/durablewasm/host/sandbox"
 	"github.com/durablewasm/durablewasm/redisstore"
 	"github.com/durablewasm/durablewasm/samples"
-	"github.com/redis/go-redis/v9"
 )
 
 // mainEnv makes the test binary run the CLI's main (see cliProcess).
@@ -67,12 +70,12 @@ func startStackOn(t *testing.T, url string) string {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	eng, err := host.NewEngine(ctx, host.EngineOptions{CacheDir: filepath.Join(os.TempDir(), "durablewasm-test-cache")})
+	eng, err := sandbox.NewEngine(ctx, sandbox.EngineOptions{CacheDir: filepath.Join(os.TempDir(), "durablewasm-test-cache")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer eng.Close(ctx)
-	if _, err := host.NewClient(st, eng).Deploy(ctx, "samples", samples.Wasm); err != nil {
+	if _, err := client.New(st, eng).Deploy(ctx, "samples", samples.Wasm); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
@@ -97,7 +100,7 @@ func TestQuickStart(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Instance ID: 'x1'") {
 		t.Fatalf("start-new: %d %q %q", code, out, errs)
 	}
-	var st host.StatusPayload
+	var st dfjson.StatusPayload
 	deadline := time.Now().Add(20 * time.Second)
 	for st.RuntimeStatus != "Completed" && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)

@@ -8,9 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
-	"github.com/urfave/cli/v2"
+	"github.com/durablewasm/durablewasm/host/client"
+	"github.com/durablewasm/durablewasm/host/sandbox"
 )
 
 // parseBytes parses a size such as 64MiB, 512KiB, 1GiB or a plain number of
@@ -117,12 +120,12 @@ func deployCommand() *cli.Command {
 				return err
 			}
 			defer store.Close()
-			engine, err := host.NewEngine(c.Context, host.EngineOptions{})
+			engine, err := sandbox.NewEngine(c.Context, sandbox.EngineOptions{})
 			if err != nil {
 				return err
 			}
 			defer engine.Close(context.Background())
-			info, err := host.NewClient(store, engine).DeployWithSettings(c.Context, name, wasm, settings)
+			info, err := client.New(store, engine).DeployWithSettings(c.Context, name, wasm, settings)
 			if err != nil {
 				return exitWith(1, "%v", err)
 			}

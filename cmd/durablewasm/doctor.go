@@ -3,9 +3,10 @@ package main
 import (
 	"fmt"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/durablewasm/durablewasm/internal/invariant"
 	"github.com/durablewasm/durablewasm/redisstore"
-	"github.com/urfave/cli/v2"
 )
 
 // doctorCommand checks a task hub's durable state and the Redis settings it

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/dfjson"
 	"github.com/durablewasm/durablewasm/internal/redistest"
 	"github.com/durablewasm/durablewasm/samples"
 )
@@ -112,7 +112,7 @@ func waitStatus(t *testing.T, url, id, want string) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		out, _, code := runCLI(context.Background(), "get-runtime-status", "--id", id, "--redis-url", url)
-		var st host.StatusPayload
+		var st dfjson.StatusPayload
 		if code == 0 && json.Unmarshal([]byte(out), &st) == nil && st.RuntimeStatus == want {
 			return
 		}

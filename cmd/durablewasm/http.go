@@ -7,9 +7,10 @@ import (
 	"os"
 	"strings"
 
-	"github.com/durablewasm/durablewasm/host"
-	"github.com/durablewasm/durablewasm/host/httpapi"
 	"github.com/urfave/cli/v2"
+
+	"github.com/durablewasm/durablewasm/host/client"
+	"github.com/durablewasm/durablewasm/host/httpapi"
 )
 
 // systemKeyEnv names the environment variable holding the HTTP API's
@@ -75,7 +76,7 @@ type httpAPI struct {
 // is set. With noKeyOnLoopback (`up`), auth is off when no key is
 // configured and the address is loopback. If the default address of `up`
 // is taken, a free loopback port is used instead.
-func startHTTP(c *cli.Context, client *host.Client, log *slog.Logger, noKeyOnLoopback bool) (*httpAPI, error) {
+func startHTTP(c *cli.Context, cl *client.Client, log *slog.Logger, noKeyOnLoopback bool) (*httpAPI, error) {
 	addr := c.String("http-listen")
 	if addr == "" || addr == "off" {
 		return &httpAPI{}, nil
@@ -96,7 +97,7 @@ func startHTTP(c *cli.Context, client *host.Client, log *slog.Logger, noKeyOnLoo
 	if c.IsSet("connection-string-setting") {
 		opts.ConnectionName = c.String("connection-string-setting")
 	}
-	srv, err := httpapi.New(client, opts)
+	srv, err := httpapi.New(cl, opts)
 	if err != nil {
 		return nil, exitWith(2, "%v", err)
 	}
@@ -105,7 +106,7 @@ func startHTTP(c *cli.Context, client *host.Client, log *slog.Logger, noKeyOnLoo
 			return nil, exitWith(1, "%v", err)
 		}
 		opts.Addr = "127.0.0.1:0"
-		if srv, err = httpapi.New(client, opts); err == nil {
+		if srv, err = httpapi.New(cl, opts); err == nil {
 			err = srv.Start()
 		}
 		if err != nil {

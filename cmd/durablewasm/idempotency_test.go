@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/durablewasm/durablewasm/host"
+
+	"github.com/durablewasm/durablewasm/host/client"
+	"github.com/durablewasm/durablewasm/host/sandbox"
 	"github.com/durablewasm/durablewasm/redisstore"
 	"github.com/durablewasm/durablewasm/samples"
 )
@@ -40,12 +42,12 @@ func TestIdempotencyKeyFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	eng, err := host.NewEngine(ctx, host.EngineOptions{CacheDir: filepath.Join(os.TempDir(), "durablewasm-test-cache")})
+	eng, err := sandbox.NewEngine(ctx, sandbox.EngineOptions{CacheDir: filepath.Join(os.TempDir(), "durablewasm-test-cache")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer eng.Close(ctx)
-	if _, err := host.NewClient(st, eng).Deploy(ctx, "samples", samples.Wasm); err != nil {
+	if _, err := client.New(st, eng).Deploy(ctx, "samples", samples.Wasm); err != nil {
 		t.Fatal(err)
 	}
 	// No worker runs: what is queued stays in the control streams.

@@ -8,9 +8,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
-	"github.com/urfave/cli/v2"
+	"github.com/durablewasm/durablewasm/host/client"
+	"github.com/durablewasm/durablewasm/host/dfjson"
 )
 
 func withConn(flags ...cli.Flag) []cli.Flag { return append(flags, connectionFlags()...) }
@@ -55,15 +58,15 @@ func startNewCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return withClient(c, func(cl *host.Client) error {
-				st, err := cl.StartNew(c.Context, host.StartOptions{FunctionName: c.String("function-name"), InstanceID: c.String("id"), Input: input})
+			return withClient(c, func(cl *client.Client) error {
+				st, err := cl.StartNew(c.Context, client.StartOptions{FunctionName: c.String("function-name"), InstanceID: c.String("id"), Input: input})
 				if errors.Is(err, host.ErrInstanceExists) {
 					return exitWith(1, "an instance with id %q is already running; pick another --id, or terminate it first", c.String("id"))
 				}
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(c.App.Writer, "Started '%s' at %s. Instance ID: '%s'.\n", st.Name, host.DFTime(st.CreatedAt), st.InstanceID)
+				fmt.Fprintf(c.App.Writer, "Started '%s' at %s. Instance ID: '%s'.\n", st.Name, dfjson.DFTime(st.CreatedAt), st.InstanceID)
 				if c.Bool("wait") {
 					return waitAndPrint(c, cl, st.InstanceID, c.Duration("timeout"), 50*time.Millisecond)
 				}
@@ -85,7 +88,7 @@ func getRuntimeStatusCommand() *cli.Command {
 			outputFlag(),
 		),
 		Action: func(c *cli.Context) error {
-			return withClient(c, func(cl *host.Client) error {
+			return withClient(c, func(cl *client.Client) error {
 				id := c.String("id")
 				st, err := cl.GetStatus(c.Context, id)
 				if err != nil {
@@ -97,7 +100,7 @@ func getRuntimeStatusCommand() *cli.Command {
 						return describeErr(err, id)
 					}
 				}
-				p := host.NewStatusPayload(st, hist, host.StatusOptions{ShowInput: c.Bool("show-input"), ShowOutput: c.Bool("show-output"),
+				p := dfjson.NewStatusPayload(st, hist, dfjson.StatusOptions{ShowInput: c.Bool("show-input"), ShowOutput: c.Bool("show-output"),
 					ShowHistory: c.Bool("show-history"), ShowHistoryOutput: c.Bool("show-history-output")})
 				if c.String("output") == "table" {
 					tw := tabwriter.NewWriter(c.App.Writer, 0, 2, 2, ' ', 0)
@@ -117,7 +120,7 @@ func getHistoryCommand() *cli.Command {
 		Usage: "show an instance's history events",
 		Flags: withConn(idFlag(), &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "output format: table (for people) or json"}),
 		Action: func(c *cli.Context) error {
-			return withClient(c, func(cl *host.Client) error {
+			return withClient(c, func(cl *client.Client) error {
 				id := c.String("id")
 				hist, err := cl.GetHistory(c.Context, id)
 				if err != nil {
@@ -133,7 +136,7 @@ func getHistoryCommand() *cli.Command {
 					if e.EventID >= 0 {
 						id = fmt.Sprint(e.EventID)
 					}
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", i, host.DFTimestamp(time.Unix(0, e.Timestamp)), e.Type, id, eventDetails(e))
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", i, dfjson.DFTimestamp(time.Unix(0, e.Timestamp)), e.Type, id, eventDetails(e))
 				}
 				return tw.Flush()
 			})
@@ -157,14 +160,14 @@ func eventDetails(e abi.HistoryEvent) string {
 		add("task", fmt.Sprint(e.TaskScheduledID))
 	}
 	if e.FireAt != 0 {
-		add("fireAt", host.DFTimestamp(time.Unix(0, e.FireAt)))
+		add("fireAt", dfjson.DFTimestamp(time.Unix(0, e.FireAt)))
 	}
 	add("input", e.Input)
 	add("result", e.Result)
 	add("status", string(e.Status))
 	add("reason", e.Reason)
 	if e.Failure != nil {
-		add("failure", host.FailureText(e.Failure))
+		add("failure", dfjson.FailureText(e.Failure))
 	}
 	return strings.Join(parts, " ")
 }
@@ -191,7 +194,7 @@ func raiseEventCommand() *cli.Command {
 			if name == "" {
 				name = "Event_" + host.NewInstanceID()
 			}
-			return withClient(c, func(cl *host.Client) error {
+			return withClient(c, func(cl *client.Client) error {
 				id := c.String("id")
 				if err := cl.RaiseEvent(c.Context, id, name, data); err != nil {
 					return describeErr(err, id)
@@ -203,13 +206,13 @@ func raiseEventCommand() *cli.Command {
 	}
 }
 
-func reasonOp(name, usage, done string, op func(*host.Client, context.Context, string, string) error) *cli.Command {
+func reasonOp(name, usage, done string, op func(*client.Client, context.Context, string, string) error) *cli.Command {
 	return &cli.Command{
 		Name:  name,
 		Usage: usage,
 		Flags: withConn(idFlag(), &cli.StringFlag{Name: "reason", Usage: "reason, recorded in history"}),
 		Action: func(c *cli.Context) error {
-			return withClient(c, func(cl *host.Client) error {
+			return withClient(c, func(cl *client.Client) error {
 				id := c.String("id")
 				if err := op(cl, c.Context, id, c.String("reason")); err != nil {
 					return describeErr(err, id)
@@ -222,11 +225,11 @@ func reasonOp(name, usage, done string, op func(*host.Client, context.Context, s
 }
 
 func suspendCommand() *cli.Command {
-	return reasonOp("suspend", "suspend a running instance", "Sent a suspend message to instance '%s'.", (*host.Client).Suspend)
+	return reasonOp("suspend", "suspend a running instance", "Sent a suspend message to instance '%s'.", (*client.Client).Suspend)
 }
 
 func resumeCommand() *cli.Command {
-	return reasonOp("resume", "resume a suspended instance", "Sent a resume message to instance '%s'.", (*host.Client).Resume)
+	return reasonOp("resume", "resume a suspended instance", "Sent a resume message to instance '%s'.", (*client.Client).Resume)
 }
 
 func waitCommand() *cli.Command {
@@ -241,21 +244,21 @@ func waitCommand() *cli.Command {
 			if err := requirePositive(c, 0, "timeout", "retry-interval"); err != nil {
 				return err
 			}
-			return withClient(c, func(cl *host.Client) error {
+			return withClient(c, func(cl *client.Client) error {
 				return waitAndPrint(c, cl, c.String("id"), c.Duration("timeout"), c.Duration("retry-interval"))
 			})
 		},
 	}
 }
 
-func waitAndPrint(c *cli.Context, cl *host.Client, id string, timeout, interval time.Duration) error {
+func waitAndPrint(c *cli.Context, cl *client.Client, id string, timeout, interval time.Duration) error {
 	ctx, cancel := context.WithTimeout(c.Context, timeout)
 	defer cancel()
 	st, err := cl.WaitForCompletion(ctx, id, interval)
 	if err != nil && st == nil {
 		return describeErr(err, id)
 	}
-	p := host.NewStatusPayload(st, nil, host.StatusOptions{ShowInput: false, ShowOutput: true})
+	p := dfjson.NewStatusPayload(st, nil, dfjson.StatusOptions{ShowInput: false, ShowOutput: true})
 	if err != nil {
 		fmt.Fprintf(c.App.Writer, "Instance '%s' is still %s after %s; query it with: durablewasm get-runtime-status --id %s --show-output true\n", id, st.Status, timeout, id)
 		return &exitError{code: 2, err: fmt.Errorf("timed out waiting for %s", id)}

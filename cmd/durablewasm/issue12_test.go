@@ -19,11 +19,12 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/durablewasm/durablewasm/internal/redistest"
 	"github.com/durablewasm/durablewasm/redisstore"
 	"github.com/durablewasm/durablewasm/samples"
 	"github.com/durablewasm/durablewasm/samples/flows"
-	"github.com/redis/go-redis/v9"
 )
 
 // cliProc is the CLI running as a process (the test binary in main mode).

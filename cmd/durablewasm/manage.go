@@ -11,9 +11,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
-	"github.com/urfave/cli/v2"
+	"github.com/durablewasm/durablewasm/host/client"
+	"github.com/durablewasm/durablewasm/host/dfjson"
 )
 
 // timeLayouts are the ISO 8601 forms accepted for --created-after and
@@ -98,7 +101,7 @@ func getInstancesCommand() *cli.Command {
 			q.PageSize = c.Int("top")
 			q.ContinuationToken = c.String("continuation-token")
 			q.InstanceIDPrefix = c.String("instance-id-prefix")
-			return withClient(c, func(cl *host.Client) error {
+			return withClient(c, func(cl *client.Client) error {
 				page, err := cl.QueryInstances(c.Context, q)
 				if errors.Is(err, host.ErrBadToken) {
 					return exitWith(2, "--continuation-token: %v", err)
@@ -106,16 +109,16 @@ func getInstancesCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				items := make([]*host.StatusPayload, 0, len(page.Instances))
+				items := make([]*dfjson.StatusPayload, 0, len(page.Instances))
 				for i := range page.Instances {
-					items = append(items, host.NewStatusPayload(&page.Instances[i], nil, host.StatusOptions{ShowInput: c.Bool("show-input"), ShowOutput: true}))
+					items = append(items, dfjson.NewStatusPayload(&page.Instances[i], nil, dfjson.StatusOptions{ShowInput: c.Bool("show-input"), ShowOutput: true}))
 				}
 				w := c.App.Writer
 				switch c.String("output") {
 				case "json":
 					return printJSON(w, struct {
-						Instances         []*host.StatusPayload `json:"instances"`
-						ContinuationToken string                `json:"continuationToken"`
+						Instances         []*dfjson.StatusPayload `json:"instances"`
+						ContinuationToken string                  `json:"continuationToken"`
 					}{items, page.ContinuationToken})
 				case "table":
 					tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
@@ -157,7 +160,7 @@ func purgeHistoryCommand() *cli.Command {
 			&cli.BoolFlag{Name: "force", Usage: "also purge instances that have not finished"},
 		)...),
 		Action: func(c *cli.Context) error {
-			return withClient(c, func(cl *host.Client) error {
+			return withClient(c, func(cl *client.Client) error {
 				w := c.App.Writer
 				if id := c.String("id"); id != "" {
 					err := cl.PurgeInstance(c.Context, id, c.Bool("force"))
@@ -221,7 +224,7 @@ func deleteTaskHubCommand() *cli.Command {
 				return err
 			}
 			defer st.Close()
-			cl, hub := host.NewClient(st, nil), st.Hub()
+			cl, hub := client.New(st, nil), st.Hub()
 			if !c.Bool("yes") {
 				fmt.Fprintf(c.App.Writer, "Delete task hub '%s' and everything in it? This cannot be undone. [y/N] ", hub)
 				line, err := readLine(c.Context, c.App.Reader)
@@ -272,7 +275,7 @@ func rewindCommand() *cli.Command {
 		Usage: "put a Failed instance back to Running, re-running only what failed",
 		Flags: withConn(idFlag(), &cli.StringFlag{Name: "reason", Usage: "reason, recorded in history"}),
 		Action: func(c *cli.Context) error {
-			return withClient(c, func(cl *host.Client) error {
+			return withClient(c, func(cl *client.Client) error {
 				id := c.String("id")
 				err := cl.Rewind(c.Context, id, c.String("reason"))
 				if errors.Is(err, host.ErrNotFailed) {
@@ -310,7 +313,7 @@ func restartCommand() *cli.Command {
 		Flags: withConn(idFlag(),
 			&cli.BoolFlag{Name: "new-id", Aliases: []string{"restart-with-new-instance-id"}, Value: true, Usage: "use a new random id (false: reuse the id; the instance must have finished)"}),
 		Action: func(c *cli.Context) error {
-			return withClient(c, func(cl *host.Client) error {
+			return withClient(c, func(cl *client.Client) error {
 				id := c.String("id")
 				st, err := cl.Restart(c.Context, id, c.Bool("new-id"))
 				if errors.Is(err, host.ErrInstanceExists) {
@@ -319,7 +322,7 @@ func restartCommand() *cli.Command {
 				if err != nil {
 					return describeErr(err, id)
 				}
-				fmt.Fprintf(c.App.Writer, "Restarted '%s' as instance '%s' at %s.\n", st.Name, st.InstanceID, host.DFTime(st.CreatedAt))
+				fmt.Fprintf(c.App.Writer, "Restarted '%s' as instance '%s' at %s.\n", st.Name, st.InstanceID, dfjson.DFTime(st.CreatedAt))
 				return nil
 			})
 		},
@@ -339,7 +342,7 @@ func terminateCommand() *cli.Command {
 			if err := requirePositive(c, 0, "timeout"); err != nil {
 				return err
 			}
-			return withClient(c, func(cl *host.Client) error {
+			return withClient(c, func(cl *client.Client) error {
 				id := c.String("id")
 				err := cl.Terminate(c.Context, id, c.String("reason"), c.Bool("recursive"))
 				if errors.Is(err, host.ErrInstanceFinished) {

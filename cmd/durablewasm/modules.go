@@ -10,9 +10,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
-	"github.com/urfave/cli/v2"
+	"github.com/durablewasm/durablewasm/host/client"
 )
 
 // The module-management commands: `modules list|show|remove`, `migrate` and
@@ -108,7 +110,7 @@ func modulesCommand() *cli.Command {
 			if verb == "list" && len(args) > 0 || verb != "list" && len(args) != 1 {
 				return exitWith(2, "usage: modules list | modules show APP|DIGEST | modules remove APP|DIGEST")
 			}
-			return withClient(c, func(cl *host.Client) error {
+			return withClient(c, func(cl *client.Client) error {
 				w := c.App.Writer
 				asJSON := c.String("output") == "json"
 				switch verb {
@@ -153,7 +155,7 @@ func modulesCommand() *cli.Command {
 	}
 }
 
-func printModules(w io.Writer, ov *host.ModulesOverview) error {
+func printModules(w io.Writer, ov *client.ModulesOverview) error {
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
 	fmt.Fprintln(tw, "APP\tDIGEST\tORCHESTRATORS\tACTIVITIES\tDEPLOYED")
 	for _, a := range ov.Apps {
@@ -171,7 +173,7 @@ func printModules(w io.Writer, ov *host.ModulesOverview) error {
 	return tw.Flush()
 }
 
-func printModule(w io.Writer, d *host.ModuleDetails) error {
+func printModule(w io.Writer, d *client.ModuleDetails) error {
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
 	fmt.Fprintf(tw, "Digest:\t%s\n", d.Digest)
 	fmt.Fprintf(tw, "Size:\t%d bytes\n", d.Size)
@@ -262,8 +264,8 @@ func migrateCommand() *cli.Command {
 			if err := checkOutput(c); err != nil {
 				return err
 			}
-			return withClient(c, func(cl *host.Client) error {
-				res, err := cl.MigrateApp(c.Context, host.MigrateOptions{App: c.String("app"), To: c.String("to"),
+			return withClient(c, func(cl *client.Client) error {
+				res, err := cl.MigrateApp(c.Context, client.MigrateOptions{App: c.String("app"), To: c.String("to"),
 					InstanceIDs: c.StringSlice("id"), DryRun: c.Bool("dry-run")})
 				if errors.Is(err, host.ErrModuleNotFound) && res == nil {
 					return exitWith(1, "%v (see `durablewasm modules list`)", err)
@@ -333,7 +335,7 @@ func deadLettersCommand() *cli.Command {
 			if verb == "list" && len(args) > 0 || verb != "list" && len(args) != 1 {
 				return exitWith(2, "usage: dead-letters list | dead-letters replay ID | dead-letters remove ID")
 			}
-			return withClient(c, func(cl *host.Client) error {
+			return withClient(c, func(cl *client.Client) error {
 				w := c.App.Writer
 				if verb == "list" {
 					dls, err := cl.ListDeadLetters(c.Context, c.Int("top"))
@@ -386,7 +388,7 @@ func deadLettersCommand() *cli.Command {
 					return printJSON(w, map[string]string{"id": d.ID, "instanceId": d.InstanceID, "outcome": string(out), "detail": detail})
 				}
 				fmt.Fprintf(w, "Dead letter %s: %s.\n", d.ID, detail)
-				if out == host.ReplayStale {
+				if out == client.ReplayStale {
 					return exitWith(1, "dead letter %s not replayed", d.ID)
 				}
 				return nil

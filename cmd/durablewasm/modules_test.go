@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
 )
 
 func TestModulesMigrateDeadLettersCLI(t *testing.T) {
@@ -25,7 +25,7 @@ func TestModulesMigrateDeadLettersCLI(t *testing.T) {
 	if !strings.Contains(out, "samples") || !strings.Contains(out, "sha256:") || !strings.Contains(out, "RUNNING") {
 		t.Errorf("modules list:\n%s", out)
 	}
-	var ov host.ModulesOverview
+	var ov client.ModulesOverview
 	if err := json.Unmarshal([]byte(cli(0, "modules", "list", "-o", "json")), &ov); err != nil || len(ov.Apps) != 1 || len(ov.Modules) != 1 || ov.Modules[0].Apps[0] != "samples" {
 		t.Fatalf("modules list json: %+v %v", ov, err)
 	}

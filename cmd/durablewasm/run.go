@@ -7,12 +7,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/durablewasm/durablewasm/abi"
-	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
 	"github.com/durablewasm/durablewasm/host/httpapi"
+	"github.com/durablewasm/durablewasm/host/sandbox"
+	"github.com/durablewasm/durablewasm/host/worker"
 	"github.com/durablewasm/durablewasm/redisstore"
 	"github.com/durablewasm/durablewasm/samples"
-	"github.com/urfave/cli/v2"
 )
 
 func workerFlags() []cli.Flag {
@@ -21,7 +24,7 @@ func workerFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "lease-ttl", Value: 10 * time.Second, Usage: "partition lease duration; a dead worker's partitions move after about this long"},
 		&cli.DurationFlag{Name: "visibility-timeout", Value: 5 * time.Minute, Usage: "how long an activity may run before another worker presumes its worker dead and runs it again"},
 		&cli.DurationFlag{Name: "local-activity-max", Value: 10 * time.Millisecond, Usage: "run activities whose average run time on this worker is at most this in the worker that owns their orchestration, committed with its next step (0 turns local activities off)"},
-		&cli.DurationFlag{Name: "shutdown-grace", Value: host.DefaultShutdownGrace, Usage: "on SIGTERM or Ctrl-C, how long running steps and activities may finish before they are interrupted (their work is redelivered)"},
+		&cli.DurationFlag{Name: "shutdown-grace", Value: worker.DefaultShutdownGrace, Usage: "on SIGTERM or Ctrl-C, how long running steps and activities may finish before they are interrupted (their work is redelivered)"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 	}
 }
@@ -50,12 +53,12 @@ func checkWorkerFlags(c *cli.Context) error {
 
 // runWorker runs a worker on store until the command's context ends. ready,
 // if not nil, is called once the worker is about to run.
-func runWorker(c *cli.Context, store host.Store, engine *host.Engine, api *httpAPI, log *slog.Logger, ready func() error) error {
+func runWorker(c *cli.Context, store *redisstore.Store, engine *sandbox.Engine, api *httpAPI, log *slog.Logger, ready func() error) error {
 	local := c.Duration("local-activity-max")
 	if local <= 0 {
-		local = -1 // WorkerOptions: negative disables, zero is the default
+		local = -1 // worker.Options: negative disables, zero is the default
 	}
-	w := host.NewWorker(store, engine, host.WorkerOptions{
+	w := worker.New(store, engine, worker.Options{
 		LocalActivityMax:    local,
 		ActivityConcurrency: c.Int("activity-concurrency"),
 		LeaseTTL:            c.Duration("lease-ttl"),
@@ -143,12 +146,12 @@ func serveCommand() *cli.Command {
 			for _, w := range store.CheckDurability(c.Context) {
 				log.Warn("redis durability: " + w)
 			}
-			engine, err := host.NewEngine(c.Context, host.EngineOptions{Logger: log})
+			engine, err := sandbox.NewEngine(c.Context, sandbox.EngineOptions{Logger: log})
 			if err != nil {
 				return err
 			}
 			defer engine.Close(context.Background())
-			api, err := startHTTP(c, host.NewClient(store, nil), log, false)
+			api, err := startHTTP(c, client.New(store, nil), log, false)
 			if err != nil {
 				return err
 			}
@@ -199,16 +202,16 @@ func upCommand() *cli.Command {
 				return openErr(err)
 			}
 			defer store.Close()
-			engine, err := host.NewEngine(c.Context, host.EngineOptions{Logger: log})
+			engine, err := sandbox.NewEngine(c.Context, sandbox.EngineOptions{Logger: log})
 			if err != nil {
 				return err
 			}
 			defer engine.Close(context.Background())
-			info, err := host.NewClient(store, engine).Deploy(c.Context, "samples", samples.Wasm)
+			info, err := client.New(store, engine).Deploy(c.Context, "samples", samples.Wasm)
 			if err != nil {
 				return err
 			}
-			api, err := startHTTP(c, host.NewClient(store, nil), log, true)
+			api, err := startHTTP(c, client.New(store, nil), log, true)
 			if err != nil {
 				return err
 			}

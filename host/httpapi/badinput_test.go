@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
 	"github.com/durablewasm/durablewasm/host/httpapi"
 )
 
@@ -23,7 +25,7 @@ import (
 // (or Durable Functions' answer), never a 500, and must change nothing.
 func TestBadInputOverHTTP(t *testing.T) {
 	m := miniredis.RunT(t)
-	srv, client := startSamplesServer(t, "redis://"+m.Addr(), httpapi.Options{Keys: []string{key}})
+	srv, cl := startSamplesServer(t, "redis://"+m.Addr(), httpapi.Options{Keys: []string{key}})
 	wh := srv.URL() + httpapi.WebhookPath
 	q := "?code=" + key
 	ctx := context.Background()
@@ -34,13 +36,13 @@ func TestBadInputOverHTTP(t *testing.T) {
 		if _, err := srv.ManagementPayloadJSON(".."); err == nil {
 			t.Error("management URLs for the id \"..\" were built")
 		}
-		st, err := client.StartNew(ctx, host.StartOptions{FunctionName: "E1_HelloSequence", InstanceID: "mgmt 1+é"})
+		st, err := cl.StartNew(ctx, client.StartOptions{FunctionName: "E1_HelloSequence", InstanceID: "mgmt 1+é"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		if _, err := client.WaitForCompletion(wctx, st.InstanceID, 20*time.Millisecond); err != nil {
+		if _, err := cl.WaitForCompletion(wctx, st.InstanceID, 20*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
 		b, err := srv.ManagementPayloadJSON(st.InstanceID)
@@ -97,7 +99,7 @@ func TestBadInputOverHTTP(t *testing.T) {
 				t.Fatalf("start %s: %d %.300s", target, resp.StatusCode, body)
 			}
 		}
-		if _, err := client.GetStatus(ctx, "big1"); err == nil {
+		if _, err := cl.GetStatus(ctx, "big1"); err == nil {
 			t.Fatal("an instance was created for an over-limit input")
 		}
 		if resp, body := call(t, "POST", wh+"/orchestrators/E1_HelloSequence/big2"+q, "application/json", over[:limit-1]+`"`); resp.StatusCode != 202 {
@@ -107,7 +109,7 @@ func TestBadInputOverHTTP(t *testing.T) {
 		if resp, body := call(t, "POST", wh+"/orchestrators/Counter/cbig"+q, "application/json", "1"); resp.StatusCode != 202 {
 			t.Fatalf("start counter: %d %s", resp.StatusCode, body)
 		}
-		waitStatus(t, client, "cbig", func(st *host.InstanceState) bool { return st.Status == abi.StatusRunning && st.CustomStatus == "1" })
+		waitStatus(t, cl, "cbig", func(st *host.InstanceState) bool { return st.Status == abi.StatusRunning && st.CustomStatus == "1" })
 		send := wh + "/instances/cbig/raiseEvent/operation" + q
 		resp, body := call(t, "POST", send, "application/json", over)
 		if resp.StatusCode != 413 || !strings.Contains(body, fmt.Sprint(limit)) {
@@ -116,7 +118,7 @@ func TestBadInputOverHTTP(t *testing.T) {
 		if resp, body := call(t, "POST", send, "application/json", `"incr"`); resp.StatusCode != 202 {
 			t.Fatalf("event after the refused one: %d %s", resp.StatusCode, body)
 		}
-		waitStatus(t, client, "cbig", func(st *host.InstanceState) bool {
+		waitStatus(t, cl, "cbig", func(st *host.InstanceState) bool {
 			if st.Status == abi.StatusFailed {
 				t.Fatalf("counter failed: %+v", st)
 			}
@@ -212,7 +214,7 @@ func TestBadInputOverHTTP(t *testing.T) {
 // announcing a body over MaxBodyBytes and no body: the 413 must come at
 // once, without the server waiting for (reading) the body.
 func TestBodyOverLimitRefusedBeforeRead(t *testing.T) {
-	srv, err := httpapi.New(host.NewClient(nil, nil), httpapi.Options{Addr: "127.0.0.1:0", Keys: []string{key}, MaxBodyBytes: 16})
+	srv, err := httpapi.New(client.New(nil, nil), httpapi.Options{Addr: "127.0.0.1:0", Keys: []string{key}, MaxBodyBytes: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +244,7 @@ func TestBodyOverLimitRefusedBeforeRead(t *testing.T) {
 }
 
 // waitStatus polls id until ok or 30 s.
-func waitStatus(t *testing.T, c *host.Client, id string, ok func(*host.InstanceState) bool) *host.InstanceState {
+func waitStatus(t *testing.T, c *client.Client, id string, ok func(*host.InstanceState) bool) *host.InstanceState {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -1,5 +1,5 @@
 // Package httpapi serves the HTTP management API of Azure Durable Functions
-// over a *host.Client, wire-compatible with the Durable Functions extension
+// over a *client.Client, wire-compatible with the Durable Functions extension
 // 2.13 (with the stricter 3.x status codes where clients accept both), so
 // existing Durable Functions clients (the npm durable-functions package,
 // curl scripts, dashboards) work unchanged.

@@ -11,12 +11,13 @@ import (
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
 )
 
-// fakeStore is an in-memory host.ClientStore with just what the client API of
+// fakeStore is an in-memory client.Store with just what the client API of
 // the HTTP routes uses; any other method panics (nil embedded interface).
 type fakeStore struct {
-	host.ClientStore
+	client.Store
 	mu        sync.Mutex
 	instances map[string]*host.InstanceState
 	history   map[string][]abi.HistoryEvent

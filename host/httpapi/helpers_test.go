@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
 )
 
 const (
@@ -29,7 +29,7 @@ func newTestServer(t testing.TB, mod func(*Options)) (*Server, *fakeStore) {
 	if mod != nil {
 		mod(&o)
 	}
-	s, err := New(host.NewClient(f, nil), o)
+	s, err := New(client.New(f, nil), o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
+	"github.com/durablewasm/durablewasm/host/dfjson"
 )
 
 // defaultTop is the page size of the list route when top is absent or bad;
@@ -50,7 +52,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, id string) (*hos
 // writeStatus writes st's status payload with the status code of its
 // runtime status, honouring showInput, showHistory and showHistoryOutput.
 func (s *Server) writeStatus(w http.ResponseWriter, r *http.Request, q query, st *host.InstanceState, iseOnFailure bool) {
-	o := host.StatusOptions{ShowInput: q.boolean("showInput", true), ShowOutput: true,
+	o := dfjson.StatusOptions{ShowInput: q.boolean("showInput", true), ShowOutput: true,
 		ShowHistory: q.boolean("showHistory", false), ShowHistoryOutput: q.boolean("showHistoryOutput", false)}
 	var history []abi.HistoryEvent
 	if o.ShowHistory && st.Status != abi.StatusPending {
@@ -65,7 +67,7 @@ func (s *Server) writeStatus(w http.ResponseWriter, r *http.Request, q query, st
 		}
 		history = h
 	}
-	p := host.NewStatusPayload(st, history, o)
+	p := dfjson.NewStatusPayload(st, history, o)
 	code := http.StatusOK
 	switch st.Status {
 	case abi.StatusRunning, abi.StatusPending, abi.StatusContinuedAsNew, abi.StatusSuspended:
@@ -91,7 +93,7 @@ func (s *Server) writeStatus(w http.ResponseWriter, r *http.Request, q query, st
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request, a *args) {
 	q := a.q
 	f := q.runtimeStatus()
-	items := make([]*host.StatusPayload, 0)
+	items := make([]*dfjson.StatusPayload, 0)
 	next := ""
 	if !f.set || len(f.statuses) > 0 {
 		iq := host.InstanceQuery{Statuses: f.statuses, InstanceIDPrefix: q.str("instanceIdPrefix"),
@@ -119,9 +121,9 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, a *args) {
 			s.fail(w, r, err)
 			return
 		}
-		o := host.StatusOptions{ShowInput: q.boolean("showInput", true), ShowOutput: true}
+		o := dfjson.StatusOptions{ShowInput: q.boolean("showInput", true), ShowOutput: true}
 		for i := range page.Instances {
-			items = append(items, host.NewStatusPayload(&page.Instances[i], nil, o))
+			items = append(items, dfjson.NewStatusPayload(&page.Instances[i], nil, o))
 		}
 		next = page.ContinuationToken
 	}
@@ -364,7 +366,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	switch {
-	case errors.Is(err, host.ErrMaybeApplied):
+	case errors.Is(err, client.ErrMaybeApplied):
 		// Redis did not answer; the message names the key to retry with.
 		s.log.Warn("http api: request may have been applied", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeMessage(w, http.StatusServiceUnavailable, err.Error())

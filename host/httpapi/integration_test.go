@@ -15,8 +15,11 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/durablewasm/durablewasm/host"
+
+	"github.com/durablewasm/durablewasm/host/client"
 	"github.com/durablewasm/durablewasm/host/httpapi"
+	"github.com/durablewasm/durablewasm/host/sandbox"
+	"github.com/durablewasm/durablewasm/host/worker"
 	"github.com/durablewasm/durablewasm/internal/redistest"
 	"github.com/durablewasm/durablewasm/redisstore"
 	"github.com/durablewasm/durablewasm/samples"
@@ -26,7 +29,7 @@ const key = "integration-key-0123456789"
 
 // startSamples runs miniredis with the samples deployed, a worker and the
 // HTTP API on a real loopback listener; it returns the API's URL.
-func startSamples(t *testing.T, opts httpapi.Options) (string, *host.Client) {
+func startSamples(t *testing.T, opts httpapi.Options) (string, *client.Client) {
 	t.Helper()
 	return startSamplesOn(t, "redis://"+miniredis.RunT(t).Addr(), opts)
 }
@@ -52,14 +55,14 @@ func (l *lockedLog) String() string {
 // startSamplesOn is startSamples on the Redis at url. The test fails if the
 // worker or the server logs a CROSSSLOT error (a command touching keys of two
 // hash slots, which Redis Cluster refuses).
-func startSamplesOn(t *testing.T, url string, opts httpapi.Options) (string, *host.Client) {
+func startSamplesOn(t *testing.T, url string, opts httpapi.Options) (string, *client.Client) {
 	t.Helper()
-	srv, client := startSamplesServer(t, url, opts)
-	return srv.URL(), client
+	srv, cl := startSamplesServer(t, url, opts)
+	return srv.URL(), cl
 }
 
 // startSamplesServer is startSamplesOn returning the started server.
-func startSamplesServer(t *testing.T, url string, opts httpapi.Options) (*httpapi.Server, *host.Client) {
+func startSamplesServer(t *testing.T, url string, opts httpapi.Options) (*httpapi.Server, *client.Client) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	store, err := redisstore.Open(ctx, url, "TestHub", redisstore.Options{Partitions: 4})
@@ -73,24 +76,24 @@ func startSamplesServer(t *testing.T, url string, opts httpapi.Options) (*httpap
 			t.Errorf("CROSSSLOT errors logged:\n%s", logs.String())
 		}
 	})
-	eng, err := host.NewEngine(ctx, host.EngineOptions{CacheDir: filepath.Join(os.TempDir(), "durablewasm-test-cache"), Logger: quiet})
+	eng, err := sandbox.NewEngine(ctx, sandbox.EngineOptions{CacheDir: filepath.Join(os.TempDir(), "durablewasm-test-cache"), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := host.NewClient(store, eng)
-	if _, err := client.Deploy(ctx, "samples", samples.Wasm); err != nil {
+	cl := client.New(store, eng)
+	if _, err := cl.Deploy(ctx, "samples", samples.Wasm); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = host.NewWorker(store, eng, host.WorkerOptions{Logger: quiet, LeaseTTL: 2 * time.Second}).Run(ctx)
+		_ = worker.New(store, eng, worker.Options{Logger: quiet, LeaseTTL: 2 * time.Second}).Run(ctx)
 	}()
 	opts.Addr, opts.HubName = "127.0.0.1:0", "TestHub"
 	if opts.Logger == nil {
 		opts.Logger = quiet
 	}
-	srv, err := httpapi.New(client, opts)
+	srv, err := httpapi.New(cl, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,16 +109,16 @@ func startSamplesServer(t *testing.T, url string, opts httpapi.Options) (*httpap
 	})
 	// Warm up: compile the module and run one instance, so that timing
 	// below does not include the first compilation.
-	st, err := client.StartNew(ctx, host.StartOptions{FunctionName: "E1_HelloSequence"})
+	st, err := cl.StartNew(ctx, client.StartOptions{FunctionName: "E1_HelloSequence"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer wcancel()
-	if _, err := client.WaitForCompletion(wctx, st.InstanceID, 20*time.Millisecond); err != nil {
+	if _, err := cl.WaitForCompletion(wctx, st.InstanceID, 20*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	return srv, client
+	return srv, cl
 }
 
 func call(t *testing.T, method, url, ctype, body string) (*http.Response, string) {

@@ -1,9 +1,10 @@
 package httpapi
 
 import (
-	"github.com/durablewasm/durablewasm/abi"
 	"net/url"
 	"strings"
+
+	"github.com/durablewasm/durablewasm/abi"
 )
 
 // WebhookPath is the base path of the management API, as in Durable

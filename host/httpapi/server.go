@@ -15,13 +15,14 @@ import (
 	"time"
 
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
 )
 
-// Server is the HTTP management API over a host.Client. It is an
+// Server is the HTTP management API over a client.Client. It is an
 // http.Handler (use it with any listener, e.g. httptest) and can run its own
 // http.Server with Start and Close. It is safe for concurrent use.
 type Server struct {
-	client *host.Client
+	client *client.Client
 	opts   Options
 	keys   [][sha256.Size]byte
 	log    *slog.Logger
@@ -38,15 +39,15 @@ var _ http.Handler = (*Server)(nil)
 // New returns a Server over client. It fails when the options are unsafe
 // or invalid: no key while auth is enabled, auth disabled on a non-loopback
 // address, or a key shorter than MinKeyLength.
-func New(client *host.Client, opts Options) (*Server, error) {
-	if client == nil {
+func New(cl *client.Client, opts Options) (*Server, error) {
+	if cl == nil {
 		return nil, errors.New("http api: nil client")
 	}
 	o, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	return &Server{client: client, opts: o, keys: keyDigests(o.Keys), log: o.Logger}, nil
+	return &Server{client: cl, opts: o, keys: keyDigests(o.Keys), log: o.Logger}, nil
 }
 
 // Options returns a copy of the server's options with defaults filled and
@@ -59,7 +60,7 @@ func (s *Server) Options() Options {
 
 // ManagementPayloadJSON returns the HttpManagementPayload JSON of instance
 // instanceID as the server hands it to activities (it has the signature of
-// host.WorkerOptions.ManagementPayload): URLs on the server's bound address
+// worker.Options.ManagementPayload): URLs on the server's bound address
 // (URL) under WebhookPath, with taskHub= the served hub, connection= the
 // connection name (Options.ConnectionName, else "Redis") and, when auth is
 // on, code= the first system key, so that the URLs work as they are, like
@@ -229,12 +230,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if key := r.Header.Get("Idempotency-Key"); key != "" {
-		// A retry with the same key is applied at most once (host.WithIdempotencyKey).
-		if err := host.ValidateIdempotencyKey(key); err != nil {
+		// A retry with the same key is applied at most once (client.WithIdempotencyKey).
+		if err := client.ValidateIdempotencyKey(key); err != nil {
 			writeArgumentError(rw, err.Error()+" (the Idempotency-Key header)")
 			return
 		}
-		r = r.WithContext(host.WithIdempotencyKey(r.Context(), key))
+		r = r.WithContext(client.WithIdempotencyKey(r.Context(), key))
 	}
 	if r.ContentLength > s.opts.MaxBodyBytes {
 		// Refused before any of the body is read.

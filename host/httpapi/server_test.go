@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/durablewasm/durablewasm/abi"
-	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
 )
 
 func TestWaitMode(t *testing.T) {
@@ -122,7 +122,7 @@ func TestOptions(t *testing.T) {
 		{"key", Options{Keys: []string{testKey}, Addr: "0.0.0.0:7071"}, ""},
 	}
 	for _, c := range cases {
-		_, err := New(host.NewClient(newFakeStore(), nil), c.o)
+		_, err := New(client.New(newFakeStore(), nil), c.o)
 		if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
 			t.Errorf("%s: %v, want %q", c.name, err, c.err)
 		}

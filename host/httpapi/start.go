@@ -12,6 +12,8 @@ import (
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
+	"github.com/durablewasm/durablewasm/host/dfjson"
 )
 
 // Defaults of the start-and-wait starter route (those of Durable Functions'
@@ -92,7 +94,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, a *args, id strin
 	if !ok {
 		return
 	}
-	st, err := s.client.StartNew(r.Context(), host.StartOptions{FunctionName: a.path["functionName"], InstanceID: id, Input: input})
+	st, err := s.client.StartNew(r.Context(), client.StartOptions{FunctionName: a.path["functionName"], InstanceID: id, Input: input})
 	if err != nil {
 		s.writeStartError(w, r, id, err)
 		return
@@ -171,7 +173,7 @@ func (s *Server) waitForCompletion(w http.ResponseWriter, r *http.Request, q que
 			s.fail(w, r, err)
 			return
 		case st.Status == abi.StatusCompleted:
-			writeRawJSON(w, http.StatusOK, host.NewStatusPayload(st, nil, host.StatusOptions{ShowOutput: true}).Output)
+			writeRawJSON(w, http.StatusOK, dfjson.NewStatusPayload(st, nil, dfjson.StatusOptions{ShowOutput: true}).Output)
 			return
 		case st.Status.Terminal():
 			s.writeStatus(w, r, q, st, false)

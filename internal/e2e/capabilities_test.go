@@ -13,6 +13,8 @@ import (
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/dfjson"
+	"github.com/durablewasm/durablewasm/host/worker"
 )
 
 // TestActivityCapabilities deploys a module with a configuration value and
@@ -34,7 +36,7 @@ func TestActivityCapabilities(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	e.worker(host.WorkerOptions{})
+	e.worker(worker.Options{})
 	e.start("Caps", "ok", `"`+allowed.URL+`"`)
 	e.start("Caps", "refused", `"`+other.URL+`"`)
 	e.start("Big", "small", "1000")
@@ -50,8 +52,8 @@ func TestActivityCapabilities(t *testing.T) {
 		t.Errorf("small result: %s %s %v", st.Status, st.Output, st.Failure)
 	}
 	st = e.wait("big", 20*time.Second)
-	if st.Status != abi.StatusFailed || !strings.Contains(host.FailureText(st.Failure), "over the payload limit of 65536 bytes") {
-		t.Errorf("big result: %s %s", st.Status, host.FailureText(st.Failure))
+	if st.Status != abi.StatusFailed || !strings.Contains(dfjson.FailureText(st.Failure), "over the payload limit of 65536 bytes") {
+		t.Errorf("big result: %s %s", st.Status, dfjson.FailureText(st.Failure))
 	}
 }
 
@@ -80,7 +82,7 @@ func TestPerModuleLimits(t *testing.T) {
 	if _, err := e.client.DeployWithSettings(ctx, "hostile", hostile, host.AppSettings{StepTimeout: time.Second, MemoryLimitBytes: 64 << 20}); err != nil {
 		t.Fatal(err)
 	}
-	e.worker(host.WorkerOptions{})
+	e.worker(worker.Options{})
 	e.start("Spin", "spin", "")
 	e.start("Grow", "grow", "")
 	e.start("Fine", "fine", "")
@@ -90,7 +92,7 @@ func TestPerModuleLimits(t *testing.T) {
 		t.Errorf("spin: %s %v", st.Status, st.Failure)
 	}
 	if st := e.wait("grow", 30*time.Second); st.Failure == nil || !strings.Contains(st.Failure.Message, "of the 64 MiB limit") {
-		t.Errorf("grow: %s %v", st.Status, host.FailureText(st.Failure))
+		t.Errorf("grow: %s %v", st.Status, dfjson.FailureText(st.Failure))
 	}
 	if st := e.wait("fine", 30*time.Second); st.Status != abi.StatusCompleted {
 		t.Errorf("fine: %s %v", st.Status, st.Failure)
@@ -118,7 +120,7 @@ func TestActivityDeadlineEndsItsHTTPRequest(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	e.worker(host.WorkerOptions{})
+	e.worker(worker.Options{})
 	e.start("Caps", "slow", `"`+slow.URL+`"`)
 	select {
 	case <-canceled:
@@ -126,5 +128,5 @@ func TestActivityDeadlineEndsItsHTTPRequest(t *testing.T) {
 		t.Fatal("the HTTP request outlived the activity's 1 s deadline (the server was never told)")
 	}
 	st := e.wait("slow", 30*time.Second)
-	t.Logf("slow: %s %s %s", st.Status, st.Output, host.FailureText(st.Failure))
+	t.Logf("slow: %s %s %s", st.Status, st.Output, dfjson.FailureText(st.Failure))
 }

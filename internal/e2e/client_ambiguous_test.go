@@ -20,6 +20,7 @@ import (
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
 	"github.com/durablewasm/durablewasm/internal/redistest"
 	"github.com/durablewasm/durablewasm/redisstore"
 )
@@ -154,7 +155,7 @@ func (p *replyDropProxy) serve(t *testing.T, c, u net.Conn) {
 // clientThrough returns a store and client on a connection through px with
 // go-redis' own retries set to maxRetries (-1: none, so only the client
 // retries), and one store on a direct connection.
-func clientThrough(t *testing.T, addr string, px *replyDropProxy, hub string, maxRetries int) (*host.Client, *redisstore.Store) {
+func clientThrough(t *testing.T, addr string, px *replyDropProxy, hub string, maxRetries int) (*client.Client, *redisstore.Store) {
 	t.Helper()
 	ctx := context.Background()
 	direct := redis.NewClient(&redis.Options{Addr: addr})
@@ -169,8 +170,8 @@ func clientThrough(t *testing.T, addr string, px *replyDropProxy, hub string, ma
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := host.NewClient(ps, nil)
-	c.SetRetryPolicy(host.RetryPolicy{Attempts: 4, Backoff: 10 * time.Millisecond})
+	c := client.New(ps, nil)
+	c.SetRetryPolicy(client.RetryPolicy{Attempts: 4, Backoff: 10 * time.Millisecond})
 	return c, ds
 }
 
@@ -279,13 +280,13 @@ func TestClientAmbiguousGivesUp(t *testing.T) {
 	c, ds := clientThrough(t, addr, px, "AmbGiveUp", -1)
 	createPending(t, ds, "i1")
 	err := c.RaiseEvent(ctx, "i1", "Approval", `"always-lost"`)
-	var mae *host.MaybeAppliedError
-	if !errors.Is(err, host.ErrMaybeApplied) || !errors.As(err, &mae) || !strings.Contains(err.Error(), mae.Key) {
+	var mae *client.MaybeAppliedError
+	if !errors.Is(err, client.ErrMaybeApplied) || !errors.As(err, &mae) || !strings.Contains(err.Error(), mae.Key) {
 		t.Fatalf("RaiseEvent with every reply lost = %v, want ErrMaybeApplied naming the key", err)
 	}
 	t.Logf("the error: %v", err)
 	px.setMax(0)
-	kctx := host.WithIdempotencyKey(ctx, mae.Key)
+	kctx := client.WithIdempotencyKey(ctx, mae.Key)
 	if err := c.RaiseEvent(kctx, "i1", "Approval", `"always-lost"`); err != nil {
 		t.Fatalf("retry with the key: %v", err)
 	}

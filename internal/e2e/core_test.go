@@ -11,6 +11,8 @@ import (
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
+	"github.com/durablewasm/durablewasm/host/worker"
 	"github.com/durablewasm/durablewasm/internal/redistest"
 	"github.com/durablewasm/durablewasm/samples/flows"
 )
@@ -36,7 +38,7 @@ func samplesEnv(t *testing.T, url string) *env {
 func TestSamples(t *testing.T) {
 	allBackends(t, func(t *testing.T, url string) {
 		e := samplesEnv(t, url)
-		e.worker(host.WorkerOptions{})
+		e.worker(worker.Options{})
 		ctx := context.Background()
 		clear, _ := json.Marshal(flows.MonitorRequest{Location: "Phoenix", Phone: "555", ExpiryTime: time.Now().Add(time.Hour), PollingInterval: 100 * time.Millisecond})
 		cloudy, _ := json.Marshal(flows.MonitorRequest{Location: "Redmond", Phone: "555", ExpiryTime: time.Now().Add(3 * time.Second), PollingInterval: 200 * time.Millisecond})
@@ -112,24 +114,24 @@ func TestStartErrors(t *testing.T) {
 	e := samplesEnv(t, miniURL(t))
 	ctx := context.Background()
 	e.start("HelloWorld", "dup", `"x"`)
-	_, err := e.client.StartNew(ctx, host.StartOptions{FunctionName: "HelloWorld", InstanceID: "dup"})
+	_, err := e.client.StartNew(ctx, client.StartOptions{FunctionName: "HelloWorld", InstanceID: "dup"})
 	if !errors.Is(err, host.ErrInstanceExists) {
 		t.Errorf("duplicate start: %v", err)
 	}
-	_, err = e.client.StartNew(ctx, host.StartOptions{FunctionName: "Nope"})
+	_, err = e.client.StartNew(ctx, client.StartOptions{FunctionName: "Nope"})
 	if !errors.Is(err, host.ErrInvalidInput) || !strings.Contains(err.Error(), "E1_HelloSequence") {
 		t.Errorf("unknown function must list the deployed orchestrators: %v", err)
 	}
-	_, err = e.client.StartNew(ctx, host.StartOptions{FunctionName: "E1_SayHello"})
+	_, err = e.client.StartNew(ctx, client.StartOptions{FunctionName: "E1_SayHello"})
 	if !errors.Is(err, host.ErrInvalidInput) || !strings.Contains(err.Error(), "activity") {
 		t.Errorf("starting an activity: %v", err)
 	}
 	for _, id := range []string{"@x", "a/b", "a?b", "a#b", `a\b`, "a\x01b", strings.Repeat("x", 257)} {
-		if _, err := e.client.StartNew(ctx, host.StartOptions{FunctionName: "HelloWorld", InstanceID: id}); !errors.Is(err, host.ErrInvalidInput) {
+		if _, err := e.client.StartNew(ctx, client.StartOptions{FunctionName: "HelloWorld", InstanceID: id}); !errors.Is(err, host.ErrInvalidInput) {
 			t.Errorf("id %q accepted: %v", id, err)
 		}
 	}
-	if _, err := e.client.StartNew(ctx, host.StartOptions{FunctionName: "HelloWorld", Input: "{nope"}); !errors.Is(err, host.ErrInvalidInput) {
+	if _, err := e.client.StartNew(ctx, client.StartOptions{FunctionName: "HelloWorld", Input: "{nope"}); !errors.Is(err, host.ErrInvalidInput) {
 		t.Errorf("bad JSON input accepted: %v", err)
 	}
 	if err := e.client.RaiseEvent(ctx, "missing", "x", ""); !errors.Is(err, host.ErrInstanceNotFound) {
@@ -139,7 +141,7 @@ func TestStartErrors(t *testing.T) {
 
 func TestEventToFinishedInstanceIsAnError(t *testing.T) {
 	e := samplesEnv(t, miniURL(t))
-	e.worker(host.WorkerOptions{})
+	e.worker(worker.Options{})
 	e.start("HelloWorld", "done", `"x"`)
 	e.wait("done", 20*time.Second)
 	err := e.client.RaiseEvent(context.Background(), "done", "x", "1")
@@ -150,7 +152,7 @@ func TestEventToFinishedInstanceIsAnError(t *testing.T) {
 
 func TestTerminateAndSuspend(t *testing.T) {
 	e := samplesEnv(t, miniURL(t))
-	e.worker(host.WorkerOptions{})
+	e.worker(worker.Options{})
 	ctx := context.Background()
 	e.start("Counter", "c1", "0")
 	e.start("Counter", "c2", "0")
@@ -187,7 +189,7 @@ func TestTerminateAndSuspend(t *testing.T) {
 func TestEvictionAndRestartReplay(t *testing.T) {
 	allBackends(t, func(t *testing.T, url string) {
 		e := samplesEnv(t, url)
-		stop := e.worker(host.WorkerOptions{MaxWarm: 2})
+		stop := e.worker(worker.Options{MaxWarm: 2})
 		ctx := context.Background()
 		const n = 6
 		for i := 0; i < n; i++ {
@@ -221,7 +223,7 @@ func TestEvictionAndRestartReplay(t *testing.T) {
 		}
 		// The other half survive a worker restart.
 		stop()
-		e.worker(host.WorkerOptions{})
+		e.worker(worker.Options{})
 		for i := n / 2; i < n; i++ {
 			if err := e.client.RaiseEvent(ctx, fmt.Sprint("v", i), "SmsChallengeResponse", fmt.Sprint(flows.ChallengeCode("+1"+fmt.Sprint(i)))); err != nil {
 				t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
+	"github.com/durablewasm/durablewasm/host/worker"
 )
 
 // TestDeadLetters dead-letters an activity and replays it.
@@ -24,7 +26,7 @@ func TestDeadLetters(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, miniURL(t))
 	e.deploy("slow", buildGuest(t, "testdata/guests/slow"))
-	stop := e.worker(host.WorkerOptions{VisibilityTimeout: 300 * time.Millisecond, MaxDeliveries: 1})
+	stop := e.worker(worker.Options{VisibilityTimeout: 300 * time.Millisecond, MaxDeliveries: 1})
 	e.start("Slow", "nap", "3000")
 	e.start("SlowCatch", "caught", "3000")
 	st := e.wait("nap", 30*time.Second)
@@ -47,15 +49,15 @@ func TestDeadLetters(t *testing.T) {
 	}
 	stop()
 	// The first deliveries finish meanwhile; their results are no-ops.
-	e.worker(host.WorkerOptions{})
+	e.worker(worker.Options{})
 
 	// Continued past the failure: kept, unless forced.
 	d := byID["caught"]
 	out, detail, err := e.client.ReplayDeadLetter(ctx, &d, false)
-	if err != nil || out != host.ReplayStale || !strings.Contains(detail, "continued past the failure") {
+	if err != nil || out != client.ReplayStale || !strings.Contains(detail, "continued past the failure") {
 		t.Errorf("replay of a handled failure: %s %q %v", out, detail, err)
 	}
-	if out, _, err := e.client.ReplayDeadLetter(ctx, &d, true); err != nil || out != host.ReplayRemoved {
+	if out, _, err := e.client.ReplayDeadLetter(ctx, &d, true); err != nil || out != client.ReplayRemoved {
 		t.Errorf("forced: %s %v", out, err)
 	}
 	// Failed: rewound, and the activity runs again (on a worker with the
@@ -64,7 +66,7 @@ func TestDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, _, err := e.client.ReplayDeadLetter(ctx, found, false); err != nil || out != host.ReplayRewound {
+	if out, _, err := e.client.ReplayDeadLetter(ctx, found, false); err != nil || out != client.ReplayRewound {
 		t.Fatalf("replay: %s %v", out, err)
 	}
 	e.waitStatus("nap", abi.StatusRunning, 10*time.Second)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/worker"
 )
 
 // TestFirstStepChecksTheInstanceIsStillFresh covers the worker's fast path
@@ -30,7 +31,7 @@ func TestFirstStepChecksTheInstanceIsStillFresh(t *testing.T) {
 			}
 			e.start("HelloWorld", "again", `"second"`)
 			e.start("HelloWorld", "other", `"other"`)
-			e.worker(host.WorkerOptions{})
+			e.worker(worker.Options{})
 			for id, want := range map[string]string{"other": `"Hello other!"`, "again": `"Hello second!"`} {
 				if st := e.wait(id, 60*time.Second); st.Status != abi.StatusCompleted || st.Output != want {
 					t.Errorf("%s: %s %s, want Completed %s", id, st.Status, st.Output, want)

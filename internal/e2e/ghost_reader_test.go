@@ -6,10 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablewasm/durablewasm/abi"
-	"github.com/durablewasm/durablewasm/host"
-	"github.com/durablewasm/durablewasm/internal/redistest"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/durablewasm/durablewasm/abi"
+	"github.com/durablewasm/durablewasm/host/worker"
+	"github.com/durablewasm/durablewasm/internal/redistest"
 )
 
 // TestMessagesSwallowedByAStaleReaderAreReclaimed reproduces what a paused
@@ -21,7 +22,7 @@ func TestMessagesSwallowedByAStaleReaderAreReclaimed(t *testing.T) {
 	addr := redistest.StartServer(t)
 	e := samplesEnv(t, "redis://"+addr)
 	ctx := context.Background()
-	e.worker(host.WorkerOptions{LeaseTTL: time.Second})
+	e.worker(worker.Options{LeaseTTL: time.Second})
 	e.start("HelloWorld", "warmup", `"x"`)
 	e.wait("warmup", 20*time.Second)
 

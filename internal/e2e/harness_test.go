@@ -12,10 +12,14 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
+	"github.com/durablewasm/durablewasm/host/sandbox"
+	"github.com/durablewasm/durablewasm/host/worker"
 	"github.com/durablewasm/durablewasm/redisstore"
-	"github.com/redis/go-redis/v9"
 )
 
 var (
@@ -51,12 +55,12 @@ func buildGuest(t testing.TB, pkg string) []byte {
 type env struct {
 	t testing.TB
 	// engineOpts configure the engines of workers started later.
-	engineOpts host.EngineOptions
+	engineOpts sandbox.EngineOptions
 	url        string
 	hub        string
 	store      *redisstore.Store
-	engine     *host.Engine
-	client     *host.Client
+	engine     *sandbox.Engine
+	client     *client.Client
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -76,12 +80,12 @@ func newEnv(t testing.TB, url string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	eng, err := host.NewEngine(ctx, host.EngineOptions{CacheDir: filepath.Join(os.TempDir(), "durablewasm-test-cache"), Logger: testLogger(t)})
+	eng, err := sandbox.NewEngine(ctx, sandbox.EngineOptions{CacheDir: filepath.Join(os.TempDir(), "durablewasm-test-cache"), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { eng.Close(context.Background()) })
-	return &env{t: t, url: url, hub: "TestHub", store: st, engine: eng, client: host.NewClient(st, eng)}
+	return &env{t: t, url: url, hub: "TestHub", store: st, engine: eng, client: client.New(st, eng)}
 }
 
 func miniURL(t testing.TB) string {
@@ -91,7 +95,7 @@ func miniURL(t testing.TB) string {
 
 // worker runs a worker until the returned stop function is called (or the
 // test ends). Each worker has its own engine, like a separate process.
-func (e *env) worker(opts host.WorkerOptions) (stop func()) {
+func (e *env) worker(opts worker.Options) (stop func()) {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := redisstore.Open(ctx, e.url, e.hub, redisstore.Options{})
@@ -100,7 +104,7 @@ func (e *env) worker(opts host.WorkerOptions) (stop func()) {
 	}
 	eo := e.engineOpts
 	eo.CacheDir, eo.Logger = filepath.Join(os.TempDir(), "durablewasm-test-cache"), testLogger(e.t)
-	eng, err := host.NewEngine(ctx, eo)
+	eng, err := sandbox.NewEngine(ctx, eo)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -110,7 +114,7 @@ func (e *env) worker(opts host.WorkerOptions) (stop func()) {
 	if opts.LeaseTTL == 0 {
 		opts.LeaseTTL = 2 * time.Second
 	}
-	w := host.NewWorker(st, eng, opts)
+	w := worker.New(st, eng, opts)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -140,7 +144,7 @@ func (e *env) deploy(app string, wasm []byte) {
 
 func (e *env) start(name, id, input string) {
 	e.t.Helper()
-	if _, err := e.client.StartNew(context.Background(), host.StartOptions{FunctionName: name, InstanceID: id, Input: input}); err != nil {
+	if _, err := e.client.StartNew(context.Background(), client.StartOptions{FunctionName: name, InstanceID: id, Input: input}); err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -10,12 +10,13 @@ import (
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/worker"
 )
 
 func manageEnv(t *testing.T, url string) *env {
 	e := newEnv(t, url)
 	e.deploy("manage", buildGuest(t, "testdata/guests/manage"))
-	e.worker(host.WorkerOptions{})
+	e.worker(worker.Options{})
 	return e
 }
 
@@ -135,7 +136,7 @@ func TestTerminateIsRecursiveUnlessAskedNot(t *testing.T) {
 
 func TestRestart(t *testing.T) {
 	e := samplesEnv(t, miniURL(t))
-	e.worker(host.WorkerOptions{})
+	e.worker(worker.Options{})
 	ctx := context.Background()
 	e.start("HelloWorld", "r1", `"Ann"`)
 	e.wait("r1", 20*time.Second)
@@ -165,7 +166,7 @@ func TestRestart(t *testing.T) {
 func TestActivityGetsManagementURLs(t *testing.T) {
 	e := newEnv(t, miniURL(t))
 	e.deploy("manage", buildGuest(t, "testdata/guests/manage"))
-	stop := e.worker(host.WorkerOptions{ManagementPayload: func(id string) ([]byte, error) {
+	stop := e.worker(worker.Options{ManagementPayload: func(id string) ([]byte, error) {
 		return []byte(`{"id":"` + id + `","statusQueryGetUri":"http://h/instances/` + id + `","rewindPostUri":"http://h/instances/` + id + `/rewind"}`), nil
 	}})
 	e.start("Mgmt", "m1", "")
@@ -173,7 +174,7 @@ func TestActivityGetsManagementURLs(t *testing.T) {
 		t.Fatalf("with an HTTP API: %s %v", st.Output, st.Failure)
 	}
 	stop()
-	e.worker(host.WorkerOptions{})
+	e.worker(worker.Options{})
 	e.start("Mgmt", "m2", "")
 	if st := e.wait("m2", 20*time.Second); !strings.Contains(st.Output, "serves no HTTP API") {
 		t.Fatalf("without an HTTP API: %s %v", st.Output, st.Failure)

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/durablewasm/durablewasm/abi"
-	"github.com/durablewasm/durablewasm/host"
 	"github.com/durablewasm/durablewasm/host/replay"
+	"github.com/durablewasm/durablewasm/host/worker"
 )
 
 // TestChangedOrderFailsOnReplay runs an orchestration on v1 of a module,
@@ -20,7 +20,7 @@ func TestChangedOrderFailsOnReplay(t *testing.T) {
 	e := newEnv(t, miniURL(t))
 	ctx := context.Background()
 	e.deploy("ordered", buildGuest(t, "testdata/guests/order_v1"))
-	stop := e.worker(host.WorkerOptions{})
+	stop := e.worker(worker.Options{})
 	for _, id := range []string{"moved", "stays"} {
 		e.start("Ordered", id, "")
 	}
@@ -40,7 +40,7 @@ func TestChangedOrderFailsOnReplay(t *testing.T) {
 	if err := e.client.Migrate(ctx, "moved", app.Digest); err != nil {
 		t.Fatal(err)
 	}
-	e.worker(host.WorkerOptions{})
+	e.worker(worker.Options{})
 	e.start("Ordered", "fresh", "")
 	for _, id := range []string{"stays", "fresh"} {
 		if err := e.client.RaiseEvent(ctx, id, "go", ""); err != nil {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/durablewasm/durablewasm/abi"
-	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/worker"
 	"github.com/durablewasm/durablewasm/internal/redistest"
 )
 
@@ -19,7 +19,7 @@ import (
 func TestWaitIsWokenByTheCompletion(t *testing.T) {
 	allBackends(t, func(t *testing.T, url string) {
 		e := samplesEnv(t, url)
-		e.worker(host.WorkerOptions{})
+		e.worker(worker.Options{})
 		// Warm up: the module compiled, leases held.
 		e.start("HelloWorld", "warm", `"warm"`)
 		e.wait("warm", 60*time.Second)
@@ -55,7 +55,7 @@ func TestWaitIsWokenByTheCompletion(t *testing.T) {
 func TestWaitIsWokenAfterAClusterFailover(t *testing.T) {
 	c := redistest.StartClusterWithReplicas(t, 3)
 	e := samplesEnv(t, c.URL())
-	e.worker(host.WorkerOptions{VisibilityTimeout: 5 * time.Second})
+	e.worker(worker.Options{VisibilityTimeout: 5 * time.Second})
 	ctx := context.Background()
 	// Subscribe to every partition's channel before the failover.
 	ids := e.startWaitingForEvents("fw-", 32)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/worker"
 	"github.com/durablewasm/durablewasm/internal/redistest"
 )
 
@@ -370,7 +371,7 @@ func TestAmbiguousCommitsAppliedOnce(t *testing.T) {
 	px := newCommitDropProxy(t, addr, 30)
 	we := *e
 	we.url = "redis://" + px.addr()
-	we.worker(host.WorkerOptions{VisibilityTimeout: 5 * time.Second})
+	we.worker(worker.Options{VisibilityTimeout: 5 * time.Second})
 	want := e.workload("amb", 40, false)
 	lost := e.expectOutputs(want, 60*time.Second)
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
 	"github.com/durablewasm/durablewasm/internal/redistest"
 )
 
@@ -45,7 +46,7 @@ func (e *env) startStarter(prefix string) *starter {
 				fn, in, w = "E2_BackupSiteContent", `"`+dir+`"`, fmt.Sprint(backupTotal(dir))
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_, err := e.client.StartNew(ctx, host.StartOptions{FunctionName: fn, InstanceID: id, Input: in})
+			_, err := e.client.StartNew(ctx, client.StartOptions{FunctionName: fn, InstanceID: id, Input: in})
 			cancel()
 			s.mu.Lock()
 			if err == nil {

@@ -9,11 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
+	"github.com/durablewasm/durablewasm/host/worker"
 	"github.com/durablewasm/durablewasm/internal/redistest"
 	"github.com/durablewasm/durablewasm/redisstore"
-	"github.com/redis/go-redis/v9"
 )
 
 // TestClusterFailoverMidRun runs orchestrations on a 3-master Redis Cluster
@@ -23,7 +26,7 @@ import (
 func TestClusterFailoverMidRun(t *testing.T) {
 	c := redistest.StartClusterWithReplicas(t, 3)
 	e := samplesEnv(t, c.URL())
-	e.worker(host.WorkerOptions{VisibilityTimeout: 5 * time.Second})
+	e.worker(worker.Options{VisibilityTimeout: 5 * time.Second})
 	ctx := context.Background()
 	want := e.startSequencesAndFanOuts("fo", 30)
 	// Fail over as soon as some work is done but not all.
@@ -91,7 +94,7 @@ func testForcedFailover(t *testing.T, reload time.Duration) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close(); cl.Close() })
-		e.store, e.client = st, host.NewClient(st, e.engine)
+		e.store, e.client = st, client.New(st, e.engine)
 	}
 	procs := []*workerProc{e.startWorkerProc(po), e.startWorkerProc(po)}
 	s := e.startStarter("ff")

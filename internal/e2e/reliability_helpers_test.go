@@ -27,6 +27,8 @@ import (
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/sandbox"
+	"github.com/durablewasm/durablewasm/host/worker"
 	"github.com/durablewasm/durablewasm/internal/invariant"
 	"github.com/durablewasm/durablewasm/redisstore"
 	"github.com/durablewasm/durablewasm/samples/flows"
@@ -70,10 +72,10 @@ var crashPoints = []string{"read-batch", "claim-batch", "before-commit", "mid-co
 	"before-outbox", "after-outbox", "activity-read", "before-activity-result", "after-activity-result",
 	"after-fire-timers"}
 
-// faultStore wraps a host.Store: it crashes the process at a named point and
+// faultStore wraps a worker.Store: it crashes the process at a named point and
 // records activity deliveries and completions in a ledger file.
 type faultStore struct {
-	host.Store
+	worker.Store
 	point  string
 	at     int64
 	hits   atomic.Int64
@@ -311,12 +313,12 @@ func TestHelperWorkerProcess(t *testing.T) {
 	if s := os.Getenv(envCrashOnLog); s != "" {
 		logger = slog.New(&crashOnLog{Handler: logger.Handler(), text: s})
 	}
-	eng, err := host.NewEngine(ctx, host.EngineOptions{CacheDir: filepath.Join(os.TempDir(), "durablewasm-test-cache"), Logger: logger})
+	eng, err := sandbox.NewEngine(ctx, sandbox.EngineOptions{CacheDir: filepath.Join(os.TempDir(), "durablewasm-test-cache"), Logger: logger})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "engine:", err)
 		os.Exit(3)
 	}
-	opts := host.WorkerOptions{Logger: logger, LeaseTTL: 2 * time.Second, VisibilityTimeout: 3 * time.Second}
+	opts := worker.Options{Logger: logger, LeaseTTL: 2 * time.Second, VisibilityTimeout: 3 * time.Second}
 	if d, err := time.ParseDuration(os.Getenv(envLeaseTTL)); err == nil {
 		opts.LeaseTTL = d
 	}
@@ -326,7 +328,7 @@ func TestHelperWorkerProcess(t *testing.T) {
 	if d, err := time.ParseDuration(os.Getenv(envSkew)); err == nil {
 		opts.Now = func() time.Time { return time.Now().Add(d) }
 	}
-	if err := host.NewWorker(fs, eng, opts).Run(ctx); err != nil {
+	if err := worker.New(fs, eng, opts).Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(1)
 	}

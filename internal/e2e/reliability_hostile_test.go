@@ -13,6 +13,8 @@ import (
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
+	"github.com/durablewasm/durablewasm/host/worker"
 	"github.com/durablewasm/durablewasm/internal/redistest"
 	"github.com/durablewasm/durablewasm/redisstore"
 )
@@ -38,7 +40,7 @@ func (e *env) cli(t *testing.T, args ...string) (string, int) {
 // one is accepted and one instance runs once.
 func TestConcurrentStartsCreateOneInstance(t *testing.T) {
 	e := samplesEnv(t, "redis://"+redistest.StartServer(t))
-	e.worker(host.WorkerOptions{})
+	e.worker(worker.Options{})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	ok, exists := 0, 0
@@ -46,7 +48,7 @@ func TestConcurrentStartsCreateOneInstance(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := e.client.StartNew(context.Background(), host.StartOptions{FunctionName: "E1_HelloSequence", InstanceID: "same"})
+			_, err := e.client.StartNew(context.Background(), client.StartOptions{FunctionName: "E1_HelloSequence", InstanceID: "same"})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -78,12 +80,12 @@ func TestConcurrentStartsCreateOneInstance(t *testing.T) {
 // key behind.
 func TestOddInstanceIDsStayInTheirKeys(t *testing.T) {
 	e := samplesEnv(t, "redis://"+redistest.StartServer(t))
-	e.worker(host.WorkerOptions{})
+	e.worker(worker.Options{})
 	ctx := context.Background()
 	ids := []string{"{TestHub:0}", "}{", "a:b:c", "*", "dw:{TestHub}:meta", "-dash", "sp ace", "ünï", "{", "}", "::", "%s", "i:x", "h:{TestHub:1}:x", "[a-z]?"[:5], "dw:*"}
 	// Durable Functions' rules refuse these outright, in the client and the CLI.
 	for _, id := range []string{"x/../y", "tab\tnl\n", "a\\b", "q?", "h#"} {
-		if _, err := e.client.StartNew(ctx, host.StartOptions{FunctionName: "HelloWorld", InstanceID: id}); err == nil {
+		if _, err := e.client.StartNew(ctx, client.StartOptions{FunctionName: "HelloWorld", InstanceID: id}); err == nil {
 			t.Errorf("start %q was accepted", id)
 		}
 		if out, code := e.cli(t, "start-new", "--function-name", "HelloWorld", "--id="+id); code == 0 {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/durablewasm/durablewasm/host"
 	"math/rand"
 	"os"
 	"sort"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/durablewasm/durablewasm/host"
 
 	"github.com/durablewasm/durablewasm/internal/redistest"
 )

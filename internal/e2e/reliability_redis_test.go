@@ -12,6 +12,7 @@ import (
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
 	"github.com/durablewasm/durablewasm/internal/redistest"
 )
 
@@ -62,7 +63,7 @@ func TestRedisRestart(t *testing.T) {
 						fn, in, w = "E2_BackupSiteContent", `"`+dir+`"`, fmt.Sprint(backupTotal(dir))
 					}
 					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-					_, err := e.client.StartNew(ctx, host.StartOptions{FunctionName: fn, InstanceID: id, Input: in})
+					_, err := e.client.StartNew(ctx, client.StartOptions{FunctionName: fn, InstanceID: id, Input: in})
 					cancel()
 					if err == nil {
 						mu.Lock()

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/durablewasm/durablewasm/abi"
-	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/worker"
 	"github.com/durablewasm/durablewasm/internal/redistest"
 )
 
@@ -21,7 +21,7 @@ func TestTimersUnderClockSkew(t *testing.T) {
 		t.Run(fmt.Sprintf("skew%+v", skew), func(t *testing.T) {
 			e := newEnv(t, "redis://"+redistest.StartServer(t))
 			e.deploy("timers", buildGuest(t, "testdata/guests/timers"))
-			e.worker(host.WorkerOptions{Now: func() time.Time { return time.Now().Add(skew) }})
+			e.worker(worker.Options{Now: func() time.Time { return time.Now().Add(skew) }})
 			at := time.Now().Add(2 * time.Second).UnixMilli()
 			var ids []string
 			for i := 0; i < 5; i++ {

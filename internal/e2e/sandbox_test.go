@@ -15,7 +15,11 @@ import (
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
+	"github.com/durablewasm/durablewasm/host/dfjson"
 	"github.com/durablewasm/durablewasm/host/replay"
+	"github.com/durablewasm/durablewasm/host/sandbox"
+	"github.com/durablewasm/durablewasm/host/worker"
 	"github.com/durablewasm/durablewasm/redisstore"
 )
 
@@ -24,9 +28,9 @@ import (
 // bad one fails with a clear error and the worker keeps serving the rest.
 func TestHostileGuestsAreContained(t *testing.T) {
 	e := newEnv(t, miniURL(t))
-	e.engineOpts = host.EngineOptions{StepTimeout: 3 * time.Second, MemoryLimitBytes: 256 << 20}
+	e.engineOpts = sandbox.EngineOptions{StepTimeout: 3 * time.Second, MemoryLimitBytes: 256 << 20}
 	e.deploy("hostile", buildGuest(t, "testdata/guests/hostile"))
-	e.worker(host.WorkerOptions{OrchestrationInstances: 1})
+	e.worker(worker.Options{OrchestrationInstances: 1})
 	cases := []struct {
 		fn, code, typ, msg string
 	}{
@@ -50,7 +54,7 @@ func TestHostileGuestsAreContained(t *testing.T) {
 			continue
 		}
 		f := st.Failure
-		t.Logf("%s: %s", c.fn, host.FailureText(f))
+		t.Logf("%s: %s", c.fn, dfjson.FailureText(f))
 		if f.Code != c.code || f.Type != c.typ || !strings.Contains(f.Message+f.Stack, c.msg) {
 			t.Errorf("%s: failure %+v; want code %q type %q mentioning %q", c.fn, f, c.code, c.typ, c.msg)
 		}
@@ -60,13 +64,13 @@ func TestHostileGuestsAreContained(t *testing.T) {
 	}
 }
 
-// hostileInit returns the host/testdata/guests/hostileinit guest with its
+// hostileInit returns the host/sandbox/testdata/guests/hostileinit guest with its
 // six-letter mode marker set (see that file): "normal", "initsp" (its
 // _initialize loops), "actspi" (it loops in activity instances and at deploy
 // only), or any other name for a well-behaved module with its own digest.
 func hostileInit(t *testing.T, mode string) []byte {
 	t.Helper()
-	wasm := buildGuest(t, "host/testdata/guests/hostileinit")
+	wasm := buildGuest(t, "host/sandbox/testdata/guests/hostileinit")
 	marker := []byte("dw-mode:normal")
 	if len(mode) != 6 || bytes.Count(wasm, marker) != 1 {
 		t.Fatalf("cannot set mode %q", mode)
@@ -77,21 +81,21 @@ func hostileInit(t *testing.T, mode string) []byte {
 // putModule stores wasm as app's module without deploy's checks, as if it
 // had passed them (the functions are those of the well-behaved variant), and
 // returns its digest and a fresh client (no cached function lookups).
-func (e *env) putModule(t *testing.T, app string, wasm []byte) (string, *host.Client) {
+func (e *env) putModule(t *testing.T, app string, wasm []byte) (string, *client.Client) {
 	t.Helper()
 	ctx := context.Background()
 	info, err := e.engine.Inspect(ctx, hostileInit(t, "normal"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := host.Digest(wasm)
+	d := sandbox.Digest(wasm)
 	if err := e.store.PutModuleSettings(ctx, d, host.AppSettings{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.store.PutModule(ctx, app, d, wasm, info.Functions); err != nil {
 		t.Fatal(err)
 	}
-	return d, host.NewClient(e.store, e.engine)
+	return d, client.New(e.store, e.engine)
 }
 
 // logCounter counts the log records whose message contains each of its
@@ -143,7 +147,7 @@ func (l *logCounter) waitCount(t *testing.T, word string, n int, timeout time.Du
 
 // ownWorker runs a worker with its own engine, both logging to log, until
 // the returned stop function returns (also called at cleanup).
-func (e *env) ownWorker(t *testing.T, eo host.EngineOptions, wo host.WorkerOptions, log *slog.Logger) (stop func()) {
+func (e *env) ownWorker(t *testing.T, eo sandbox.EngineOptions, wo worker.Options, log *slog.Logger) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := redisstore.Open(ctx, e.url, e.hub, redisstore.Options{})
@@ -151,12 +155,12 @@ func (e *env) ownWorker(t *testing.T, eo host.EngineOptions, wo host.WorkerOptio
 		t.Fatal(err)
 	}
 	eo.CacheDir, eo.Logger = filepath.Join(os.TempDir(), "durablewasm-test-cache"), log
-	eng, err := host.NewEngine(ctx, eo)
+	eng, err := sandbox.NewEngine(ctx, eo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wo.Logger, wo.LeaseTTL = log, 2*time.Second
-	w := host.NewWorker(st, eng, wo)
+	w := worker.New(st, eng, wo)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -199,17 +203,17 @@ func TestHostileInstantiationFailsFast(t *testing.T) {
 	for _, mode := range []string{"initsp", "actspi"} {
 		wasm := hostileInit(t, mode)
 		_, err := e.client.Deploy(ctx, mode, wasm)
-		if err == nil || !errors.Is(err, host.ErrInvalidModule) || !strings.Contains(err.Error(), "instantiation deadline") || !strings.Contains(err.Error(), host.Digest(wasm)) {
+		if err == nil || !errors.Is(err, sandbox.ErrInvalidModule) || !strings.Contains(err.Error(), "instantiation deadline") || !strings.Contains(err.Error(), sandbox.Digest(wasm)) {
 			t.Fatalf("deploy %s: %v; want it refused at the instantiation deadline, naming the digest", mode, err)
 		}
 	}
 	log := slog.New(newLogCounter())
-	e.ownWorker(t, host.EngineOptions{InstantiateTimeout: time.Second}, host.WorkerOptions{}, log)
+	e.ownWorker(t, sandbox.EngineOptions{InstantiateTimeout: time.Second}, worker.Options{}, log)
 
-	act, client := e.putModule(t, "actspi", hostileInit(t, "actspi"))
+	act, cl := e.putModule(t, "actspi", hostileInit(t, "actspi"))
 	const n = 20
 	for i := 0; i < n; i++ {
-		if _, err := client.StartNew(ctx, host.StartOptions{FunctionName: "CallNoop", InstanceID: fmt.Sprintf("act-%d", i)}); err != nil {
+		if _, err := cl.StartNew(ctx, client.StartOptions{FunctionName: "CallNoop", InstanceID: fmt.Sprintf("act-%d", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -224,9 +228,9 @@ func TestHostileInstantiationFailsFast(t *testing.T) {
 		}
 	}
 
-	orch, client := e.putModule(t, "actspi", hostileInit(t, "initsp")) // a new version of the app
+	orch, cl := e.putModule(t, "actspi", hostileInit(t, "initsp")) // a new version of the app
 	for i := 0; i < 3; i++ {
-		if _, err := client.StartNew(ctx, host.StartOptions{FunctionName: "CallNoop", InstanceID: fmt.Sprintf("orch-%d", i)}); err != nil {
+		if _, err := cl.StartNew(ctx, client.StartOptions{FunctionName: "CallNoop", InstanceID: fmt.Sprintf("orch-%d", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -247,8 +251,8 @@ func TestHostileInstantiationFailsFast(t *testing.T) {
 func TestActivitySlotsAreShared(t *testing.T) {
 	e := newEnv(t, miniURL(t))
 	logs := newLogCounter("activity spinning")
-	e.ownWorker(t, host.EngineOptions{ActivityTimeout: time.Hour},
-		host.WorkerOptions{ActivityConcurrency: 4, LocalActivityMax: -1, ShutdownGrace: time.Second}, slog.New(logs))
+	e.ownWorker(t, sandbox.EngineOptions{ActivityTimeout: time.Hour},
+		worker.Options{ActivityConcurrency: 4, LocalActivityMax: -1, ShutdownGrace: time.Second}, slog.New(logs))
 	good := hostileInit(t, "goodie")
 	e.deploy("good", good)
 	e.start("CallNoop", "good-1", "")
@@ -293,8 +297,8 @@ func TestActivitySlotsAreShared(t *testing.T) {
 func TestShutdownInterruptsHostileGuests(t *testing.T) {
 	e := newEnv(t, miniURL(t))
 	logs := newLogCounter("orchestrator spinning", "activity spinning", "sleeping")
-	stop := e.ownWorker(t, host.EngineOptions{ActivityTimeout: time.Hour, StepTimeout: time.Hour},
-		host.WorkerOptions{LocalActivityMax: -1, ShutdownGrace: time.Second}, slog.New(logs))
+	stop := e.ownWorker(t, sandbox.EngineOptions{ActivityTimeout: time.Hour, StepTimeout: time.Hour},
+		worker.Options{LocalActivityMax: -1, ShutdownGrace: time.Second}, slog.New(logs))
 	e.deploy("hostile", hostileInit(t, "normal"))
 	e.start("CallSpin", "call-spin", "")
 	e.start("CallSleep", "call-sleep", "")

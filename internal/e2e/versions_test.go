@@ -10,6 +10,8 @@ import (
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
+	"github.com/durablewasm/durablewasm/host/worker"
 )
 
 // moduleRunning returns how many non-finished instances `modules list`
@@ -49,7 +51,7 @@ func TestVersions(t *testing.T) {
 		e := newEnv(t, url)
 		e.deploy("versioned", buildGuest(t, "testdata/guests/version_v1"))
 		v1 := appDigest(t, e, "versioned")
-		e.worker(host.WorkerOptions{})
+		e.worker(worker.Options{})
 		const n = 50
 		for i := 0; i < n; i++ {
 			e.start("Versioned", fmt.Sprintf("old-%02d", i), "")
@@ -123,7 +125,7 @@ func TestMigrate(t *testing.T) {
 		e := newEnv(t, url)
 		e.deploy("versioned", buildGuest(t, "testdata/guests/version_v1"))
 		v1 := appDigest(t, e, "versioned")
-		e.worker(host.WorkerOptions{})
+		e.worker(worker.Options{})
 		for _, id := range []string{"m1", "m2", "m3", "stay"} {
 			e.start("Versioned", id, "")
 		}
@@ -133,14 +135,14 @@ func TestMigrate(t *testing.T) {
 		e.deploy("versioned", buildGuest(t, "testdata/guests/version_v2"))
 		v2 := appDigest(t, e, "versioned")
 
-		dry, err := e.client.MigrateApp(ctx, host.MigrateOptions{App: "versioned", DryRun: true})
+		dry, err := e.client.MigrateApp(ctx, client.MigrateOptions{App: "versioned", DryRun: true})
 		if err != nil || len(dry.Instances) != 4 || dry.To != v2 {
 			t.Fatalf("dry run: %+v, %v", dry, err)
 		}
 		if st, _ := e.client.GetStatus(ctx, "m1"); st.Digest != v1 {
 			t.Fatalf("dry run moved m1 to %s", st.Digest)
 		}
-		res, err := e.client.MigrateApp(ctx, host.MigrateOptions{App: "versioned", InstanceIDs: []string{"m1", "m2", "nope"}})
+		res, err := e.client.MigrateApp(ctx, client.MigrateOptions{App: "versioned", InstanceIDs: []string{"m1", "m2", "nope"}})
 		if err != nil || len(res.Instances) != 3 || res.Instances[2].Skipped != "not found" || res.Instances[0].Skipped != "" {
 			t.Fatalf("migrate: %+v, %v", res, err)
 		}
@@ -189,7 +191,7 @@ func TestMigrate(t *testing.T) {
 			t.Errorf("stay: %s on %s", st.Output, st.Digest)
 		}
 		// Finished instances are not migrated.
-		res, err = e.client.MigrateApp(ctx, host.MigrateOptions{App: "versioned", To: v1, InstanceIDs: []string{"m1"}})
+		res, err = e.client.MigrateApp(ctx, client.MigrateOptions{App: "versioned", To: v1, InstanceIDs: []string{"m1"}})
 		if err != nil || len(res.Instances) != 1 || !strings.HasPrefix(res.Instances[0].Skipped, "finished") {
 			t.Errorf("migrating a finished instance: %+v, %v", res, err)
 		}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
+	"github.com/durablewasm/durablewasm/host/worker"
 )
 
 // The WAT guest (testdata/wat/hello.wat) is written by hand from
@@ -88,7 +90,7 @@ func TestWatDeploy(t *testing.T) {
 
 func TestWatHello(t *testing.T) {
 	e := watEnv(t)
-	e.worker(host.WorkerOptions{})
+	e.worker(worker.Options{})
 	e.start("WatHello", "wat1", `"ignored"`)
 	checkWatHello(t, e, "wat1")
 }
@@ -142,13 +144,13 @@ func TestWatColdReplay(t *testing.T) {
 	e := watEnv(t)
 	const id = "wat-cold"
 
-	stop := e.worker(host.WorkerOptions{NoActivities: true})
+	stop := e.worker(worker.Options{NoActivities: true})
 	e.start("WatHello", id, "")
 	watWaitHistory(t, e, id, "TaskScheduled 0", func(h []abi.HistoryEvent) bool { return countType(h, abi.EventTaskScheduled) == 1 })
 	stop()
 
 	ran := make(chan struct{})
-	stop = e.worker(host.WorkerOptions{NoOrchestrations: true,
+	stop = e.worker(worker.Options{NoOrchestrations: true,
 		Logger: slog.New(watLogSignal{msg: "WatEcho ran", once: new(sync.Once), ch: ran})})
 	select {
 	case <-ran:
@@ -160,11 +162,11 @@ func TestWatColdReplay(t *testing.T) {
 		t.Fatalf("no orchestration worker ran, yet history has a completion: %+v", h)
 	}
 
-	stop = e.worker(host.WorkerOptions{NoActivities: true})
+	stop = e.worker(worker.Options{NoActivities: true})
 	watWaitHistory(t, e, id, "TaskScheduled 1", func(h []abi.HistoryEvent) bool { return countType(h, abi.EventTaskScheduled) == 2 })
 	stop()
 
-	e.worker(host.WorkerOptions{})
+	e.worker(worker.Options{})
 	checkWatHello(t, e, id)
 }
 
@@ -173,7 +175,7 @@ func TestWatColdReplay(t *testing.T) {
 // same long-lived WAT instance (new handles; the evicted ones are dropped).
 func TestWatEviction(t *testing.T) {
 	e := watEnv(t)
-	e.worker(host.WorkerOptions{MaxWarm: 1, OrchestrationInstances: 1})
+	e.worker(worker.Options{MaxWarm: 1, OrchestrationInstances: 1})
 	var ids []string
 	for i := 0; i < 6; i++ {
 		id := fmt.Sprint("wat-evict-", i)
@@ -189,7 +191,7 @@ func TestWatEviction(t *testing.T) {
 // it does not register.
 func TestWatUnknownFunction(t *testing.T) {
 	e := watEnv(t)
-	_, err := e.client.StartNew(context.Background(), host.StartOptions{FunctionName: "WatEcho"})
+	_, err := e.client.StartNew(context.Background(), client.StartOptions{FunctionName: "WatEcho"})
 	if err == nil || !strings.Contains(err.Error(), "activity") {
 		t.Fatalf("starting the activity as an orchestrator: %v", err)
 	}

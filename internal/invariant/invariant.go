@@ -18,6 +18,7 @@ import (
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/client"
 	"github.com/durablewasm/durablewasm/redisstore"
 )
 
@@ -267,7 +268,7 @@ func danglingPending(p int, stream string, pend []redisstore.PendingEntry, prese
 
 // openWork returns the open tasks of a running instance that nothing in
 // flight can complete (lost work), and how many tasks are open in all.
-func openWork(ctx context.Context, st host.Store, meta *host.InstanceState, hist []abi.HistoryEvent, acts []host.ActivityItem, timers []host.TimerItem) (lost []string, open int) {
+func openWork(ctx context.Context, st client.Store, meta *host.InstanceState, hist []abi.HistoryEvent, acts []host.ActivityItem, timers []host.TimerItem) (lost []string, open int) {
 	scheduled := map[int32]abi.HistoryEvent{}
 	var order []int32
 	for _, ev := range hist {

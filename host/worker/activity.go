@@ -1,0 +1,509 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/durablewasm/durablewasm/host"
+
+	"github.com/durablewasm/durablewasm/abi"
+	"github.com/durablewasm/durablewasm/host/replay"
+	"github.com/durablewasm/durablewasm/host/sandbox"
+)
+
+// activityPool holds idle activity instances per digest and bounds how many
+// activities run at once (slots).
+type activityPool struct {
+	engine *sandbox.Engine
+	slots  *activitySlots
+	mu     sync.Mutex
+	idle   map[string][]*sandbox.Instance
+}
+
+func newActivityPool(engine *sandbox.Engine, concurrency int) *activityPool {
+	return &activityPool{engine: engine, slots: newActivitySlots(concurrency), idle: map[string][]*sandbox.Instance{}}
+}
+
+func (a *activityPool) get(ctx context.Context, digest string, st *host.AppSettings) (*sandbox.Instance, error) {
+	a.mu.Lock()
+	if l := a.idle[digest]; len(l) > 0 {
+		g := l[len(l)-1]
+		a.idle[digest] = l[:len(l)-1]
+		a.mu.Unlock()
+		return g, nil
+	}
+	a.mu.Unlock()
+	return a.engine.NewInstance(ctx, digest, false, st)
+}
+
+func (a *activityPool) put(g *sandbox.Instance) {
+	if g.Dead() {
+		return
+	}
+	a.mu.Lock()
+	a.idle[g.Digest()] = append(a.idle[g.Digest()], g)
+	a.mu.Unlock()
+}
+
+func (a *activityPool) close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, l := range a.idle {
+		for _, g := range l {
+			g.Close(context.Background())
+		}
+	}
+	a.idle = map[string][]*sandbox.Instance{}
+}
+
+// Fair activity slots.
+//
+// A worker runs at most ActivityConcurrency activities at once, over all the
+// modules (apps) whose activities it reads. So that one app with slow or
+// hung activities cannot take every slot from the others, a module may hold
+// at most ActivityConcurrency minus a reserve of max(1, ActivityConcurrency/4)
+// slots (at least one) while another module is active on this worker: it has
+// an activity running or waiting for a slot here, or had one within
+// fairWindow. A module alone on the worker may use every slot.
+//
+// Activity streams are per partition and read in order, so a reader cannot
+// skip the items it has not read. Among the items of one read, those of
+// modules under their cap start first; an item of a module at its cap waits,
+// without holding a slot, for one of that module's activities to end, and
+// its partition's reader waits with it: later items of that partition wait
+// behind it (the reserve serves the other partitions' items). A reader that
+// finds every slot held by one module reads one item anyway after
+// fairProbeAfter, so that a module new to the worker becomes known and the
+// cap applies; that item waits for its slot like any other (delivered, so its
+// visibility timeout runs meanwhile). Running activities are never stopped:
+// a module over its cap when another one appears keeps its slots until its
+// activities end.
+
+// fairWindow is how long a module counts as active on a worker after its
+// last activity there.
+const fairWindow = time.Minute
+
+// fairProbeAfter is how long a reader waits for a slot held, like all
+// others, by one module before it reads one item anyway.
+const fairProbeAfter = time.Second
+
+// activitySlots is the worker's activity slots with the per-module cap. sem
+// holds a token per slot taken, by a reader about to read or by a running
+// activity; waiting senders on a channel are served in order, so no reader
+// starves. running and waiting, guarded by mu, apply the cap.
+type activitySlots struct {
+	sem     chan struct{}
+	total   int
+	mu      sync.Mutex
+	running map[string]int // running activities per module digest
+	waiting map[string]int // items waiting for a slot per module digest
+	seen    map[string]time.Time
+	// changed is closed and replaced whenever a module's count changes.
+	changed chan struct{}
+}
+
+func newActivitySlots(total int) *activitySlots {
+	return &activitySlots{sem: make(chan struct{}, total), total: total, running: map[string]int{}, waiting: map[string]int{},
+		seen: map[string]time.Time{}, changed: make(chan struct{})}
+}
+
+// notify wakes every waiter. The caller holds s.mu.
+func (s *activitySlots) notify() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// capFor is how many slots digest may hold now. The caller holds s.mu.
+func (s *activitySlots) capFor(digest string, now time.Time) int {
+	for d, at := range s.seen {
+		if d == digest {
+			continue
+		}
+		if s.running[d] > 0 || s.waiting[d] > 0 || now.Sub(at) < fairWindow {
+			return max(1, s.total-max(1, s.total/4))
+		}
+		delete(s.seen, d)
+	}
+	return s.total
+}
+
+// free returns how many slots are free.
+func (s *activitySlots) free() int { return s.total - len(s.sem) }
+
+// reserve waits for a free slot and takes it, for no module yet. It returns
+// false when ctx ends, or after probe (when not zero).
+func (s *activitySlots) reserve(ctx context.Context, probe time.Duration) bool {
+	select {
+	case s.sem <- struct{}{}:
+		return true
+	default:
+	}
+	var timeout <-chan time.Time
+	if probe > 0 {
+		t := time.NewTimer(probe)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case s.sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+	case <-timeout:
+	}
+	return false
+}
+
+// tryReserve takes a free slot if there is one.
+func (s *activitySlots) tryReserve() bool {
+	select {
+	case s.sem <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// release gives back n reserved slots.
+func (s *activitySlots) release(n int) {
+	for ; n > 0; n-- {
+		<-s.sem
+	}
+}
+
+// heldByOne reports whether every slot is held by running activities of a
+// single module.
+func (s *activitySlots) heldByOne() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range s.running {
+		return len(s.running) == 1 && n == s.total
+	}
+	return false
+}
+
+// admit turns a reserved slot into a running slot of digest if digest is
+// under its cap, and reports whether it did.
+func (s *activitySlots) admit(digest string) bool {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen[digest] = now
+	if s.running[digest] >= s.capFor(digest, now) {
+		return false
+	}
+	s.running[digest]++
+	return true
+}
+
+// acquire waits until digest is under its cap and a slot is free, and takes
+// the slot for digest. It returns false when ctx ends.
+func (s *activitySlots) acquire(ctx context.Context, digest string) bool {
+	s.mu.Lock()
+	s.waiting[digest]++
+	s.seen[digest] = time.Now()
+	s.notify() // the caps of the other modules may have changed
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.waiting[digest]--; s.waiting[digest] == 0 {
+			delete(s.waiting, digest)
+		}
+		s.mu.Unlock()
+	}()
+	for {
+		s.mu.Lock()
+		under := s.running[digest] < s.capFor(digest, time.Now())
+		ch := s.changed
+		s.mu.Unlock()
+		if !under {
+			// Caps also change as fairWindow passes: look again each
+			// second.
+			t := time.NewTimer(time.Second)
+			select {
+			case <-ch:
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return false
+			}
+			t.Stop()
+			continue
+		}
+		select {
+		case s.sem <- struct{}{}:
+		case <-ctx.Done():
+			return false
+		}
+		if s.admit(digest) {
+			return true
+		}
+		s.release(1) // another item of digest came first
+	}
+}
+
+// done releases a running slot of digest.
+func (s *activitySlots) done(digest string) {
+	s.mu.Lock()
+	if s.running[digest]--; s.running[digest] <= 0 {
+		delete(s.running, digest)
+	}
+	s.seen[digest] = time.Now()
+	s.notify()
+	s.mu.Unlock()
+	<-s.sem
+}
+
+func (w *Worker) activityLoop(ctx context.Context, p int) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	// Activities run to completion when ctx ends, until the shutdown grace
+	// passes and w.guests is aborted (see Run).
+	work := w.guests.With(context.WithoutCancel(ctx))
+	slots := w.acts.slots
+	run := func(item host.ActivityItem) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer slots.done(item.Digest)
+			w.runActivity(work, &item)
+		}()
+	}
+	lastClaim := time.Time{}
+	for ctx.Err() == nil {
+		// Wait for a free slot before taking work off the stream; when one
+		// module holds them all, read one item anyway (see fairProbeAfter).
+		reserved := 1
+		probe := false
+		if !slots.reserve(ctx, fairProbeAfter) {
+			if ctx.Err() != nil {
+				return
+			}
+			if !slots.heldByOne() {
+				continue
+			}
+			reserved, probe = 0, true
+		}
+		free := reserved + slots.free()
+		if probe {
+			free = 1
+		}
+		var items []host.ActivityItem
+		var err error
+		if !probe && time.Since(lastClaim) > w.opts.VisibilityTimeout/4 {
+			lastClaim = time.Now()
+			items, err = w.store.ClaimActivities(ctx, p, w.opts.ID, w.opts.VisibilityTimeout, free)
+		}
+		if err == nil && len(items) == 0 {
+			// A reader holding the last free slot blocks on its stream
+			// briefly, so that the slot goes round the partitions rather
+			// than waiting a second on each empty one.
+			block := time.Second
+			if free <= 1 {
+				block = 100 * time.Millisecond
+			}
+			items, err = w.store.ReadActivities(ctx, p, w.opts.ID, min(free, 32), block)
+		}
+		if err != nil || len(items) == 0 {
+			slots.release(reserved)
+			if err != nil && ctx.Err() == nil {
+				w.log.Warn("read activities", "partition", p, "err", err)
+				sleepCtx(ctx, 200*time.Millisecond)
+			}
+			continue
+		}
+		// Start the items whose module is under its cap; the others wait
+		// for a slot of their module, in order.
+		var blocked []host.ActivityItem
+		for _, item := range items {
+			if reserved == 0 {
+				if !slots.tryReserve() {
+					blocked = append(blocked, item)
+					continue
+				}
+				reserved = 1
+			}
+			if slots.admit(item.Digest) {
+				reserved--
+				run(item)
+			} else {
+				blocked = append(blocked, item)
+			}
+		}
+		slots.release(reserved)
+		for _, item := range blocked {
+			if !slots.acquire(ctx, item.Digest) {
+				return // unstarted items stay pending and are reclaimed later
+			}
+			run(item)
+		}
+	}
+}
+
+// runActivity executes one work item and posts its result. An item whose
+// worker could not run it (shutdown, store error) stays pending and is
+// redelivered after the visibility timeout.
+func (w *Worker) runActivity(ctx context.Context, item *host.ActivityItem) {
+	al := &activityLog{base: w.log, item: item}
+	if item.Deliveries > w.opts.MaxDeliveries {
+		log := al.logger()
+		// Give up: the orchestration sees the failure, and the item is parked
+		// in the dead-letter stream (`durablewasm dead-letters`), in one
+		// store operation.
+		reason := fmt.Sprintf("activity delivered %d times without completing (its worker crashed or timed out each time); giving up after %d", item.Deliveries, w.opts.MaxDeliveries)
+		f := &abi.FailureDetails{Type: "PoisonMessage", Message: reason, Source: activitySource(item)}
+		msg := host.ControlMessage{InstanceID: item.InstanceID, ExecutionID: item.ExecutionID, Event: abi.HistoryEvent{EventID: -1,
+			Type: abi.EventTaskFailed, Timestamp: w.opts.Now().UnixNano(), TaskScheduledID: item.TaskID, Failure: f}}
+		if err := w.store.DeadLetterActivity(ctx, *item, reason, msg); err != nil {
+			log.Error("cannot dead-letter activity; it will be redelivered", "err", err)
+			return
+		}
+		log.Warn("activity dead-lettered", "deliveries", item.Deliveries)
+		return
+	}
+	ev, err := w.execActivity(ctx, item, al)
+	if err != nil {
+		al.logger().Warn("activity could not run; it will be redelivered", "err", err)
+		return
+	}
+	msg := host.ControlMessage{InstanceID: item.InstanceID, ExecutionID: item.ExecutionID, Event: ev}
+	for attempt := 0; ; attempt++ {
+		err := w.store.CompleteActivity(ctx, *item, msg)
+		if err == nil {
+			return
+		}
+		if attempt >= 5 {
+			al.logger().Error("cannot post activity result; it will be redelivered", "err", err)
+			return
+		}
+		time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
+	}
+}
+
+// execActivity runs one activity and returns its TaskCompleted or TaskFailed
+// event. An error means the activity could not run at all (module not
+// loadable, instance not creatable, guest unusable): nothing is to be
+// reported for it, and it must be run again.
+func (w *Worker) execActivity(ctx context.Context, item *host.ActivityItem, log *activityLog) (abi.HistoryEvent, error) {
+	if err := w.module(ctx, item.Digest); err != nil {
+		return abi.HistoryEvent{}, fmt.Errorf("load module: %w", err)
+	}
+	ctx = w.guests.With(ctx)
+	var ok bool
+	var payload string
+	var gf *replay.GuestFailure
+	g, err := w.acts.get(ctx, item.Digest, w.settings(ctx, item.Digest))
+	if errors.As(err, &gf) {
+		// The module's start function or _initialize trapped or overran,
+		// now or within the engine's InstantiateRetryAfter: the activity
+		// fails with that failure, at once, and the orchestration sees it
+		// (rather than the item being redelivered, and failing again, after
+		// every visibility timeout).
+		err = gf
+	} else if err != nil {
+		return abi.HistoryEvent{}, fmt.Errorf("instantiate module: %w", err)
+	} else {
+		began := time.Now()
+		ok, payload, err = g.RunActivity(ctx, item, log.logger, w.opts.ManagementPayload)
+		w.stats.observe(item.Digest, item.Name, time.Since(began))
+		w.acts.put(g)
+		if g.Aborted() {
+			// The shutdown interrupted it (or what it waited for): not
+			// its result.
+			return abi.HistoryEvent{}, fmt.Errorf("activity: %w", sandbox.ErrAborted)
+		}
+	}
+	if errors.As(err, &gf) {
+		ok, payload = false, failurePayload(gf.Failure)
+	} else if err != nil {
+		return abi.HistoryEvent{}, err
+	}
+	if limit := w.limits(ctx, item.Digest).MaxPayloadBytes; len(payload) > limit {
+		ok, payload = false, failurePayload(&abi.FailureDetails{Type: "LimitExceeded", Code: replay.CodeLimit,
+			Message: fmt.Sprintf("the activity's result is %d bytes, over the payload limit of %d bytes", len(payload), limit)})
+	}
+	ev := abi.HistoryEvent{EventID: -1, Type: abi.EventTaskCompleted, Timestamp: w.opts.Now().UnixNano(), TaskScheduledID: item.TaskID, Result: payload}
+	if !ok {
+		f := abi.DecodeFailure([]byte(payload))
+		if f.Source == "" {
+			f.Source = activitySource(item)
+		}
+		ev.Type, ev.Result, ev.Failure = abi.EventTaskFailed, "", f
+	}
+	return ev, nil
+}
+
+// activitySource names an activity run in failure details.
+func activitySource(item *host.ActivityItem) string {
+	return fmt.Sprintf("activity %s (task %d)", item.Name, item.TaskID)
+}
+
+// activityLog is the logger of one activity run, with the run's attributes,
+// made on first use: most runs log nothing, and slog.Logger.With allocates.
+type activityLog struct {
+	base  *slog.Logger
+	item  *host.ActivityItem
+	local bool
+	l     *slog.Logger
+}
+
+func (a *activityLog) logger() *slog.Logger {
+	if a.l == nil {
+		a.l = a.base.With("instanceId", a.item.InstanceID, "activity", a.item.Name, "taskId", a.item.TaskID)
+		if a.local {
+			a.l = a.l.With("local", true)
+		}
+	}
+	return a.l
+}
+
+// activityStats keeps, per module digest and activity name, a moving
+// average of how long the activity took on this worker. Local activities
+// are chosen from it.
+type activityStats struct {
+	mu sync.Mutex
+	m  map[activityKey]time.Duration
+}
+
+type activityKey struct{ digest, name string }
+
+// observe records one run of d.
+func (s *activityStats) observe(digest, name string, d time.Duration) {
+	k := activityKey{digest, name}
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = map[activityKey]time.Duration{}
+	}
+	if old, ok := s.m[k]; ok {
+		d = (old*7 + d) / 8
+	}
+	s.m[k] = d
+	s.mu.Unlock()
+}
+
+// average returns the moving average of name's runs and whether there is one.
+func (s *activityStats) average(digest, name string) (time.Duration, bool) {
+	s.mu.Lock()
+	d, ok := s.m[activityKey{digest, name}]
+	s.mu.Unlock()
+	return d, ok
+}
+
+// fast reports whether the activity has run on this worker and its average
+// run time is at most limit.
+func (s *activityStats) fast(digest, name string, limit time.Duration) bool {
+	s.mu.Lock()
+	d, ok := s.m[activityKey{digest, name}]
+	s.mu.Unlock()
+	return ok && d <= limit
+}
+
+// failurePayload is f as the JSON of a failed activity's result.
+func failurePayload(f *abi.FailureDetails) string {
+	b, _ := json.Marshal(f) // a FailureDetails always encodes
+	return string(b)
+}
