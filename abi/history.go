@@ -126,7 +126,7 @@ const CodeInvalidJSON = "DW2005"
 // valid JSON (type InvalidJSON, code CodeInvalidJSON), as the host and the
 // SDK's test host report it; what names the payload.
 func InvalidJSONFailure(what, payload string) *FailureDetails {
-	return &FailureDetails{Type: "InvalidJSON", Code: CodeInvalidJSON,
+	return &FailureDetails{Type: FailureInvalidJSON, Code: CodeInvalidJSON,
 		Message: fmt.Sprintf("%s is not valid JSON: %.60q", what, payload)}
 }
 
@@ -151,7 +151,7 @@ func (f *FailureDetails) Error() string {
 func DecodeFailure(b []byte) *FailureDetails {
 	var f FailureDetails
 	if err := json.Unmarshal(b, &f); err != nil || f.Message == "" && f.Type == "" {
-		return &FailureDetails{Message: string(b), Type: "GuestError"}
+		return &FailureDetails{Message: string(b), Type: FailureGuestError}
 	}
 	return &f
 }

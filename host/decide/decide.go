@@ -148,7 +148,7 @@ func decideAction(env Env, c *host.Commit, id string, m *host.InstanceState, g G
 			// here instead of creating instances forever).
 			c.Local = append(c.Local, host.ControlMessage{InstanceID: id, ExecutionID: g.ExecutionID, Event: abi.HistoryEvent{EventID: -1,
 				Type: abi.EventSubOrchestrationInstanceFailed, Timestamp: now.UnixNano(), TaskScheduledID: ev.EventID,
-				Failure: &abi.FailureDetails{Type: host.FailureLimitExceeded, Code: replay.CodeLimit, Source: fmt.Sprintf("sub-orchestration %s (%s)", ev.Name, ev.InstanceID),
+				Failure: &abi.FailureDetails{Type: abi.FailureLimitExceeded, Code: replay.CodeLimit, Source: fmt.Sprintf("sub-orchestration %s (%s)", ev.Name, ev.InstanceID),
 					Message: fmt.Sprintf("sub-orchestration %s was not started: it would nest %d deep, over the limit of %d (does an orchestrator start itself without end?)",
 						ev.InstanceID, m.Depth+1, host.MaxNestingDepth)}}})
 			return
@@ -239,7 +239,7 @@ func ParentCompletion(env Env, id, name, execution, parent string, parentTask in
 // childEndedFailure is the failure a parent sees for sub-orchestration id
 // that ended with status (Terminated, …) without failure details.
 func childEndedFailure(id string, status abi.RuntimeStatus, output string) *abi.FailureDetails {
-	return &abi.FailureDetails{Type: host.FailureSubOrchestrationPrefix + string(status),
+	return &abi.FailureDetails{Type: abi.FailureSubOrchestrationPrefix + string(status),
 		Message: fmt.Sprintf("sub-orchestration %s was %s: %s", id, status, output)}
 }
 
@@ -255,7 +255,7 @@ func RewindChildren(subs []abi.HistoryEvent, children []*host.InstanceState) (ex
 		switch {
 		case child == nil:
 			extra = append(extra, abi.HistoryEvent{Type: abi.EventSubOrchestrationInstanceFailed, TaskScheduledID: sub.EventID,
-				Failure: &abi.FailureDetails{Type: host.FailureSubOrchestrationMissing, Message: fmt.Sprintf("sub-orchestration %s no longer exists (purged?)", sub.InstanceID)}})
+				Failure: &abi.FailureDetails{Type: abi.FailureSubOrchestrationMissing, Message: fmt.Sprintf("sub-orchestration %s no longer exists (purged?)", sub.InstanceID)}})
 		case child.Status == abi.StatusCompleted:
 			extra = append(extra, abi.HistoryEvent{Type: abi.EventSubOrchestrationInstanceCompleted, TaskScheduledID: sub.EventID, Result: child.Output})
 		case child.Status == abi.StatusFailed:

@@ -198,7 +198,7 @@ func TestRewindDecisions(t *testing.T) {
 	if len(rewind) != 1 || rewind[0] != "failed" || len(extra) != 3 {
 		t.Fatalf("extra %+v rewind %v", extra, rewind)
 	}
-	if extra[0].Failure.Type != host.FailureSubOrchestrationMissing || extra[1].Type != abi.EventSubOrchestrationInstanceCompleted || extra[1].Result != `7` ||
+	if extra[0].Failure.Type != abi.FailureSubOrchestrationMissing || extra[1].Type != abi.EventSubOrchestrationInstanceCompleted || extra[1].Result != `7` ||
 		extra[2].Failure.Type != "SubOrchestrationTerminated" || extra[2].TaskScheduledID != 4 {
 		t.Fatalf("extra %+v", extra)
 	}

@@ -43,6 +43,8 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected effects of testd
 //	rewind REASON                   a step that rewinds the (Failed) instance
 //	child {InstanceState JSON}      a sub-orchestration's state, as a rewind reads it
 //	limits {replay.Limits JSON}     the module's limits
+//	migrate                         a step that moves the instance to another digest of the
+//	                                samples module (shown as <migrated>; <samples> is the first)
 //	< …                             an expected effect (written by -rewrite)
 func TestTranscripts(t *testing.T) {
 	files, err := filepath.Glob("../../testdata/transcripts/*.txt")
@@ -57,17 +59,24 @@ func TestTranscripts(t *testing.T) {
 	}
 	defer eng.Close(ctx)
 	digest := sandbox.Digest(samples.Wasm)
-	if _, err := eng.Compile(ctx, digest, samples.Wasm); err != nil {
-		t.Fatal(err)
+	// The same code under another digest (a custom section appended), to
+	// migrate to.
+	other := append(append([]byte(nil), samples.Wasm...), 0, 6, 3, 'f', 'i', 'x', 1, 2)
+	digests := [2]string{digest, sandbox.Digest(other)}
+	for i, w := range [][]byte{samples.Wasm, other} {
+		if _, err := eng.Compile(ctx, digests[i], w); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
-			runTranscript(t, eng, digest, f)
+			runTranscript(t, eng, digests, f)
 		})
 	}
 }
 
-func runTranscript(t *testing.T, eng *sandbox.Engine, digest, file string) {
+func runTranscript(t *testing.T, eng *sandbox.Engine, digests [2]string, file string) {
+	digest := digests[0]
 	ctx := context.Background()
 	raw, err := os.ReadFile(file)
 	if err != nil {
@@ -77,10 +86,11 @@ func runTranscript(t *testing.T, eng *sandbox.Engine, digest, file string) {
 	var meta host.InstanceState
 	var history []abi.HistoryEvent
 	type step struct {
-		msgs   []abi.HistoryEvent
-		local  bool
-		rewind string
-		at     int // index in kept after which its effects go
+		msgs    []abi.HistoryEvent
+		local   bool
+		rewind  string
+		migrate bool
+		at      int // index in kept after which its effects go
 	}
 	var children []*host.InstanceState
 	var limits replay.Limits
@@ -103,6 +113,8 @@ func runTranscript(t *testing.T, eng *sandbox.Engine, digest, file string) {
 			history = append(history, decodeTranscriptEvent(t, rest))
 		case line == "step" || line == "local":
 			steps = append(steps, &step{local: line == "local"})
+		case line == "migrate":
+			steps = append(steps, &step{migrate: true})
 		case word == "rewind":
 			steps = append(steps, &step{rewind: rest})
 		case word == "child":
@@ -178,6 +190,28 @@ func runTranscript(t *testing.T, eng *sandbox.Engine, digest, file string) {
 				}
 			}
 		}
+		if s.migrate {
+			// As the worker migrates: rebuild the history on the new
+			// module, record the move, then step.
+			inst2, err := eng.NewInstance(ctx, digests[1], true, &host.AppSettings{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer inst2.Close(ctx)
+			newGen = func() *sandbox.Orchestration { return inst2.Bind(ctx) }
+			guest = newGen()
+			err = guest.Locked(func() (err error) {
+				st, err = replay.Rebuild(meta.InstanceID, env.Limits, history, guest)
+				return err
+			})
+			if err != nil {
+				t.Fatalf("step %d: migrate: %v", i+1, err)
+			}
+			info, _ := json.Marshal(map[string]string{"from": meta.Digest, "to": digests[1]})
+			msgs = append(msgs, abi.HistoryEvent{EventID: -1, Type: abi.EventGenericEvent, Timestamp: env.Now.UnixNano(),
+				Name: host.MigrateEventName, Input: string(info)})
+			meta.Digest = digests[1]
+		}
 		var d Decision
 		if s.rewind != "" {
 			d = transcriptRewind(t, env, meta, history, children, s.rewind, newGen, &st, &guest)
@@ -193,6 +227,9 @@ func runTranscript(t *testing.T, eng *sandbox.Engine, digest, file string) {
 			d = Decide(env, 0, 1, meta.InstanceID, meta, GenerationOf(st, res), res)
 		}
 		out[i] = renderDecision(d)
+		for j, l := range out[i] {
+			out[i][j] = strings.NewReplacer(digests[0], "<samples>", digests[1], "<migrated>").Replace(l)
+		}
 		meta, local = d.Commit.State, d.Commit.Local
 		if d.Commit.ResetHistory {
 			history = nil
@@ -282,12 +319,15 @@ func renderDecision(d Decision) []string {
 	lines := []string{fmt.Sprintf("< commit id=%s reset=%t", c.CommitID, c.ResetHistory),
 		fmt.Sprintf("< state status=%s execution=%s input=%s output=%s custom=%s history=%d depth=%d failure=%s",
 			st.Status, st.ExecutionID, st.Input, st.Output, st.CustomStatus, st.HistoryLength, st.Depth, j(st.Failure))}
+	if st.Digest != "" {
+		lines[1] += " module=" + st.Digest
+	}
 	for _, e := range c.NewEvents {
 		e.Timestamp = 0
 		lines = append(lines, "< event "+string(abi.EncodeEvent(&e)))
 	}
 	for _, a := range c.Activities {
-		lines = append(lines, fmt.Sprintf("< activity task=%d name=%s input=%s", a.TaskID, a.Name, a.Input))
+		lines = append(lines, fmt.Sprintf("< activity task=%d name=%s input=%s module=%s", a.TaskID, a.Name, a.Input, a.Digest))
 	}
 	for _, tm := range c.Timers {
 		lines = append(lines, fmt.Sprintf("< timer task=%d at=%s", tm.Message.Event.TaskScheduledID, tm.FireAt.Format(time.RFC3339Nano)))

@@ -42,18 +42,18 @@ func (s *State) record(kind TaskKind, e abi.HistoryEvent) int32 {
 	e.Type = kindEvent[kind]
 	if old, ok := s.historySched[id]; ok {
 		if old.Type != e.Type || old.Name != e.Name || old.Input != e.Input || old.FireAt != e.FireAt || old.InstanceID != e.InstanceID {
-			s.abort(&abi.FailureDetails{Type: "Nondeterminism", Code: CodeMismatch,
+			s.abort(&abi.FailureDetails{Type: abi.FailureNondeterminism, Code: CodeMismatch,
 				Message: fmt.Sprintf("nondeterministic orchestration: event %d: history has %s but the orchestrator now calls %s", id, describe(old), describe(e))})
 			return abi.ErrNondeterminism
 		}
 	} else {
 		if s.replaying {
-			s.abort(&abi.FailureDetails{Type: "Nondeterminism", Code: CodeUnexpectedCall,
+			s.abort(&abi.FailureDetails{Type: abi.FailureNondeterminism, Code: CodeUnexpectedCall,
 				Message: fmt.Sprintf("nondeterministic orchestration: event %d: the orchestrator calls %s while replaying, but history has no event %d", id, describe(e), id)})
 			return abi.ErrNondeterminism
 		}
 		if s.HistoryLen()+1 > s.limits.MaxHistoryEvents {
-			s.abort(&abi.FailureDetails{Type: "LimitExceeded", Code: CodeLimit,
+			s.abort(&abi.FailureDetails{Type: abi.FailureLimitExceeded, Code: CodeLimit,
 				Message: fmt.Sprintf("history limit of %d events reached at event %d (%s)", s.limits.MaxHistoryEvents, id, describe(e))})
 			return abi.ErrLimit
 		}
@@ -64,7 +64,7 @@ func (s *State) record(kind TaskKind, e abi.HistoryEvent) int32 {
 	if t, ok := s.tasks[id]; !ok { // a completion applied before the call keeps its result
 		s.tasks[id] = &task{kind: kind, name: e.Name, instance: e.InstanceID}
 	} else if t.kind != kind {
-		s.abort(&abi.FailureDetails{Type: "Nondeterminism", Code: CodeMismatch,
+		s.abort(&abi.FailureDetails{Type: abi.FailureNondeterminism, Code: CodeMismatch,
 			Message: fmt.Sprintf("nondeterministic orchestration: event %d: history completes a different kind of task there than the orchestrator's %s", id, describe(e))})
 		return abi.ErrNondeterminism
 	}
@@ -77,7 +77,7 @@ func (s *State) record(kind TaskKind, e abi.HistoryEvent) int32 {
 // the abi error code when the payload is refused, 0 otherwise.
 func (s *State) checkPayload(what string, p string) int32 {
 	if len(p) > s.limits.MaxPayloadBytes {
-		s.abort(&abi.FailureDetails{Type: "LimitExceeded", Code: CodeLimit,
+		s.abort(&abi.FailureDetails{Type: abi.FailureLimitExceeded, Code: CodeLimit,
 			Message: fmt.Sprintf("%s is %d bytes, over the payload limit of %d bytes", what, len(p), s.limits.MaxPayloadBytes)})
 		return abi.ErrLimit
 	}
@@ -135,13 +135,13 @@ func (s *State) WaitEvent(name string) int32 {
 	id := s.nextSeq
 	s.nextSeq++
 	if old, ok := s.historySched[id]; ok {
-		s.abort(&abi.FailureDetails{Type: "Nondeterminism", Code: CodeMismatch,
+		s.abort(&abi.FailureDetails{Type: abi.FailureNondeterminism, Code: CodeMismatch,
 			Message: fmt.Sprintf("nondeterministic orchestration: event %d: history has %s but the orchestrator now waits for external event %q", id, describe(old), name)})
 		return abi.ErrNondeterminism
 	}
 	t, exists := s.tasks[id]
 	if exists && t.kind != KindEvent {
-		s.abort(&abi.FailureDetails{Type: "Nondeterminism", Code: CodeMismatch,
+		s.abort(&abi.FailureDetails{Type: abi.FailureNondeterminism, Code: CodeMismatch,
 			Message: fmt.Sprintf("nondeterministic orchestration: event %d: history completes a task there, but the orchestrator now waits for external event %q", id, name)})
 		return abi.ErrNondeterminism
 	}

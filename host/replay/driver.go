@@ -186,7 +186,7 @@ func Rebuild(instanceID string, limits Limits, history []abi.HistoryEvent, g Gue
 	if s.aborted == nil && !s.outcomeCommitted {
 		for id, e := range s.historySched {
 			if id >= s.nextSeq {
-				s.abort(&abi.FailureDetails{Type: "Nondeterminism", Code: CodeMissingCall,
+				s.abort(&abi.FailureDetails{Type: abi.FailureNondeterminism, Code: CodeMissingCall,
 					Message: fmt.Sprintf("nondeterministic orchestration: event %d: history has %s but the orchestrator no longer makes that call (it made %d calls on replay)", id, describe(e), s.nextSeq)})
 				break
 			}

@@ -23,7 +23,7 @@ func (s *State) apply(e *abi.HistoryEvent) bool {
 		if e.Type == abi.EventEventRaised {
 			what = fmt.Sprintf("the data of event %q", e.Name)
 		}
-		s.fail(&abi.FailureDetails{Type: "LimitExceeded", Code: CodeLimit,
+		s.fail(&abi.FailureDetails{Type: abi.FailureLimitExceeded, Code: CodeLimit,
 			Message: fmt.Sprintf("%s is %d bytes, over the payload limit of %d bytes", what, len(e.Input), s.limits.MaxPayloadBytes)})
 		if e.Type == abi.EventEventRaised {
 			return true // recorded, but never delivered
@@ -42,7 +42,7 @@ func (s *State) apply(e *abi.HistoryEvent) bool {
 		t, ok := s.tasks[e.TaskScheduledID]
 		if ok && !t.resolved && t.kind != kindOf(completionOf(e.Type)) {
 			if s.replaying {
-				s.abort(&abi.FailureDetails{Type: "Nondeterminism", Code: CodeMismatch,
+				s.abort(&abi.FailureDetails{Type: abi.FailureNondeterminism, Code: CodeMismatch,
 					Message: fmt.Sprintf("nondeterministic orchestration: history has %s for event %d, but the orchestrator made a different kind of call there", e.Type, e.TaskScheduledID)})
 			}
 			return false

@@ -70,12 +70,12 @@ func (o *Orchestration) status(s *replay.State, what string, res []uint64, err e
 	case abi.StatusOK:
 		return nil
 	case abi.StatusUnknownFunction:
-		return &replay.GuestFailure{Failure: &abi.FailureDetails{Type: "UnknownOrchestrator", Code: replay.CodeUnknownOrchestrator,
+		return &replay.GuestFailure{Failure: &abi.FailureDetails{Type: abi.FailureUnknownOrchestrator, Code: replay.CodeUnknownOrchestrator,
 			Message: fmt.Sprintf("module %s registers no orchestrator named %q", o.inst.digest, s.Name)}}
 	case abi.StatusStuck:
 		return errStuck()
 	default:
-		return &replay.GuestFailure{Failure: &abi.FailureDetails{Type: "GuestError", Code: replay.CodeGuestTrap,
+		return &replay.GuestFailure{Failure: &abi.FailureDetails{Type: abi.FailureGuestError, Code: replay.CodeGuestTrap,
 			Message: fmt.Sprintf("%s returned status %d", what, int32(res[0]))}}
 	}
 }
@@ -147,14 +147,14 @@ func (g *Instance) runActivity(ctx context.Context, item *host.ActivityItem, log
 	switch int32(res[0]) {
 	case abi.StatusOK:
 		if !c.done {
-			return false, string(encodeJSON(&abi.FailureDetails{Type: "GuestError", Message: "activity returned without reporting a result"})), nil
+			return false, string(encodeJSON(&abi.FailureDetails{Type: abi.FailureGuestError, Message: "activity returned without reporting a result"})), nil
 		}
 		return c.status == abi.CompleteOK, c.payload, nil
 	case abi.StatusUnknownFunction:
-		return false, string(encodeJSON(&abi.FailureDetails{Type: "UnknownActivity",
+		return false, string(encodeJSON(&abi.FailureDetails{Type: abi.FailureUnknownActivity,
 			Message: fmt.Sprintf("module %s registers no activity named %q", g.digest, item.Name)})), nil
 	default:
-		return false, string(encodeJSON(&abi.FailureDetails{Type: "GuestError",
+		return false, string(encodeJSON(&abi.FailureDetails{Type: abi.FailureGuestError,
 			Message: fmt.Sprintf("%s returned status %d", abi.ExportActivityRun, int32(res[0]))})), nil
 	}
 }

@@ -81,6 +81,28 @@ func instrumentLoops(wasm []byte) ([]byte, error) {
 	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" || binary.LittleEndian.Uint32(wasm[4:8]) != 1 {
 		return nil, fmt.Errorf("%w: not a WebAssembly 1.0 binary", errInstrument)
 	}
+	secs, err := readSections(wasm)
+	if err != nil {
+		return nil, err
+	}
+	mod, err := scanModule(secs)
+	if err != nil {
+		return nil, err
+	}
+	if err := mod.checkInstrumentable(); err != nil {
+		return nil, err
+	}
+	w := newRewrite(mod, wasm[:8])
+	if err := w.emitSections(secs); err != nil {
+		return nil, err
+	}
+	return w.out, nil
+}
+
+// readSections splits wasm, whose 8-byte header was checked, into its
+// sections in order. It fails (wrapping errInstrument and naming the
+// section id) when a section's size runs past the end of the module.
+func readSections(wasm []byte) ([]section, error) {
 	var secs []section
 	r := &reader{b: wasm, off: 8}
 	for r.off < len(r.b) {
@@ -92,153 +114,258 @@ func instrumentLoops(wasm []byte) ([]byte, error) {
 		}
 		secs = append(secs, section{id, body})
 	}
-	var im imports
-	var types [][]byte // each type's encoding
-	ownGlobals, ownFuncs := uint32(0), uint32(0)
-	startFn, hasStart := uint32(0), false
-	has := map[byte]bool{}
+	return secs, nil
+}
+
+// moduleInfo is what instrumentLoops reads from a module's sections before
+// it rewrites them.
+type moduleInfo struct {
+	im    imports
+	types [][]byte // each type's encoding
+	// ownGlobals and ownFuncs count the globals and functions the module
+	// defines (not imports).
+	ownGlobals, ownFuncs uint32
+	// startFn is the function of the start section, when hasStart.
+	startFn  uint32
+	hasStart bool
+	// has records which section ids are present.
+	has map[byte]bool
+}
+
+// scanModule reads the type, import, function, global and start sections of
+// secs. It fails (wrapping errInstrument and naming the section id) on the
+// first of them that does not decode.
+func scanModule(secs []section) (*moduleInfo, error) {
+	m := &moduleInfo{has: map[byte]bool{}}
 	for _, s := range secs {
-		has[s.id] = true
+		m.has[s.id] = true
 		var err error
 		switch s.id {
 		case 1:
-			types, err = readTypes(s.body)
+			m.types, err = readTypes(s.body)
 		case 2:
-			im, err = readImports(s.body)
+			m.im, err = readImports(s.body)
 		case 3:
 			sr := &reader{b: s.body}
-			ownFuncs, err = sr.u32(), sr.err
+			m.ownFuncs, err = sr.u32(), sr.err
 		case 6:
 			sr := &reader{b: s.body}
-			ownGlobals, err = sr.u32(), sr.err
+			m.ownGlobals, err = sr.u32(), sr.err
 		case 8:
 			sr := &reader{b: s.body}
-			startFn, hasStart, err = sr.u32(), true, sr.err
+			m.startFn, m.hasStart, err = sr.u32(), true, sr.err
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: section %d: %v", errInstrument, s.id, err)
 		}
 	}
+	return m, nil
+}
+
+// checkInstrumentable fails (wrapping errInstrument) unless the module
+// imports wasi_snapshot_preview1.sched_yield with type () -> i32 and has
+// both a function and a code section.
+func (m *moduleInfo) checkInstrumentable() error {
 	// sched_yield: () -> i32
-	if im.schedYield < 0 || int(im.schedYieldType) >= len(types) || string(types[im.schedYieldType]) != "\x60\x00\x01\x7f" {
-		return nil, fmt.Errorf("%w: it does not import wasi_snapshot_preview1.sched_yield () -> i32", errInstrument)
+	im := m.im
+	if im.schedYield < 0 || int(im.schedYieldType) >= len(m.types) || string(m.types[im.schedYieldType]) != "\x60\x00\x01\x7f" {
+		return fmt.Errorf("%w: it does not import wasi_snapshot_preview1.sched_yield () -> i32", errInstrument)
 	}
-	if !has[3] || !has[10] {
-		return nil, fmt.Errorf("%w: no function or code section", errInstrument)
+	if !m.has[3] || !m.has[10] {
+		return fmt.Errorf("%w: no function or code section", errInstrument)
 	}
-	// The type () -> () of the new function, appended if missing.
-	voidType, addType := uint32(len(types)), true
-	for i, t := range types {
+	return nil
+}
+
+// voidType returns the index of the type () -> () among the module's types
+// and false, or the index it gets when appended and true when the module
+// has no such type.
+func (m *moduleInfo) voidType() (index uint32, add bool) {
+	for i, t := range m.types {
 		if string(t) == "\x60\x00\x00" {
-			voidType, addType = uint32(i), false
-			break
+			return uint32(i), false
 		}
 	}
-	flag := im.globals + ownGlobals
+	return uint32(len(m.types)), true
+}
+
+// rewrite is the output of instrumentLoops under construction: the
+// encodings of what it adds to the module and the sections emitted so far.
+type rewrite struct {
+	mod      *moduleInfo
+	voidType uint32 // type index of $yield, () -> ()
+	addType  bool   // voidType must be appended to the type section
+	// newGlobals encodes the interrupt flag and the budget; newExport the
+	// newExports exports added (the flag, and the start function).
+	newGlobals []byte
+	newExport  []byte
+	newExports uint32
+	yieldBody  []byte // the body of $yield
+	check      []byte // the loop-head check
+	out        []byte
+	// added records the sections the module lacked and that were emitted.
+	added map[byte]bool
+}
+
+// newRewrite computes the indexes and encodings that instrumentLoops adds to
+// mod and starts the output with header (the module's first 8 bytes).
+func newRewrite(mod *moduleInfo, header []byte) *rewrite {
+	w := &rewrite{mod: mod, added: map[byte]bool{}}
+	w.voidType, w.addType = mod.voidType()
+	flag := mod.im.globals + mod.ownGlobals
 	budget := flag + 1
-	yieldFn := im.funcs + ownFuncs
+	yieldFn := mod.im.funcs + mod.ownFuncs
+	w.newGlobals = encodeNewGlobals()
+	w.newExport, w.newExports = encodeNewExports(mod, flag)
+	w.yieldBody = encodeYieldBody(uint32(mod.im.schedYield), flag, budget)
+	w.check = encodeLoopCheck(budget, yieldFn)
+	w.out = append([]byte(nil), header...)
+	return w
+}
 
-	newGlobals := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b, 0x7f, 0x01, 0x41}
-	newGlobals = appendS32(newGlobals, yieldEvery)
-	newGlobals = append(newGlobals, 0x0b)
-	newExport := appendName(nil, InterruptGlobal)
-	newExport = append(newExport, 0x03)
-	newExport = appendU32(newExport, flag)
-	newExports := uint32(1)
-	if hasStart {
-		newExport = appendName(newExport, StartExport)
-		newExport = append(newExport, 0x00)
-		newExport = appendU32(newExport, startFn)
-		newExports++
-	}
-	// The body of $yield: no locals.
-	yieldBody := []byte{0x00, 0x41}
-	yieldBody = appendS32(yieldBody, yieldEvery)
-	yieldBody = append(yieldBody, 0x24)
-	yieldBody = appendU32(yieldBody, budget)
-	yieldBody = append(yieldBody, 0x10)
-	yieldBody = appendU32(yieldBody, uint32(im.schedYield))
-	yieldBody = append(yieldBody, 0x1a, 0x23)
-	yieldBody = appendU32(yieldBody, flag)
-	yieldBody = append(yieldBody, 0x04, 0x40, 0x00, 0x0b, 0x0b)
-	// The loop-head check.
-	check := []byte{0x23}
-	check = appendU32(check, budget)
-	check = append(check, 0x41, 0x01, 0x6b, 0x24)
-	check = appendU32(check, budget)
-	check = append(check, 0x23)
-	check = appendU32(check, budget)
-	check = append(check, 0x45, 0x04, 0x40, 0x10)
-	check = appendU32(check, yieldFn)
-	check = append(check, 0x0b)
+// encodeNewGlobals returns the two globals instrumentLoops adds: the
+// interrupt flag (mutable i32, 0) and the budget (mutable i32, yieldEvery).
+func encodeNewGlobals() []byte {
+	g := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b, 0x7f, 0x01, 0x41}
+	g = appendS32(g, yieldEvery)
+	return append(g, 0x0b)
+}
 
-	out := append([]byte(nil), wasm[:8]...)
-	emit := func(id byte, body []byte) {
-		out = append(out, id)
-		out = appendU32(out, uint32(len(body)))
-		out = append(out, body...)
+// encodeNewExports returns the exports instrumentLoops adds and their
+// count: global flag as InterruptGlobal and, when the module has a start
+// section, its function as StartExport.
+func encodeNewExports(mod *moduleInfo, flag uint32) ([]byte, uint32) {
+	e := appendName(nil, InterruptGlobal)
+	e = append(e, 0x03)
+	e = appendU32(e, flag)
+	n := uint32(1)
+	if mod.hasStart {
+		e = appendName(e, StartExport)
+		e = append(e, 0x00)
+		e = appendU32(e, mod.startFn)
+		n++
 	}
-	// appendItems re-emits a vector section with items added at its end.
-	appendItems := func(id byte, body []byte, n uint32, items []byte) {
-		sr := &reader{b: body}
-		count := sr.u32()
-		b := appendU32(nil, count+n)
-		b = append(b, body[sr.off:]...)
-		emit(id, append(b, items...))
-	}
-	// Known sections in their required order; custom sections (0) keep
-	// their place.
-	order := map[byte]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
-	added := map[byte]bool{}
-	addMissing := func(before int) {
-		for _, id := range []byte{1, 6, 7} {
-			if !has[id] && !added[id] && before > order[id] {
-				switch id {
-				case 1:
-					if addType {
-						emit(1, []byte{1, 0x60, 0x00, 0x00})
-					}
-				case 6:
-					emit(6, append([]byte{2}, newGlobals...))
-				case 7:
-					emit(7, append(appendU32(nil, newExports), newExport...))
+	return e, n
+}
+
+// encodeYieldBody returns the body of $yield (no locals): refill global
+// budget, call function schedYield and drop its result, and trap if global
+// flag is set.
+func encodeYieldBody(schedYield, flag, budget uint32) []byte {
+	b := []byte{0x00, 0x41}
+	b = appendS32(b, yieldEvery)
+	b = append(b, 0x24)
+	b = appendU32(b, budget)
+	b = append(b, 0x10)
+	b = appendU32(b, schedYield)
+	b = append(b, 0x1a, 0x23)
+	b = appendU32(b, flag)
+	return append(b, 0x04, 0x40, 0x00, 0x0b, 0x0b)
+}
+
+// encodeLoopCheck returns the loop-head check: decrement global budget and
+// call function yieldFn when it reaches zero.
+func encodeLoopCheck(budget, yieldFn uint32) []byte {
+	c := []byte{0x23}
+	c = appendU32(c, budget)
+	c = append(c, 0x41, 0x01, 0x6b, 0x24)
+	c = appendU32(c, budget)
+	c = append(c, 0x23)
+	c = appendU32(c, budget)
+	c = append(c, 0x45, 0x04, 0x40, 0x10)
+	c = appendU32(c, yieldFn)
+	return append(c, 0x0b)
+}
+
+// sectionOrder is the required order of the known sections; custom
+// sections (0) keep their place.
+var sectionOrder = map[byte]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
+
+// emit appends section id with body to the output.
+func (w *rewrite) emit(id byte, body []byte) {
+	w.out = append(w.out, id)
+	w.out = appendU32(w.out, uint32(len(body)))
+	w.out = append(w.out, body...)
+}
+
+// appendItems re-emits a vector section with n items (encoded in items)
+// added at its end.
+func (w *rewrite) appendItems(id byte, body []byte, n uint32, items []byte) {
+	sr := &reader{b: body}
+	count := sr.u32()
+	b := appendU32(nil, count+n)
+	b = append(b, body[sr.off:]...)
+	w.emit(id, append(b, items...))
+}
+
+// addMissing emits, once each, the type, global and export sections the
+// module lacks whose place in sectionOrder comes before before (the type
+// section only when the void type must be added).
+func (w *rewrite) addMissing(before int) {
+	for _, id := range []byte{1, 6, 7} {
+		if !w.mod.has[id] && !w.added[id] && before > sectionOrder[id] {
+			switch id {
+			case 1:
+				if w.addType {
+					w.emit(1, []byte{1, 0x60, 0x00, 0x00})
 				}
-				added[id] = true
+			case 6:
+				w.emit(6, append([]byte{2}, w.newGlobals...))
+			case 7:
+				w.emit(7, append(appendU32(nil, w.newExports), w.newExport...))
 			}
+			w.added[id] = true
 		}
 	}
+}
+
+// emitSections emits secs in order with the additions, then the missing
+// sections that go last. It fails (wrapping errInstrument) when a function
+// body cannot be instrumented.
+func (w *rewrite) emitSections(secs []section) error {
 	for _, s := range secs {
 		if s.id != 0 {
-			addMissing(order[s.id])
+			w.addMissing(sectionOrder[s.id])
 		}
-		switch s.id {
-		case 1:
-			if addType {
-				appendItems(1, s.body, 1, []byte{0x60, 0x00, 0x00})
-			} else {
-				emit(1, s.body)
-			}
-		case 3:
-			appendItems(3, s.body, 1, appendU32(nil, voidType))
-		case 6:
-			appendItems(6, s.body, 2, newGlobals)
-		case 7:
-			appendItems(7, s.body, newExports, newExport)
-		case 8:
-			// Dropped: exported as StartExport instead.
-		case 10:
-			body, err := instrumentCode(s.body, check)
-			if err != nil {
-				return nil, fmt.Errorf("%w: %v", errInstrument, err)
-			}
-			fn := appendU32(nil, uint32(len(yieldBody)))
-			appendItems(10, body, 1, append(fn, yieldBody...))
-		default:
-			emit(s.id, s.body)
+		if err := w.emitSection(s); err != nil {
+			return err
 		}
 	}
-	addMissing(math.MaxInt)
-	return out, nil
+	w.addMissing(math.MaxInt)
+	return nil
+}
+
+// emitSection emits one of the module's sections: the type, function,
+// global and export sections with their items added, the code section
+// instrumented and with the body of $yield added, the start section not at
+// all (exported as StartExport instead) and any other unchanged.
+func (w *rewrite) emitSection(s section) error {
+	switch s.id {
+	case 1:
+		if w.addType {
+			w.appendItems(1, s.body, 1, []byte{0x60, 0x00, 0x00})
+		} else {
+			w.emit(1, s.body)
+		}
+	case 3:
+		w.appendItems(3, s.body, 1, appendU32(nil, w.voidType))
+	case 6:
+		w.appendItems(6, s.body, 2, w.newGlobals)
+	case 7:
+		w.appendItems(7, s.body, w.newExports, w.newExport)
+	case 8:
+		// Dropped: exported as StartExport instead.
+	case 10:
+		body, err := instrumentCode(s.body, w.check)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errInstrument, err)
+		}
+		fn := appendU32(nil, uint32(len(w.yieldBody)))
+		w.appendItems(10, body, 1, append(fn, w.yieldBody...))
+	default:
+		w.emit(s.id, s.body)
+	}
+	return nil
 }
 
 // imports is what instrumentLoops needs from the import section.

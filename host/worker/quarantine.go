@@ -167,7 +167,7 @@ func (w *Worker) failQuarantined(ctx context.Context, p int, epoch int64, id str
 		return nil
 	}
 	now := w.opts.Now().UTC()
-	f := &abi.FailureDetails{Type: host.FailureQuarantined, Code: replay.CodeQuarantined,
+	f := &abi.FailureDetails{Type: abi.FailureQuarantined, Code: replay.CodeQuarantined,
 		Message: fmt.Sprintf("a message for this instance could not be processed after %d attempts and was quarantined as dead letter %s: %v; "+
 			"fix the cause, then `durablewasm dead-letters replay` puts it back and rewinds the instance", QuarantineAfter, strings.Join(refs, ", "), cause)}
 	c := host.Commit{Partition: p, Epoch: epoch, CommitID: host.NewInstanceID(), State: *st,

@@ -119,7 +119,7 @@ func TestQuarantinedInstanceFailsAndReplayRunsIt(t *testing.T) {
 	createRaw(t, e, "needs-missing-module", missing)
 	e.run(worker.Options{})
 	st := e.wait("needs-missing-module")
-	if st.Status != abi.StatusFailed || st.Failure == nil || st.Failure.Code != replay.CodeQuarantined || st.Failure.Type != host.FailureQuarantined ||
+	if st.Status != abi.StatusFailed || st.Failure == nil || st.Failure.Code != replay.CodeQuarantined || st.Failure.Type != abi.FailureQuarantined ||
 		!strings.Contains(st.Failure.Message, "dead-letters replay") {
 		t.Fatalf("status %s, failure %+v", st.Status, st.Failure)
 	}
