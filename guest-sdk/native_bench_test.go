@@ -114,7 +114,7 @@ func BenchmarkHello5Native(b *testing.B) {
 	reg.RegisterActivity("Bench_Echo", benchEcho)
 	orch, act := reg.lookups()
 	h := &benchHost{results: map[int32][]byte{}}
-	h.r = newRuntime(h, orch, act)
+	h.r = newRuntime(h, orch, act, 0)
 	start := abi.StartRequest{InstanceID: "bench", Name: "Hello5", Input: []byte(`"hello"`)}.Encode()
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {

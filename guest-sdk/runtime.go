@@ -21,13 +21,19 @@ import (
 // a channel, select{}, a mutex, a sleep): the SDK asks the host to abandon
 // the instance (bridge.Host.Stuck; in Wasm it exits with abi.ExitStuck), and
 // the host fails that orchestration with type Stuck.
-// The default is 2 seconds. Change it only between export calls (in an init
-// function or a test).
+//
+// The default is 2 seconds. StepDeadline is read once by each runtime, when
+// it is created: in Wasm at the first export call that runs a function
+// (after every init function ran), natively when a durabletest.Env run
+// begins (or replaces a runtime after a stuck step). Set it in an init
+// function; a change made later does not reach a runtime already created.
+// Tests should set durabletest.Env.StepDeadline instead, which applies to
+// one Env and leaves StepDeadline alone.
 var StepDeadline = 2 * time.Second
 
 func init() {
-	bridge.NewRuntime = func(h bridge.Host, orch, act func(string) any) bridge.Runtime {
-		return newRuntime(h, orch, act)
+	bridge.NewRuntime = func(h bridge.Host, orch, act func(string) any, stepDeadline time.Duration) bridge.Runtime {
+		return newRuntime(h, orch, act, stepDeadline)
 	}
 }
 
@@ -38,6 +44,9 @@ type rt struct {
 	orch  func(string) any
 	act   func(string) any
 	orchs map[int32]*orchestration
+
+	// deadline is the step deadline (see StepDeadline), fixed at creation.
+	deadline time.Duration
 
 	// actNext runs actJob on the activity runner coroutine (see
 	// runActivity), actStop ends it; nil until the first activity.
@@ -63,8 +72,13 @@ type rt struct {
 // maxIdleRunners bounds rt.idle.
 const maxIdleRunners = 64
 
-func newRuntime(h bridge.Host, orch, act func(string) any) *rt {
-	return &rt{host: h, orch: orch, act: act, orchs: map[int32]*orchestration{}}
+// newRuntime returns a runtime over h whose step deadline is deadline, or
+// StepDeadline as it is now when deadline is not positive.
+func newRuntime(h bridge.Host, orch, act func(string) any, deadline time.Duration) *rt {
+	if deadline <= 0 {
+		deadline = StepDeadline
+	}
+	return &rt{host: h, orch: orch, act: act, orchs: map[int32]*orchestration{}, deadline: deadline}
 }
 
 // beginStep marks the start of a start/resume/drop export's wait.
@@ -79,12 +93,12 @@ func (r *rt) beginStep(handle int32) {
 func (r *rt) endStep() { r.stepSeq.Add(1) }
 
 // watchdog reports the step to the host as stuck when it is still the
-// current step after StepDeadline (checked every quarter of it, so a stuck
+// current step after the step deadline (checked every quarter of it, so a stuck
 // step is reported between 1 and 1.25 deadlines after it began), once per
 // step. It exits after a while without steps (or a step it reported) and is
 // restarted by the next one, and at once after Close.
 func (r *rt) watchdog() {
-	d := min(max(StepDeadline/4, time.Millisecond), 250*time.Millisecond)
+	d := min(max(r.deadline/4, time.Millisecond), 250*time.Millisecond)
 	idle, same := 0, time.Duration(0)
 	last, reported := r.stepSeq.Load(), uint64(0)
 	for {
@@ -113,7 +127,7 @@ func (r *rt) watchdog() {
 			last, same = seq, 0
 			continue
 		}
-		if same += d; same >= StepDeadline {
+		if same += d; same >= r.deadline {
 			// The export is blocked inside the coroutine; only the host
 			// can end it (in Wasm this call does not return).
 			reported, same = seq, 0

@@ -379,19 +379,26 @@ func TestGoexitDetected(t *testing.T) {
 }
 
 func TestStuckDetected(t *testing.T) {
-	old := durable.StepDeadline
-	durable.StepDeadline = 50 * time.Millisecond
-	defer func() { durable.StepDeadline = old }()
+	global := durable.StepDeadline
 	release := make(chan struct{})
 	defer close(release)
+	t0 := time.Now()
 	res := run(t, func(ctx *durable.OrchestrationContext) (any, error) {
 		ctx.CreateTimer(ctx.CurrentUTCDateTime()).Await(nil)
 		<-release // blocks outside Await
 		ctx.SetCustomStatus("must not reach the host")
 		return "must not complete", nil
-	}, nil)
+	}, func(env *durabletest.Env) { env.StepDeadline = 50 * time.Millisecond })
 	if res.Status != abi.StatusFailed || res.Failure.Type != "Stuck" {
 		t.Fatalf("status %s failure %+v", res.Status, res.Failure)
+	}
+	// The Env's deadline, not the package's (2s), was used, and the
+	// package's was left alone.
+	if d := time.Since(t0); d >= global {
+		t.Fatalf("stuck detected after %v, Env.StepDeadline is 50ms", d)
+	}
+	if durable.StepDeadline != global {
+		t.Fatalf("durable.StepDeadline changed to %v", durable.StepDeadline)
 	}
 }
 

@@ -8,11 +8,20 @@ import (
 	"github.com/durablewasm/durablewasm/abi"
 )
 
-// wasmRuntime serves the exports of this Wasm instance from DefaultRegistry.
-var wasmRuntime = func() *rt {
-	orch, act := DefaultRegistry.lookups()
-	return newRuntime(wasmHost{}, orch, act)
-}()
+// wasmRuntime serves the exports of this Wasm instance from DefaultRegistry;
+// nil until the first export that runs a function (see wasmRT).
+var wasmRuntime *rt
+
+// wasmRT returns wasmRuntime, creating it on first use: after every init
+// function ran, so that the runtime reads the StepDeadline a guest set in
+// one. Exports are never called concurrently, so it needs no lock.
+func wasmRT() *rt {
+	if wasmRuntime == nil {
+		orch, act := DefaultRegistry.lookups()
+		wasmRuntime = newRuntime(wasmHost{}, orch, act, 0)
+	}
+	return wasmRuntime
+}
 
 // allocBuf is the buffer last returned by durablewasm_alloc. Holding it in a
 // global keeps it alive until the next export call.
@@ -78,16 +87,16 @@ func exportOrchestratorStart(handle int32, ptr, n uint32) int32 {
 	if !ok {
 		return abi.StatusBadRequest
 	}
-	st := wasmRuntime.Start(handle, b) // copies what it keeps
+	st := wasmRT().Start(handle, b) // copies what it keeps
 	releaseAlloc()
 	return st
 }
 
 //go:wasmexport durablewasm_orchestrator_resume
-func exportOrchestratorResume(handle int32) int32 { return wasmRuntime.Resume(handle) }
+func exportOrchestratorResume(handle int32) int32 { return wasmRT().Resume(handle) }
 
 //go:wasmexport durablewasm_orchestrator_drop
-func exportOrchestratorDrop(handle int32) int32 { return wasmRuntime.Drop(handle) }
+func exportOrchestratorDrop(handle int32) int32 { return wasmRT().Drop(handle) }
 
 //go:wasmexport durablewasm_activity_run
 func exportActivityRun(handle int32, ptr, n uint32) int32 {
@@ -95,7 +104,7 @@ func exportActivityRun(handle int32, ptr, n uint32) int32 {
 	if !ok {
 		return abi.StatusBadRequest
 	}
-	st := wasmRuntime.RunActivity(handle, b) // copies what it keeps
+	st := wasmRT().RunActivity(handle, b) // copies what it keeps
 	releaseAlloc()
 	return st
 }

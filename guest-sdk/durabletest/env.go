@@ -41,6 +41,17 @@ type Env struct {
 	// resumes, activity runs) of one Run; default 100000. A Run that hits it
 	// ends with Status Running and Failure of type "MaxSteps".
 	MaxSteps int
+	// StepDeadline is how long one orchestrator step (a start, resume or
+	// drop) may block outside a Task's Await (on a channel, select{}, a
+	// mutex, a sleep) before the SDK reports it stuck; Run then fails that
+	// orchestration with Failure type "Stuck" and abandons the blocked
+	// goroutine. Zero or negative means durable.StepDeadline as it is when
+	// Run begins. It applies to this Env's runs only and never changes
+	// durable.StepDeadline, so tests with different deadlines may run in
+	// parallel. It is read at the start of each Run. The deadline is wall
+	// time, not the fake clock: a stuck step is reported between 1 and 1.25
+	// deadlines after it began.
+	StepDeadline time.Duration
 	// HostError, when non-nil, is consulted before every host call an
 	// orchestration makes; a negative return value (an abi.Err* code) is
 	// returned to the SDK instead of performing the call. Injecting

@@ -109,7 +109,11 @@ func newHost(e *Env) *host {
 		}
 		return nil
 	}
-	h.newRT = func() bridge.Runtime { return bridge.NewRuntime(h, orch, act) }
+	deadline := e.StepDeadline
+	if deadline <= 0 {
+		deadline = durable.StepDeadline
+	}
+	h.newRT = func() bridge.Runtime { return bridge.NewRuntime(h, orch, act, deadline) }
 	h.rt = h.newRT()
 	h.stuck = make(chan int32, 1)
 	return h

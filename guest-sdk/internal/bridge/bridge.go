@@ -7,6 +7,8 @@
 // API.
 package bridge
 
+import "time"
+
 // Host is the set of host functions an orchestration or activity calls. Each
 // method mirrors the abi.Import* function of the same name; buffers are passed
 // as Go slices and strings instead of (ptr, len) pairs. Every method returns
@@ -64,6 +66,9 @@ type Runtime interface {
 // NewRuntime returns a Runtime that serves functions found by the lookup
 // functions over host. orchestrator must return nil or a
 // func(*durable.OrchestrationContext) (any, error); activity nil or a
-// func(*durable.ActivityContext) (any, error). Package durable sets it in its
-// init function, so it is non-nil wherever durable is linked in.
-var NewRuntime func(host Host, orchestrator, activity func(name string) any) Runtime
+// func(*durable.ActivityContext) (any, error). stepDeadline is how long a
+// start, resume or drop may block outside Await before the runtime calls
+// host.Stuck; when it is not positive, the runtime uses durable.StepDeadline
+// as it is at this call. Package durable sets NewRuntime in its init
+// function, so it is non-nil wherever durable is linked in.
+var NewRuntime func(host Host, orchestrator, activity func(name string) any, stepDeadline time.Duration) Runtime
