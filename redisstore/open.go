@@ -170,14 +170,10 @@ func NewExisting(ctx context.Context, client redis.UniversalClient, hub string, 
 	if err := checkHubNameText(hub); err != nil {
 		return nil, err
 	}
-	if err := ValidateHubName(hub); err != nil {
+	s, err := newStore(client, hub, opts)
+	if err != nil {
 		return nil, err
 	}
-	o, err := opts.withDefaults()
-	if err != nil {
-		return nil, fmt.Errorf("task hub %s: %w", hub, err)
-	}
-	s := &Store{rdb: client, hub: hub, opts: o, hk: newHubKeys(hub)}
 	meta := s.hk.meta()
 	v, err := client.HGet(ctx, meta, "partitions").Result()
 	if errors.Is(err, redis.Nil) {

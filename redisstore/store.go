@@ -71,6 +71,19 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
+// newStore checks hub and opts and returns the store's shell: no Redis call
+// yet, no partitions.
+func newStore(client redis.UniversalClient, hub string, opts Options) (*Store, error) {
+	if err := ValidateHubName(hub); err != nil {
+		return nil, err
+	}
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("task hub %s: %w", hub, err)
+	}
+	return &Store{rdb: client, hub: hub, opts: o, hk: newHubKeys(hub)}, nil
+}
+
 // Store is the Redis implementation of client.Store. It is safe for concurrent
 // use. Create it with New or Open.
 type Store struct {
@@ -110,14 +123,11 @@ func ValidateHubName(hub string) error {
 // reads its fixed partition count if it does, and creates the consumer groups.
 // The caller keeps ownership of client (Close does not close it).
 func New(ctx context.Context, client redis.UniversalClient, hub string, opts Options) (*Store, error) {
-	if err := ValidateHubName(hub); err != nil {
+	s, err := newStore(client, hub, opts)
+	if err != nil {
 		return nil, err
 	}
-	o, err := opts.withDefaults()
-	if err != nil {
-		return nil, fmt.Errorf("task hub %s: %w", hub, err)
-	}
-	s := &Store{rdb: client, hub: hub, opts: o, hk: newHubKeys(hub)}
+	o := s.opts
 	meta := s.hk.meta()
 	pipe := client.TxPipeline()
 	pipe.HSetNX(ctx, meta, "partitions", o.Partitions)
