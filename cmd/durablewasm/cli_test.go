@@ -65,19 +65,7 @@ func startStack(t *testing.T) string {
 func startStackOn(t *testing.T, url string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	st, err := redisstore.Open(ctx, url, "DurableFunctionsHub", redisstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	eng, err := sandbox.NewEngine(ctx, sandbox.EngineOptions{CacheDir: filepath.Join(os.TempDir(), "durablewasm-test-cache")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close(ctx)
-	if _, err := client.New(st, eng).Deploy(ctx, "samples", samples.Wasm); err != nil {
-		t.Fatal(err)
-	}
+	deploySamples(t, url)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -91,6 +79,26 @@ func startStackOn(t *testing.T, url string) string {
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	return url
+}
+
+// deploySamples deploys the samples as app "samples" in the default hub of
+// the Redis at url.
+func deploySamples(t *testing.T, url string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := redisstore.Open(ctx, url, "DurableFunctionsHub", redisstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	eng, err := sandbox.NewEngine(ctx, sandbox.EngineOptions{CacheDir: filepath.Join(os.TempDir(), "durablewasm-test-cache")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close(ctx)
+	if _, err := client.New(st, eng).Deploy(ctx, "samples", samples.Wasm); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestQuickStart(t *testing.T) {

@@ -2,17 +2,10 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
-
-	"github.com/durablewasm/durablewasm/host/client"
-	"github.com/durablewasm/durablewasm/host/sandbox"
-	"github.com/durablewasm/durablewasm/redisstore"
-	"github.com/durablewasm/durablewasm/samples"
 )
 
 // controlEntries counts the entries of every control stream of the default hub.
@@ -37,19 +30,7 @@ func TestIdempotencyKeyFlag(t *testing.T) {
 	m := miniredis.RunT(t)
 	url := "redis://" + m.Addr()
 	ctx := context.Background()
-	st, err := redisstore.Open(ctx, url, "DurableFunctionsHub", redisstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	eng, err := sandbox.NewEngine(ctx, sandbox.EngineOptions{CacheDir: filepath.Join(os.TempDir(), "durablewasm-test-cache")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close(ctx)
-	if _, err := client.New(st, eng).Deploy(ctx, "samples", samples.Wasm); err != nil {
-		t.Fatal(err)
-	}
+	deploySamples(t, url)
 	// No worker runs: what is queued stays in the control streams.
 	for i := 0; i < 2; i++ {
 		if out, errs, code := runCLI(ctx, "start-new", "--function-name", "Counter", "--id", "c1", "--input", "0",
