@@ -159,13 +159,50 @@ func (e *Engine) NewInstance(ctx context.Context, digest string, orchestration b
 
 // instantiate does newInstance's work once the breaker let it through.
 func (e *Engine) instantiate(ctx context.Context, ent *compileEntry, g *Instance, orchestration bool) (*Instance, error) {
-	digest, st := g.digest, g.settings
+	e.applyLimits(g, orchestration)
+	cfg := g.moduleConfig(orchestration)
+	if alloc := memoryAllocator(g.memLimit); alloc != nil {
+		ctx = experimental.WithMemoryAllocator(ctx, alloc)
+	}
+	mod, err := e.instantiateModule(ctx, ent, g, cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.mod = mod
+	g.armAbort(ent, mod)
+	if err := g.initialize(ctx, ent, mod, e.opts.InstantiateTimeout); err != nil {
+		return nil, err
+	}
+	g.bindExports(mod)
+	return g, nil
+}
+
+// applyLimits narrows g's memory limit to the module's settings and sets
+// its call deadline: the step deadline (the module's, if it sets one) for an
+// orchestration instance, the activity deadline (likewise) for an activity
+// instance.
+func (e *Engine) applyLimits(g *Instance, orchestration bool) {
+	st := g.settings
 	if st.MemoryLimitBytes > 0 && st.MemoryLimitBytes < g.memLimit {
 		g.memLimit = st.MemoryLimitBytes
 	}
 	if orchestration && st.StepTimeout > 0 {
 		g.timeout = st.StepTimeout
 	}
+	if !orchestration {
+		g.timeout = e.opts.ActivityTimeout
+		if st.ActivityTimeout > 0 {
+			g.timeout = st.ActivityTimeout
+		}
+	}
+}
+
+// moduleConfig returns the module configuration of g: no start functions,
+// the system monotonic clock, sleeps that end when g is interrupted, stderr
+// kept in g.stderr and stdout discarded; an orchestration instance sees the
+// step's replay-safe wall clock and deterministic randomness, an activity
+// instance the real ones.
+func (g *Instance) moduleConfig(orchestration bool) wazero.ModuleConfig {
 	// The start function runs below, through call, under the deadline: the
 	// rewriter turned an instrumented module's start section into the
 	// StartExport export. (A module it could not instrument runs its start
@@ -175,20 +212,18 @@ func (e *Engine) instantiate(ctx context.Context, ent *compileEntry, g *Instance
 	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions().
 		WithSysNanotime().WithNanosleep(g.nanosleep).WithStderr(g.stderr).WithStdout(io.Discard)
 	if orchestration {
-		cfg = cfg.WithWalltime(func() (int64, int32) {
+		return cfg.WithWalltime(func() (int64, int32) {
 			n := g.now.Load()
 			return n / 1e9, int32(n % 1e9)
 		}, sys.ClockResolution(1)).WithRandSource(&zeroReader{state: 0x5eed})
-	} else {
-		cfg = cfg.WithSysWalltime().WithRandSource(rand.Reader)
-		g.timeout = e.opts.ActivityTimeout
-		if st.ActivityTimeout > 0 {
-			g.timeout = st.ActivityTimeout
-		}
 	}
-	if alloc := memoryAllocator(g.memLimit); alloc != nil {
-		ctx = experimental.WithMemoryAllocator(ctx, alloc)
-	}
+	return cfg.WithSysWalltime().WithRandSource(rand.Reader)
+}
+
+// instantiateModule instantiates ent's module with cfg under the
+// instantiation deadline, which g's abort cancels. On failure it untracks g
+// and returns the error of instantiateError.
+func (e *Engine) instantiateModule(ctx context.Context, ent *compileEntry, g *Instance, cfg wazero.ModuleConfig) (api.Module, error) {
 	limit := e.opts.InstantiateTimeout
 	ictx, cancel := context.WithTimeout(ctx, limit)
 	g.onAbort(cancel)
@@ -197,23 +232,38 @@ func (e *Engine) instantiate(ctx context.Context, ent *compileEntry, g *Instance
 	cancel()
 	if err != nil {
 		g.untrack()
-		var exit *sys.ExitError
-		switch {
-		case g.aborted.Load():
-			return nil, fmt.Errorf("instantiate module %s: %w", digest, ErrAborted)
-		case ctx.Err() != nil:
-			return nil, fmt.Errorf("instantiate module %s: %w", digest, ctx.Err())
-		case deadline || errors.As(err, &exit) || strings.Contains(err.Error(), "wasm error"):
-			// The start section trapped or overran: the guest's fault.
-			msg := err.Error()
-			if deadline || errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded {
-				msg = fmt.Sprintf("the start function ran longer than the instantiation deadline of %s and was stopped", limit)
-			}
-			return nil, instantiateFailure(digest, msg, g.stderr.take())
-		}
-		return nil, fmt.Errorf("instantiate module %s: %w%s", digest, err, stderrSuffix(g.stderr.take()))
+		return nil, g.instantiateError(ctx, err, deadline, limit)
 	}
-	g.mod = mod
+	return mod, nil
+}
+
+// instantiateError classifies err, the failure of InstantiateModule (deadline:
+// the instantiation deadline limit passed): ErrAborted after a shutdown's
+// abort, ctx's error once ctx ended, a GuestTrap (instantiateFailure) when
+// the start section trapped or overran, and otherwise err itself, with the
+// guest's stderr.
+func (g *Instance) instantiateError(ctx context.Context, err error, deadline bool, limit time.Duration) error {
+	digest := g.digest
+	var exit *sys.ExitError
+	switch {
+	case g.aborted.Load():
+		return fmt.Errorf("instantiate module %s: %w", digest, ErrAborted)
+	case ctx.Err() != nil:
+		return fmt.Errorf("instantiate module %s: %w", digest, ctx.Err())
+	case deadline || errors.As(err, &exit) || strings.Contains(err.Error(), "wasm error"):
+		// The start section trapped or overran: the guest's fault.
+		msg := err.Error()
+		if deadline || errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded {
+			msg = fmt.Sprintf("the start function ran longer than the instantiation deadline of %s and was stopped", limit)
+		}
+		return instantiateFailure(digest, msg, g.stderr.take())
+	}
+	return fmt.Errorf("instantiate module %s: %w%s", digest, err, stderrSuffix(g.stderr.take()))
+}
+
+// armAbort finds the interrupt global of an instrumented module and makes
+// g's abort set it; for a module without one, abort closes mod.
+func (g *Instance) armAbort(ent *compileEntry, mod api.Module) {
 	if ent.instrumented {
 		g.interrupt, _ = mod.ExportedGlobal(InterruptGlobal).(api.MutableGlobal)
 	}
@@ -222,6 +272,14 @@ func (e *Engine) instantiate(ctx context.Context, ent *compileEntry, g *Instance
 	} else {
 		g.onAbort(func() { _ = mod.CloseWithExitCode(context.Background(), sys.ExitCodeContextCanceled) })
 	}
+}
+
+// initialize runs mod's StartExport (only in an instrumented module) and
+// _initialize, those it exports, under the instantiation deadline limit,
+// then restores g's call deadline. On failure it closes g and returns a
+// GuestTrap (instantiateFailure) when the guest is at fault, the call's
+// error otherwise.
+func (g *Instance) initialize(ctx context.Context, ent *compileEntry, mod api.Module, limit time.Duration) error {
 	timeout := g.timeout
 	g.timeout, g.instantiating = limit, true
 	for _, name := range []string{StartExport, "_initialize"} {
@@ -233,18 +291,23 @@ func (e *Engine) instantiate(ctx context.Context, ent *compileEntry, g *Instance
 			g.Close(ctx)
 			var gf *replay.GuestFailure
 			if errors.As(err, &gf) {
-				return nil, instantiateFailure(digest, gf.Failure.Message, gf.Failure.Stack)
+				return instantiateFailure(g.digest, gf.Failure.Message, gf.Failure.Stack)
 			}
-			return nil, fmt.Errorf("instantiate module %s: %w", digest, err)
+			return fmt.Errorf("instantiate module %s: %w", g.digest, err)
 		}
 	}
 	g.timeout, g.instantiating = timeout, false
+	return nil
+}
+
+// bindExports looks up the ABI's exported functions in mod (nil for those
+// mod does not export).
+func (g *Instance) bindExports(mod api.Module) {
 	g.fnAlloc = mod.ExportedFunction(abi.ExportAlloc)
 	g.fnStart = mod.ExportedFunction(abi.ExportOrchestratorStart)
 	g.fnRes = mod.ExportedFunction(abi.ExportOrchestratorResume)
 	g.fnDrop = mod.ExportedFunction(abi.ExportOrchestratorDrop)
 	g.fnAct = mod.ExportedFunction(abi.ExportActivityRun)
-	return g, nil
 }
 
 // instantiateFailure is the failure of a module whose start function or
@@ -322,74 +385,6 @@ func (g *Instance) untrack() {
 // context.Canceled, so that it never counts as a failed attempt of a message
 // (see transient).
 var ErrAborted = fmt.Errorf("interrupted: the worker is shutting down: %w", context.Canceled)
-
-// Set tracks the live instances of one worker, so that its shutdown
-// can interrupt every running guest call.
-type Set struct {
-	mu      sync.Mutex
-	live    map[*Instance]struct{}
-	aborted bool
-	done    chan struct{} // closed by abort
-}
-
-type guestSetKey struct{}
-
-func NewSet() *Set {
-	return &Set{live: map[*Instance]struct{}{}, done: make(chan struct{})}
-}
-
-// with returns ctx carrying s: instances created with it are tracked, and
-// blocking host calls (outbound HTTP) end when s is aborted.
-func (s *Set) With(ctx context.Context) context.Context {
-	if ctx.Value(guestSetKey{}) == s {
-		return ctx
-	}
-	return context.WithValue(ctx, guestSetKey{}, s)
-}
-
-// add tracks g; false once s was aborted.
-func (s *Set) add(g *Instance) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.aborted {
-		return false
-	}
-	s.live[g] = struct{}{}
-	return true
-}
-
-func (s *Set) remove(g *Instance) {
-	s.mu.Lock()
-	delete(s.live, g)
-	s.mu.Unlock()
-}
-
-// abort interrupts every tracked instance and refuses new ones.
-func (s *Set) Abort() int {
-	s.mu.Lock()
-	if !s.aborted {
-		s.aborted = true
-		close(s.done)
-	}
-	live := make([]*Instance, 0, len(s.live))
-	for g := range s.live {
-		live = append(live, g)
-	}
-	s.mu.Unlock()
-	for _, g := range live {
-		g.abort()
-	}
-	return len(live)
-}
-
-// abortedChan returns a channel closed when the guest set in ctx, if any,
-// is aborted (nil otherwise).
-func abortedChan(ctx context.Context) <-chan struct{} {
-	if s, _ := ctx.Value(guestSetKey{}).(*Set); s != nil {
-		return s.done
-	}
-	return nil
-}
 
 func stderrSuffix(s string) string {
 	if s == "" {
