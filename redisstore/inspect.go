@@ -63,93 +63,153 @@ func (s *Store) InspectPartition(ctx context.Context, p int) (*PartitionSnapshot
 	if err := s.checkPartition("inspect", p); err != nil {
 		return nil, err
 	}
-	k := s.parts[p]
-	snap := &PartitionSnapshot{Partition: p}
-	wrap := func(what string, err error) error { return fmt.Errorf("inspect partition %d: %s: %w", p, what, err) }
-
-	lease, err := s.rdb.HGetAll(ctx, k.lease()).Result()
-	if err != nil {
-		return nil, wrap("lease", err)
+	in := &inspection{s: s, k: s.parts[p], snap: &PartitionSnapshot{Partition: p}}
+	for _, read := range []func(context.Context) error{
+		in.readLease, in.readInstances, in.readControl, in.readActivities,
+		in.readTimers, in.readOutbox, in.readDeadLetters,
+	} {
+		if err := read(ctx); err != nil {
+			return nil, err
+		}
 	}
-	snap.LeaseOwner = lease["owner"]
-	snap.LeaseEpoch, _ = strconv.ParseInt(lease["epoch"], 10, 64)
+	return in.snap, nil
+}
+
+// inspection is one InspectPartition: the partition's keys and the
+// snapshot it fills in. Each read method fills in one part of the snapshot
+// and fails with an error from wrap.
+type inspection struct {
+	s    *Store
+	k    partKeys
+	snap *PartitionSnapshot
+}
+
+// wrap names the partition and what was being read in err.
+func (in *inspection) wrap(what string, err error) error {
+	return fmt.Errorf("inspect partition %d: %s: %w", in.snap.Partition, what, err)
+}
+
+// undecodable records an entry of key that does not decode.
+func (in *inspection) undecodable(key, id string, err error) {
+	in.snap.Undecodable = append(in.snap.Undecodable, fmt.Sprintf("%s %s: %v", key, id, err))
+}
+
+// readLease reads the lease's owner, epoch and expiry.
+func (in *inspection) readLease(ctx context.Context) error {
+	lease, err := in.s.rdb.HGetAll(ctx, in.k.lease()).Result()
+	if err != nil {
+		return in.wrap("lease", err)
+	}
+	in.snap.LeaseOwner = lease["owner"]
+	in.snap.LeaseEpoch, _ = strconv.ParseInt(lease["epoch"], 10, 64)
 	if ms, err := strconv.ParseInt(lease["exp"], 10, 64); err == nil {
-		snap.LeaseExpires = time.UnixMilli(ms).UTC()
+		in.snap.LeaseExpires = time.UnixMilli(ms).UTC()
 	}
-	if snap.Instances, err = s.rdb.ZRange(ctx, k.idxCreated(), 0, -1).Result(); err != nil {
-		return nil, wrap("instances", err)
-	}
+	return nil
+}
 
-	ctl, err := s.rangeAll(ctx, k.ctl())
+// readInstances reads the ids of the created-time index.
+func (in *inspection) readInstances(ctx context.Context) error {
+	var err error
+	if in.snap.Instances, err = in.s.rdb.ZRange(ctx, in.k.idxCreated(), 0, -1).Result(); err != nil {
+		return in.wrap("instances", err)
+	}
+	return nil
+}
+
+// readControl reads the control stream's entries and pending entries list.
+func (in *inspection) readControl(ctx context.Context) error {
+	ctl, err := in.s.rangeAll(ctx, in.k.ctl())
 	if err != nil {
-		return nil, wrap("control stream", err)
+		return in.wrap("control stream", err)
 	}
 	for _, m := range ctl {
 		raw, _ := m.Values[fieldMsg].(string)
 		cm, err := decodeMsg(m.ID, raw)
 		if err != nil {
-			snap.Undecodable = append(snap.Undecodable, fmt.Sprintf("%s %s: %v", k.ctl(), m.ID, err))
+			in.undecodable(in.k.ctl(), m.ID, err)
 			continue
 		}
-		snap.Control = append(snap.Control, cm)
+		in.snap.Control = append(in.snap.Control, cm)
 	}
-	if snap.ControlPending, err = s.pendingAll(ctx, k.ctl()); err != nil {
-		return nil, wrap("control pending", err)
+	if in.snap.ControlPending, err = in.s.pendingAll(ctx, in.k.ctl()); err != nil {
+		return in.wrap("control pending", err)
 	}
+	return nil
+}
 
-	act, err := s.rangeAll(ctx, k.act())
+// readActivities reads the activity stream's entries and pending entries
+// list.
+func (in *inspection) readActivities(ctx context.Context) error {
+	act, err := in.s.rangeAll(ctx, in.k.act())
 	if err != nil {
-		return nil, wrap("activity stream", err)
+		return in.wrap("activity stream", err)
 	}
 	for _, m := range act {
 		raw, _ := m.Values[fieldItem].(string)
-		it, err := decodeItem(p, m.ID, raw)
+		it, err := decodeItem(in.snap.Partition, m.ID, raw)
 		if err != nil {
-			snap.Undecodable = append(snap.Undecodable, fmt.Sprintf("%s %s: %v", k.act(), m.ID, err))
+			in.undecodable(in.k.act(), m.ID, err)
 			continue
 		}
-		snap.Activities = append(snap.Activities, it)
+		in.snap.Activities = append(in.snap.Activities, it)
 	}
-	if snap.ActivityPending, err = s.pendingAll(ctx, k.act()); err != nil {
-		return nil, wrap("activity pending", err)
+	if in.snap.ActivityPending, err = in.s.pendingAll(ctx, in.k.act()); err != nil {
+		return in.wrap("activity pending", err)
 	}
+	return nil
+}
 
-	timers, err := s.rdb.ZRangeWithScores(ctx, k.timers(), 0, -1).Result()
+// readTimers reads the timer set.
+func (in *inspection) readTimers(ctx context.Context) error {
+	timers, err := in.s.rdb.ZRangeWithScores(ctx, in.k.timers(), 0, -1).Result()
 	if err != nil {
-		return nil, wrap("timers", err)
+		return in.wrap("timers", err)
 	}
 	for _, z := range timers {
 		raw, _ := z.Member.(string)
 		cm, err := decodeMsg("", raw)
 		if err != nil {
-			snap.Undecodable = append(snap.Undecodable, fmt.Sprintf("%s member: %v", k.timers(), err))
+			in.snap.Undecodable = append(in.snap.Undecodable, fmt.Sprintf("%s member: %v", in.k.timers(), err))
 			continue
 		}
-		snap.Timers = append(snap.Timers, host.TimerItem{FireAt: time.UnixMilli(int64(z.Score)).UTC(), Message: cm})
+		in.snap.Timers = append(in.snap.Timers, host.TimerItem{FireAt: time.UnixMilli(int64(z.Score)).UTC(), Message: cm})
 	}
+	return nil
+}
 
-	out, err := s.rangeAll(ctx, k.outbox())
+// readOutbox reads the outbox stream, each message with its target
+// partition.
+func (in *inspection) readOutbox(ctx context.Context) error {
+	out, err := in.s.rangeAll(ctx, in.k.outbox())
 	if err != nil {
-		return nil, wrap("outbox", err)
+		return in.wrap("outbox", err)
 	}
 	for _, m := range out {
 		raw, _ := m.Values[fieldOutbox].(string)
 		var w wireOutbox
 		if err := json.Unmarshal([]byte(raw), &w); err != nil {
-			snap.Undecodable = append(snap.Undecodable, fmt.Sprintf("%s %s: %v", k.outbox(), m.ID, err))
+			in.undecodable(in.k.outbox(), m.ID, err)
 			continue
 		}
 		cm, err := decodeMsg(m.ID, w.M)
 		if err != nil {
-			snap.Undecodable = append(snap.Undecodable, fmt.Sprintf("%s %s: %v", k.outbox(), m.ID, err))
+			in.undecodable(in.k.outbox(), m.ID, err)
 			continue
 		}
-		snap.Outbox = append(snap.Outbox, host.OutboxMessage{Partition: host.PartitionFor(cm.InstanceID, s.n), Message: cm})
+		in.snap.Outbox = append(in.snap.Outbox, host.OutboxMessage{Partition: host.PartitionFor(cm.InstanceID, in.s.n), Message: cm})
 	}
-	if snap.DeadLetters, err = s.rdb.XLen(ctx, k.dead()).Result(); err != nil && !isNil(err) {
-		return nil, wrap("dead letters", err)
+	return nil
+}
+
+// readDeadLetters reads the length of the dead-letter stream (0 when it
+// does not exist).
+func (in *inspection) readDeadLetters(ctx context.Context) error {
+	var err error
+	if in.snap.DeadLetters, err = in.s.rdb.XLen(ctx, in.k.dead()).Result(); err != nil && !isNil(err) {
+		return in.wrap("dead letters", err)
 	}
-	return snap, nil
+	return nil
 }
 
 // rangeAll reads every entry of a stream, in pages.

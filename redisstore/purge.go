@@ -285,65 +285,107 @@ func (s *Store) exactCreated(ctx context.Context, f *filter, entries []idxEntry)
 // from the indexes. It never loads instance hashes except in boundary
 // milliseconds.
 func (s *Store) countMatching(ctx context.Context, f *filter, statuses []abi.RuntimeStatus) (int, error) {
+	if f.prefix == "" {
+		return s.countByScore(ctx, f, statuses)
+	}
+	return s.countByPrefix(ctx, f, statuses)
+}
+
+// scoreEdge is the read of one index key's members in one boundary
+// millisecond.
+type scoreEdge struct {
+	part int
+	cmd  *redis.ZSliceCmd
+}
+
+// countByScore is countMatching without a prefix: one pipeline of ZCOUNTs
+// over f's created range and reads of the boundary milliseconds, then the
+// boundary members outside the exact bounds subtracted.
+func (s *Store) countByScore(ctx context.Context, f *filter, statuses []abi.RuntimeStatus) (int, error) {
+	lo, hi := f.scoreRange()
+	bounds := f.boundaryMillis()
+	pipe := s.rdb.Pipeline()
+	var counts []*redis.IntCmd
+	var edges []scoreEdge
+	for p := range s.parts {
+		for _, key := range s.indexKeys(p, statuses) {
+			counts = append(counts, pipe.ZCount(ctx, key, lo, hi))
+			for _, b := range bounds {
+				sc := strconv.FormatInt(b, 10)
+				edges = append(edges, scoreEdge{p, pipe.ZRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{Min: sc, Max: sc})})
+			}
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !isNil(err) {
+		return 0, err
+	}
+	n := 0
+	for _, c := range counts {
+		n += int(c.Val())
+	}
+	var boundary []idxEntry
+	for _, e := range edges {
+		for _, z := range e.cmd.Val() {
+			id, _ := z.Member.(string)
+			boundary = append(boundary, idxEntry{cursor: cursor{score: int64(z.Score), id: id}, part: e.part})
+		}
+	}
+	// The boundary members were counted; subtract those outside.
+	outside, err := s.countOutside(ctx, f, boundary)
+	if err != nil {
+		return 0, err
+	}
+	return n - outside, nil
+}
+
+// scoreRange returns the created-index score range of f as ZCOUNT bounds
+// ("-inf" and "+inf" when unset).
+func (f *filter) scoreRange() (lo, hi string) {
+	lo, hi = "-inf", "+inf"
+	if f.loSet {
+		lo = strconv.FormatInt(f.lo, 10)
+	}
+	if f.hiSet {
+		hi = strconv.FormatInt(f.hi, 10)
+	}
+	return lo, hi
+}
+
+// boundaryMillis returns the boundary milliseconds of f whose members may
+// be outside the exact bounds (each once).
+func (f *filter) boundaryMillis() []int64 {
+	var bounds []int64
+	if f.loSet && f.needsExact(f.lo) {
+		bounds = append(bounds, f.lo)
+	}
+	if f.hiSet && !(f.loSet && f.hi == f.lo) && f.needsExact(f.hi) {
+		bounds = append(bounds, f.hi)
+	}
+	return bounds
+}
+
+// countOutside returns how many of entries are outside f's exact created
+// bounds, or gone (see exactCreated).
+func (s *Store) countOutside(ctx context.Context, f *filter, entries []idxEntry) (int, error) {
+	created, err := s.exactCreated(ctx, f, entries)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range created {
+		if c == "" {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// countByPrefix is countMatching with a prefix: it reads the ids from the
+// indexes, page by page, and counts those with f's prefix that are within
+// its exact created bounds.
+func (s *Store) countByPrefix(ctx context.Context, f *filter, statuses []abi.RuntimeStatus) (int, error) {
 	var boundary []idxEntry
 	n := 0
-	if f.prefix == "" {
-		lo, hi := "-inf", "+inf"
-		if f.loSet {
-			lo = strconv.FormatInt(f.lo, 10)
-		}
-		if f.hiSet {
-			hi = strconv.FormatInt(f.hi, 10)
-		}
-		// Boundary milliseconds whose members may be outside the exact
-		// bounds.
-		var bounds []int64
-		if f.loSet && f.needsExact(f.lo) {
-			bounds = append(bounds, f.lo)
-		}
-		if f.hiSet && !(f.loSet && f.hi == f.lo) && f.needsExact(f.hi) {
-			bounds = append(bounds, f.hi)
-		}
-		pipe := s.rdb.Pipeline()
-		var counts []*redis.IntCmd
-		type edge struct {
-			part int
-			cmd  *redis.ZSliceCmd
-		}
-		var edges []edge
-		for p := range s.parts {
-			for _, key := range s.indexKeys(p, statuses) {
-				counts = append(counts, pipe.ZCount(ctx, key, lo, hi))
-				for _, b := range bounds {
-					sc := strconv.FormatInt(b, 10)
-					edges = append(edges, edge{p, pipe.ZRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{Min: sc, Max: sc})})
-				}
-			}
-		}
-		if _, err := pipe.Exec(ctx); err != nil && !isNil(err) {
-			return 0, err
-		}
-		for _, c := range counts {
-			n += int(c.Val())
-		}
-		for _, e := range edges {
-			for _, z := range e.cmd.Val() {
-				id, _ := z.Member.(string)
-				boundary = append(boundary, idxEntry{cursor: cursor{score: int64(z.Score), id: id}, part: e.part})
-			}
-		}
-		// The boundary members were counted; subtract those outside.
-		created, err := s.exactCreated(ctx, f, boundary)
-		if err != nil {
-			return 0, err
-		}
-		for _, c := range created {
-			if c == "" {
-				n--
-			}
-		}
-		return n, nil
-	}
 	srcs := s.newSources(f, statuses, cursor{}, false, maxFetch, false)
 	for {
 		if _, err := s.readSources(ctx, srcs); err != nil {
@@ -359,16 +401,11 @@ func (s *Store) countMatching(ctx context.Context, f *filter, statuses []abi.Run
 			ps.buf = nil
 			pending = pending || !ps.done
 		}
-		created, err := s.exactCreated(ctx, f, boundary)
+		outside, err := s.countOutside(ctx, f, boundary)
 		if err != nil {
 			return 0, err
 		}
-		n += len(boundary)
-		for _, c := range created {
-			if c == "" {
-				n--
-			}
-		}
+		n += len(boundary) - outside
 		boundary = boundary[:0]
 		if !pending {
 			return n, nil

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -173,80 +174,125 @@ func upCommand() *cli.Command {
 			&cli.StringFlag{Name: "task-hub-name", Value: "DurableFunctionsHub", Usage: "task hub (other commands on this machine use it by default)"},
 			&cli.IntFlag{Name: "partitions", Value: 16, Usage: "partitions of the task hub"},
 		}, append(workerFlags(), httpFlags(httpapi.DefaultAddr)...)...),
-		Action: func(c *cli.Context) error {
-			if err := checkWorkerFlags(c); err != nil {
-				return err
-			}
-			if err := redisstore.CheckLoopbackAddr(c.String("listen")); err != nil {
-				return exitWith(2, "--listen: %v", err)
-			}
-			hub := c.String("task-hub-name")
-			if err := redisstore.ValidateHubName(hub); err != nil {
-				return exitWith(2, "--task-hub-name: %v", err)
-			}
-			log := newLogger(c)
-			emb, err := redisstore.StartEmbedded(c.String("listen"))
-			if err != nil && !c.IsSet("listen") {
-				emb, err = redisstore.StartEmbedded("127.0.0.1:0")
-			}
-			if err != nil {
-				return exitWith(1, "start embedded Redis: %v", err)
-			}
-			defer emb.Close()
-			stateFile, err := redisstore.DefaultStateFile()
-			if err != nil {
-				return exitWith(1, "locate the state file: %v", err)
-			}
-			store, err := redisstore.Open(c.Context, emb.URL(), hub, redisstore.Options{Partitions: c.Int("partitions")})
-			if err != nil {
-				return openErr(err)
-			}
-			defer store.Close()
-			engine, err := sandbox.NewEngine(c.Context, sandbox.EngineOptions{Logger: log})
-			if err != nil {
-				return err
-			}
-			defer engine.Close(context.Background())
-			info, err := client.New(store, engine).Deploy(c.Context, "samples", samples.Wasm)
-			if err != nil {
-				return err
-			}
-			api, err := startHTTP(c, client.New(store, nil), log, true)
-			if err != nil {
-				return err
-			}
-			defer api.stop()
-			var orchs []string
-			for _, f := range info.Functions {
-				if f.Kind == abi.KindOrchestrator {
-					orchs = append(orchs, f.Name)
-				}
-			}
-			// Announce `up` (the state file other commands find it by, then
-			// the banner) only once it can serve: samples deployed, the HTTP
-			// API listening, the worker about to run.
-			ready := func() error {
-				if err := redisstore.WriteState(stateFile, redisstore.State{URL: emb.URL(), Hub: hub}); err != nil {
-					return exitWith(1, "%v", err)
-				}
-				w := c.App.Writer
-				fmt.Fprintf(w, "durablewasm is up.\n")
-				fmt.Fprintf(w, "  embedded Redis: %s (in memory only: everything is lost when this process stops)\n", redisstore.RedactURL(emb.URL()))
-				fmt.Fprintf(w, "  task hub:       %s\n", hub)
-				fmt.Fprintf(w, "  deployed app:   samples (%s)\n", info.Digest)
-				fmt.Fprintf(w, "  orchestrators:  %s\n", strings.Join(orchs, ", "))
-				fmt.Fprintf(w, "  HTTP API:       %s\n", api.describe())
-				fmt.Fprintf(w, "Other durablewasm commands on this machine find it (and its task hub) through %s. Try, in another shell:\n", stateFile)
-				fmt.Fprintf(w, "  durablewasm start-new --function-name E1_HelloSequence --id x1\n")
-				fmt.Fprintf(w, "  durablewasm get-runtime-status --id x1 --show-output true\n")
-				if api.url() != "" && !api.auth {
-					fmt.Fprintf(w, "  curl -X POST '%s/orchestrators/E1_HelloSequence/wait?timeout=2&retryInterval=0.5'\n", api.url())
-				}
-				fmt.Fprintf(w, "Stop with Ctrl-C.\n")
-				return nil
-			}
-			defer func() { _ = redisstore.RemoveState(stateFile) }()
-			return runWorker(c, store, engine, api, log, ready)
-		},
+		Action: upAction,
 	}
+}
+
+// upAction runs `up`: it checks the flags, starts the embedded Redis, opens
+// the task hub, deploys the samples, starts the HTTP API and runs a worker
+// until the command's context ends, announcing itself (announceUp) once the
+// worker is about to run. On the way out it removes the state file and
+// stops what it started, in reverse order.
+func upAction(c *cli.Context) error {
+	hub, err := checkUpFlags(c)
+	if err != nil {
+		return err
+	}
+	log := newLogger(c)
+	emb, err := startUpRedis(c)
+	if err != nil {
+		return err
+	}
+	defer emb.Close()
+	stateFile, err := redisstore.DefaultStateFile()
+	if err != nil {
+		return exitWith(1, "locate the state file: %v", err)
+	}
+	store, err := redisstore.Open(c.Context, emb.URL(), hub, redisstore.Options{Partitions: c.Int("partitions")})
+	if err != nil {
+		return openErr(err)
+	}
+	defer store.Close()
+	engine, err := sandbox.NewEngine(c.Context, sandbox.EngineOptions{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer engine.Close(context.Background())
+	info, err := client.New(store, engine).Deploy(c.Context, "samples", samples.Wasm)
+	if err != nil {
+		return err
+	}
+	api, err := startHTTP(c, client.New(store, nil), log, true)
+	if err != nil {
+		return err
+	}
+	defer api.stop()
+	up := &upAnnouncement{url: emb.URL(), hub: hub, stateFile: stateFile, digest: info.Digest, orchs: orchestratorNames(info), api: api}
+	defer func() { _ = redisstore.RemoveState(stateFile) }()
+	return runWorker(c, store, engine, api, log, func() error { return up.announce(c.App.Writer) })
+}
+
+// checkUpFlags checks the worker flags, --listen and --task-hub-name, and
+// returns the hub's name; its errors are those the command exits with.
+func checkUpFlags(c *cli.Context) (hub string, err error) {
+	if err := checkWorkerFlags(c); err != nil {
+		return "", err
+	}
+	if err := redisstore.CheckLoopbackAddr(c.String("listen")); err != nil {
+		return "", exitWith(2, "--listen: %v", err)
+	}
+	hub = c.String("task-hub-name")
+	if err := redisstore.ValidateHubName(hub); err != nil {
+		return "", exitWith(2, "--task-hub-name: %v", err)
+	}
+	return hub, nil
+}
+
+// startUpRedis starts the embedded Redis on --listen or, when that fails
+// and --listen was not given, on a free loopback port. It fails with exit
+// status 1.
+func startUpRedis(c *cli.Context) (*redisstore.Embedded, error) {
+	emb, err := redisstore.StartEmbedded(c.String("listen"))
+	if err != nil && !c.IsSet("listen") {
+		emb, err = redisstore.StartEmbedded("127.0.0.1:0")
+	}
+	if err != nil {
+		return nil, exitWith(1, "start embedded Redis: %v", err)
+	}
+	return emb, nil
+}
+
+// orchestratorNames returns the names of the orchestrators among info's
+// functions, in order.
+func orchestratorNames(info *sandbox.ModuleInfo) []string {
+	var orchs []string
+	for _, f := range info.Functions {
+		if f.Kind == abi.KindOrchestrator {
+			orchs = append(orchs, f.Name)
+		}
+	}
+	return orchs
+}
+
+// upAnnouncement is what `up` announces once it can serve: the embedded
+// Redis's URL, the hub, the state file, the samples' digest and
+// orchestrators and the HTTP API.
+type upAnnouncement struct {
+	url, hub, stateFile, digest string
+	orchs                       []string
+	api                         *httpAPI
+}
+
+// announce announces `up` (the state file other commands find it by, then
+// the banner on w) only once it can serve: samples deployed, the HTTP API
+// listening, the worker about to run. It fails with exit status 1 when the
+// state file cannot be written.
+func (u *upAnnouncement) announce(w io.Writer) error {
+	if err := redisstore.WriteState(u.stateFile, redisstore.State{URL: u.url, Hub: u.hub}); err != nil {
+		return exitWith(1, "%v", err)
+	}
+	fmt.Fprintf(w, "durablewasm is up.\n")
+	fmt.Fprintf(w, "  embedded Redis: %s (in memory only: everything is lost when this process stops)\n", redisstore.RedactURL(u.url))
+	fmt.Fprintf(w, "  task hub:       %s\n", u.hub)
+	fmt.Fprintf(w, "  deployed app:   samples (%s)\n", u.digest)
+	fmt.Fprintf(w, "  orchestrators:  %s\n", strings.Join(u.orchs, ", "))
+	fmt.Fprintf(w, "  HTTP API:       %s\n", u.api.describe())
+	fmt.Fprintf(w, "Other durablewasm commands on this machine find it (and its task hub) through %s. Try, in another shell:\n", u.stateFile)
+	fmt.Fprintf(w, "  durablewasm start-new --function-name E1_HelloSequence --id x1\n")
+	fmt.Fprintf(w, "  durablewasm get-runtime-status --id x1 --show-output true\n")
+	if u.api.url() != "" && !u.api.auth {
+		fmt.Fprintf(w, "  curl -X POST '%s/orchestrators/E1_HelloSequence/wait?timeout=2&retryInterval=0.5'\n", u.api.url())
+	}
+	fmt.Fprintf(w, "Stop with Ctrl-C.\n")
+	return nil
 }

@@ -258,90 +258,143 @@ func (s *activitySlots) done(digest string) {
 	<-s.sem
 }
 
+// activityLoop reads the activity items of partition p and runs them until
+// ctx ends, then waits for the running ones to return.
 func (w *Worker) activityLoop(ctx context.Context, p int) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	// Activities run to completion when ctx ends, until the shutdown grace
 	// passes and w.guests is aborted (see Run).
-	work := w.guests.With(context.WithoutCancel(ctx))
-	slots := w.acts.slots
-	run := func(item host.ActivityItem) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer slots.done(item.Digest)
-			w.runActivity(work, &item)
-		}()
-	}
-	lastClaim := time.Time{}
+	l := &activityReader{w: w, ctx: ctx, p: p, work: w.guests.With(context.WithoutCancel(ctx)), slots: w.acts.slots}
+	defer l.wg.Wait()
 	for ctx.Err() == nil {
-		// Wait for a free slot before taking work off the stream; when one
-		// module holds them all, read one item anyway (see fairProbeAfter).
-		reserved := 1
-		probe := false
-		if !slots.reserve(ctx, fairProbeAfter) {
-			if ctx.Err() != nil {
-				return
-			}
-			if !slots.heldByOne() {
-				continue
-			}
-			reserved, probe = 0, true
+		reserved, probe, ok := l.reserve()
+		if !ok {
+			continue // no slot yet; the loop ends if ctx ended
 		}
-		free := reserved + slots.free()
-		if probe {
-			free = 1
-		}
-		var items []host.ActivityItem
-		var err error
-		if !probe && time.Since(lastClaim) > w.opts.VisibilityTimeout/4 {
-			lastClaim = time.Now()
-			items, err = w.store.ClaimActivities(ctx, p, w.opts.ID, w.opts.VisibilityTimeout, free)
-		}
-		if err == nil && len(items) == 0 {
-			// A reader holding the last free slot blocks on its stream
-			// briefly, so that the slot goes round the partitions rather
-			// than waiting a second on each empty one.
-			block := time.Second
-			if free <= 1 {
-				block = 100 * time.Millisecond
-			}
-			items, err = w.store.ReadActivities(ctx, p, w.opts.ID, min(free, 32), block)
-		}
-		if err != nil || len(items) == 0 {
-			slots.release(reserved)
-			if err != nil && ctx.Err() == nil {
-				w.log.Warn("read activities", "partition", p, "err", err)
-				sleepCtx(ctx, 200*time.Millisecond)
-			}
+		items, ok := l.next(reserved, probe)
+		if !ok {
 			continue
 		}
-		// Start the items whose module is under its cap; the others wait
-		// for a slot of their module, in order.
-		var blocked []host.ActivityItem
-		for _, item := range items {
-			if reserved == 0 {
-				if !slots.tryReserve() {
-					blocked = append(blocked, item)
-					continue
-				}
-				reserved = 1
-			}
-			if slots.admit(item.Digest) {
-				reserved--
-				run(item)
-			} else {
-				blocked = append(blocked, item)
-			}
-		}
-		slots.release(reserved)
-		for _, item := range blocked {
-			if !slots.acquire(ctx, item.Digest) {
-				return // unstarted items stay pending and are reclaimed later
-			}
-			run(item)
+		if !l.start(items, reserved) {
+			return // unstarted items stay pending and are reclaimed later
 		}
 	}
+}
+
+// activityReader is one activityLoop: it reads the activity items of
+// partition p while ctx lasts and runs them, with work as their context,
+// within the worker's slots.
+type activityReader struct {
+	w     *Worker
+	ctx   context.Context
+	p     int
+	work  context.Context
+	slots *activitySlots
+	// wg counts the running activities.
+	wg sync.WaitGroup
+	// lastClaim is when the reader last claimed expired items.
+	lastClaim time.Time
+}
+
+// run runs item in its own goroutine; it holds a running slot of its module,
+// which it gives back when done.
+func (l *activityReader) run(item host.ActivityItem) {
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer l.slots.done(item.Digest)
+		l.w.runActivity(l.work, &item)
+	}()
+}
+
+// reserve waits for a free slot before work is taken off the stream, and
+// returns how many it reserved (0 or 1) and whether the read is a probe:
+// when one module holds every slot past fairProbeAfter, one item is read
+// anyway (see fairProbeAfter). It returns false, with nothing reserved,
+// when ctx ended or the slots are held by several modules.
+func (l *activityReader) reserve() (reserved int, probe bool, ok bool) {
+	if l.slots.reserve(l.ctx, fairProbeAfter) {
+		return 1, false, true
+	}
+	if l.ctx.Err() != nil || !l.slots.heldByOne() {
+		return 0, false, false
+	}
+	return 0, true, true
+}
+
+// next reads the next items, as many as there are free slots (one for a
+// probe). When there are none, or the read fails (logged, then a pause), it
+// gives back the reserved slots and returns false.
+func (l *activityReader) next(reserved int, probe bool) ([]host.ActivityItem, bool) {
+	free := reserved + l.slots.free()
+	if probe {
+		free = 1
+	}
+	items, err := l.fetch(free, probe)
+	if err != nil || len(items) == 0 {
+		l.slots.release(reserved)
+		if err != nil && l.ctx.Err() == nil {
+			l.w.log.Warn("read activities", "partition", l.p, "err", err)
+			sleepCtx(l.ctx, 200*time.Millisecond)
+		}
+		return nil, false
+	}
+	return items, true
+}
+
+// fetch returns up to free items of the partition: expired items claimed
+// from other workers (at most every quarter visibility timeout, never for a
+// probe), else new items read from the stream.
+func (l *activityReader) fetch(free int, probe bool) ([]host.ActivityItem, error) {
+	w := l.w
+	var items []host.ActivityItem
+	var err error
+	if !probe && time.Since(l.lastClaim) > w.opts.VisibilityTimeout/4 {
+		l.lastClaim = time.Now()
+		items, err = w.store.ClaimActivities(l.ctx, l.p, w.opts.ID, w.opts.VisibilityTimeout, free)
+	}
+	if err == nil && len(items) == 0 {
+		// A reader holding the last free slot blocks on its stream
+		// briefly, so that the slot goes round the partitions rather
+		// than waiting a second on each empty one.
+		block := time.Second
+		if free <= 1 {
+			block = 100 * time.Millisecond
+		}
+		items, err = w.store.ReadActivities(l.ctx, l.p, w.opts.ID, min(free, 32), block)
+	}
+	return items, err
+}
+
+// start runs items, using the reserved slots (0 or 1) first: the items
+// whose module is under its cap start at once; the others wait for a slot
+// of their module, in order. It returns false when ctx ended before every
+// item started.
+func (l *activityReader) start(items []host.ActivityItem, reserved int) bool {
+	slots := l.slots
+	var blocked []host.ActivityItem
+	for _, item := range items {
+		if reserved == 0 {
+			if !slots.tryReserve() {
+				blocked = append(blocked, item)
+				continue
+			}
+			reserved = 1
+		}
+		if slots.admit(item.Digest) {
+			reserved--
+			l.run(item)
+		} else {
+			blocked = append(blocked, item)
+		}
+	}
+	slots.release(reserved)
+	for _, item := range blocked {
+		if !slots.acquire(l.ctx, item.Digest) {
+			return false
+		}
+		l.run(item)
+	}
+	return true
 }
 
 // runActivity executes one work item and posts its result. An item whose

@@ -101,6 +101,33 @@ func head(s []string, n int) []string {
 
 // Check reads every partition of the hub and checks the invariants once.
 func Check(ctx context.Context, st *redisstore.Store) (*Report, error) {
+	snaps, err := inspectAll(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	c := &checker{ctx: ctx, st: st, byID: map[string]*carriers{}, r: &Report{Instances: map[abi.RuntimeStatus]int{}}}
+	for _, s := range snaps {
+		c.checkQueues(s)
+	}
+	if c.r.hasDeadLetters() {
+		if err := c.checkQuarantined(); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range snaps {
+		for _, id := range s.Instances {
+			c.checkInstance(s.Partition, id)
+		}
+	}
+	r := c.r
+	sort.Strings(r.Waiting)
+	sort.Slice(r.Problems, func(i, j int) bool { return r.Problems[i].String() < r.Problems[j].String() })
+	return r, nil
+}
+
+// inspectAll reads a snapshot of every partition of the hub, in partition
+// order; it fails with the first partition's error.
+func inspectAll(ctx context.Context, st *redisstore.Store) ([]*redisstore.PartitionSnapshot, error) {
 	n := st.Partitions()
 	snaps := make([]*redisstore.PartitionSnapshot, n)
 	for p := 0; p < n; p++ {
@@ -110,115 +137,146 @@ func Check(ctx context.Context, st *redisstore.Store) (*Report, error) {
 		}
 		snaps[p] = s
 	}
-	// Messages in flight, by target instance.
-	type carriers struct {
-		ctl       []host.ControlMessage
-		acts      []host.ActivityItem
-		timers    []host.TimerItem
-		outbox    []host.ControlMessage
-		hasCreate bool
+	return snaps, nil
+}
+
+// carriers are the messages in flight to one instance.
+type carriers struct {
+	ctl       []host.ControlMessage
+	acts      []host.ActivityItem
+	timers    []host.TimerItem
+	outbox    []host.ControlMessage
+	hasCreate bool
+}
+
+// checker is one run of Check: the report it builds and the messages in
+// flight, by target instance.
+type checker struct {
+	ctx  context.Context
+	st   *redisstore.Store
+	r    *Report
+	byID map[string]*carriers
+}
+
+// get returns the carriers of instance id, creating them.
+func (c *checker) get(id string) *carriers {
+	cs := c.byID[id]
+	if cs == nil {
+		cs = &carriers{}
+		c.byID[id] = cs
 	}
-	byID := map[string]*carriers{}
-	get := func(id string) *carriers {
-		c := byID[id]
-		if c == nil {
-			c = &carriers{}
-			byID[id] = c
-		}
-		return c
+	return cs
+}
+
+// checkQueues counts what is in flight in partition snapshot s, files it
+// under its target instance and reports the partition's dangling pending
+// entries, undecodable entries and dead letters.
+func (c *checker) checkQueues(s *redisstore.PartitionSnapshot) {
+	r := c.r
+	r.Control += len(s.Control)
+	r.Activities += len(s.Activities)
+	r.Timers += len(s.Timers)
+	r.Outbox += len(s.Outbox)
+	for _, m := range s.Control {
+		c.get(m.InstanceID).ctl = append(c.get(m.InstanceID).ctl, m)
 	}
-	r := &Report{Instances: map[abi.RuntimeStatus]int{}}
-	for _, s := range snaps {
-		r.Control += len(s.Control)
-		r.Activities += len(s.Activities)
-		r.Timers += len(s.Timers)
-		r.Outbox += len(s.Outbox)
-		for _, m := range s.Control {
-			get(m.InstanceID).ctl = append(get(m.InstanceID).ctl, m)
-		}
-		for _, a := range s.Activities {
-			get(a.InstanceID).acts = append(get(a.InstanceID).acts, a)
-		}
-		for _, t := range s.Timers {
-			get(t.Message.InstanceID).timers = append(get(t.Message.InstanceID).timers, t)
-		}
-		for _, o := range s.Outbox {
-			c := get(o.Message.InstanceID)
-			c.outbox = append(c.outbox, o.Message)
-			c.hasCreate = c.hasCreate || o.Message.Event.Type == abi.EventExecutionStarted
-		}
-		r.Problems = append(r.Problems, danglingPending(s.Partition, "control", s.ControlPending, controlIDs(s.Control))...)
-		r.Problems = append(r.Problems, danglingPending(s.Partition, "activity", s.ActivityPending, activityIDs(s.Activities))...)
-		for _, u := range s.Undecodable {
-			r.Problems = append(r.Problems, Problem{Kind: "undecodable", Partition: s.Partition, Detail: u})
-		}
-		if s.DeadLetters > 0 {
-			r.Problems = append(r.Problems, Problem{Kind: "dead-letter", Partition: s.Partition, Detail: fmt.Sprintf("%d entries in the dead-letter stream (see `durablewasm dead-letters list`)", s.DeadLetters)})
-		}
+	for _, a := range s.Activities {
+		c.get(a.InstanceID).acts = append(c.get(a.InstanceID).acts, a)
 	}
-	if r.hasDeadLetters() {
-		dls, err := st.ListDeadLetters(ctx, 100)
-		if err != nil {
-			return nil, err
-		}
-		for _, d := range dls {
-			if d.Kind == host.DeadLetterControl {
-				r.Problems = append(r.Problems, Problem{Kind: "quarantined", Partition: d.Partition, Instance: d.InstanceID,
-					Detail: fmt.Sprintf("%s message quarantined as dead letter %d/%s: %s; fix the cause, then `durablewasm dead-letters replay %d/%s` (or `remove`)",
-						d.Event, d.Partition, d.ID, d.Reason, d.Partition, d.ID)})
-			}
-		}
+	for _, t := range s.Timers {
+		c.get(t.Message.InstanceID).timers = append(c.get(t.Message.InstanceID).timers, t)
 	}
-	for _, s := range snaps {
-		for _, id := range s.Instances {
-			meta, hist, err := st.LoadInstance(ctx, id)
-			if err != nil {
-				// Purged between the index read and now, or an index entry
-				// without its instance.
-				if _, gerr := st.GetInstance(ctx, id); gerr != nil {
-					r.Problems = append(r.Problems, Problem{Kind: "orphan-index", Partition: s.Partition, Instance: id, Detail: fmt.Sprintf("in the created index but cannot be loaded: %v", err)})
-				}
-				continue
-			}
-			r.Instances[meta.Status]++
-			for _, d := range CheckHistory(hist) {
-				r.Problems = append(r.Problems, Problem{Kind: "history", Partition: s.Partition, Instance: id, Detail: d})
-			}
-			if meta.Status.Terminal() {
-				if d := terminalHistory(meta, hist); d != "" {
-					r.Problems = append(r.Problems, Problem{Kind: "history", Partition: s.Partition, Instance: id, Detail: d})
-				}
-				continue
-			}
-			c := byID[id]
-			if c == nil {
-				c = &carriers{}
-			}
-			if len(c.ctl) > 0 || len(c.outbox) > 0 {
-				continue // a message will step it
-			}
-			if meta.Status == abi.StatusSuspended {
-				r.Waiting = append(r.Waiting, id)
-				continue
-			}
-			if meta.Status == abi.StatusPending || meta.Status == abi.StatusContinuedAsNew {
-				r.Problems = append(r.Problems, Problem{Kind: "stuck", Partition: s.Partition, Instance: id,
-					Detail: fmt.Sprintf("%s with no start message queued", meta.Status)})
-				continue
-			}
-			lost, open := openWork(ctx, st, meta, hist, c.acts, c.timers)
-			switch {
-			case len(lost) > 0:
-				r.Problems = append(r.Problems, Problem{Kind: "stuck", Partition: s.Partition, Instance: id,
-					Detail: "open work with nothing in flight to complete it: " + strings.Join(lost, "; ")})
-			case open == 0:
-				r.Waiting = append(r.Waiting, id)
-			}
+	for _, o := range s.Outbox {
+		cs := c.get(o.Message.InstanceID)
+		cs.outbox = append(cs.outbox, o.Message)
+		cs.hasCreate = cs.hasCreate || o.Message.Event.Type == abi.EventExecutionStarted
+	}
+	r.Problems = append(r.Problems, danglingPending(s.Partition, "control", s.ControlPending, controlIDs(s.Control))...)
+	r.Problems = append(r.Problems, danglingPending(s.Partition, "activity", s.ActivityPending, activityIDs(s.Activities))...)
+	for _, u := range s.Undecodable {
+		r.Problems = append(r.Problems, Problem{Kind: "undecodable", Partition: s.Partition, Detail: u})
+	}
+	if s.DeadLetters > 0 {
+		r.Problems = append(r.Problems, Problem{Kind: "dead-letter", Partition: s.Partition, Detail: fmt.Sprintf("%d entries in the dead-letter stream (see `durablewasm dead-letters list`)", s.DeadLetters)})
+	}
+}
+
+// checkQuarantined reports each control message among the first 100 dead
+// letters as quarantined; it fails when the dead letters cannot be listed.
+func (c *checker) checkQuarantined() error {
+	dls, err := c.st.ListDeadLetters(c.ctx, 100)
+	if err != nil {
+		return err
+	}
+	for _, d := range dls {
+		if d.Kind == host.DeadLetterControl {
+			c.r.Problems = append(c.r.Problems, Problem{Kind: "quarantined", Partition: d.Partition, Instance: d.InstanceID,
+				Detail: fmt.Sprintf("%s message quarantined as dead letter %d/%s: %s; fix the cause, then `durablewasm dead-letters replay %d/%s` (or `remove`)",
+					d.Event, d.Partition, d.ID, d.Reason, d.Partition, d.ID)})
 		}
 	}
-	sort.Strings(r.Waiting)
-	sort.Slice(r.Problems, func(i, j int) bool { return r.Problems[i].String() < r.Problems[j].String() })
-	return r, nil
+	return nil
+}
+
+// checkInstance loads instance id of partition p, counts it by status and
+// checks its history; an unfinished instance is checked by checkUnfinished.
+// An instance that cannot be loaded is an orphan index entry unless it was
+// purged meanwhile.
+func (c *checker) checkInstance(p int, id string) {
+	r := c.r
+	meta, hist, err := c.st.LoadInstance(c.ctx, id)
+	if err != nil {
+		// Purged between the index read and now, or an index entry
+		// without its instance.
+		if _, gerr := c.st.GetInstance(c.ctx, id); gerr != nil {
+			r.Problems = append(r.Problems, Problem{Kind: "orphan-index", Partition: p, Instance: id, Detail: fmt.Sprintf("in the created index but cannot be loaded: %v", err)})
+		}
+		return
+	}
+	r.Instances[meta.Status]++
+	for _, d := range CheckHistory(hist) {
+		r.Problems = append(r.Problems, Problem{Kind: "history", Partition: p, Instance: id, Detail: d})
+	}
+	if meta.Status.Terminal() {
+		if d := terminalHistory(meta, hist); d != "" {
+			r.Problems = append(r.Problems, Problem{Kind: "history", Partition: p, Instance: id, Detail: d})
+		}
+		return
+	}
+	c.checkUnfinished(p, id, meta, hist)
+}
+
+// checkUnfinished checks an instance that is not finished: it is fine with
+// a message queued to step it; otherwise a suspended instance, or one whose
+// only open work is an event wait, is listed as waiting, and one that is
+// pending without its start message, or with open work nothing in flight
+// can complete, is reported stuck.
+func (c *checker) checkUnfinished(p int, id string, meta *host.InstanceState, hist []abi.HistoryEvent) {
+	r := c.r
+	cs := c.byID[id]
+	if cs == nil {
+		cs = &carriers{}
+	}
+	if len(cs.ctl) > 0 || len(cs.outbox) > 0 {
+		return // a message will step it
+	}
+	if meta.Status == abi.StatusSuspended {
+		r.Waiting = append(r.Waiting, id)
+		return
+	}
+	if meta.Status == abi.StatusPending || meta.Status == abi.StatusContinuedAsNew {
+		r.Problems = append(r.Problems, Problem{Kind: "stuck", Partition: p, Instance: id,
+			Detail: fmt.Sprintf("%s with no start message queued", meta.Status)})
+		return
+	}
+	lost, open := openWork(c.ctx, c.st, meta, hist, cs.acts, cs.timers)
+	switch {
+	case len(lost) > 0:
+		r.Problems = append(r.Problems, Problem{Kind: "stuck", Partition: p, Instance: id,
+			Detail: "open work with nothing in flight to complete it: " + strings.Join(lost, "; ")})
+	case open == 0:
+		r.Waiting = append(r.Waiting, id)
+	}
 }
 
 // CheckStable runs Check until two consecutive runs report the same
