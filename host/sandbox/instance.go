@@ -313,7 +313,7 @@ func (g *Instance) bindExports(mod api.Module) {
 // instantiateFailure is the failure of a module whose start function or
 // _initialize trapped or overran: a GuestTrap [DW2002] naming the digest.
 func instantiateFailure(digest, msg, stack string) *replay.GuestFailure {
-	return &replay.GuestFailure{Failure: &abi.FailureDetails{Type: "GuestTrap", Code: replay.CodeGuestTrap,
+	return &replay.GuestFailure{Failure: &abi.FailureDetails{Type: abi.FailureGuestTrap, Code: replay.CodeGuestTrap,
 		Message: fmt.Sprintf("instantiate module %s: %s", digest, msg), Stack: stack}}
 }
 
@@ -507,14 +507,14 @@ func (g *Instance) call(ctx context.Context, what string, fn api.Function, args 
 	if trace != "" {
 		stderr = trace + "\n" + stderr
 	}
-	return nil, &replay.GuestFailure{Failure: &abi.FailureDetails{Type: "GuestTrap", Code: replay.CodeGuestTrap,
+	return nil, &replay.GuestFailure{Failure: &abi.FailureDetails{Type: abi.FailureGuestTrap, Code: replay.CodeGuestTrap,
 		Message: fmt.Sprintf("%s: %s", what, msg), Stack: stderr}}
 }
 
 // errStuck is the failure of an orchestration that blocked outside the
 // SDK's await (StatusStuck or an exit with abi.ExitStuck).
 func errStuck() error {
-	return &replay.GuestFailure{Failure: &abi.FailureDetails{Type: "Stuck", Code: replay.CodeStuck,
+	return &replay.GuestFailure{Failure: &abi.FailureDetails{Type: abi.FailureStuck, Code: replay.CodeStuck,
 		Message: "the orchestrator blocked on something other than the SDK's await (a channel, select{}, mutex or sleep) and did not yield before the guest's step deadline"}}
 }
 
@@ -540,7 +540,7 @@ func (g *Instance) write(ctx context.Context, b []byte) (uint32, error) {
 	if len(b) > 0 && !g.mod.Memory().Write(ptr, b) {
 		// A guest bug, not a passing condition: fail it rather than retry.
 		g.Close(context.Background())
-		return 0, &replay.GuestFailure{Failure: &abi.FailureDetails{Type: "GuestError", Code: replay.CodeGuestTrap,
+		return 0, &replay.GuestFailure{Failure: &abi.FailureDetails{Type: abi.FailureGuestError, Code: replay.CodeGuestTrap,
 			Message: fmt.Sprintf("%s(%d) returned %d, outside the guest's memory of %d bytes", abi.ExportAlloc, len(b), ptr, g.mod.Memory().Size())}}
 	}
 	return ptr, nil

@@ -408,7 +408,7 @@ func (w *Worker) runActivity(ctx context.Context, item *host.ActivityItem) {
 		// in the dead-letter stream (`durablewasm dead-letters`), in one
 		// store operation.
 		reason := fmt.Sprintf("activity delivered %d times without completing (its worker crashed or timed out each time); giving up after %d", item.Deliveries, w.opts.MaxDeliveries)
-		f := &abi.FailureDetails{Type: "PoisonMessage", Message: reason, Source: activitySource(item)}
+		f := &abi.FailureDetails{Type: abi.FailurePoisonMessage, Message: reason, Source: activitySource(item)}
 		msg := host.ControlMessage{InstanceID: item.InstanceID, ExecutionID: item.ExecutionID, Event: abi.HistoryEvent{EventID: -1,
 			Type: abi.EventTaskFailed, Timestamp: w.opts.Now().UnixNano(), TaskScheduledID: item.TaskID, Failure: f}}
 		if err := w.store.DeadLetterActivity(ctx, *item, reason, msg); err != nil {
@@ -476,7 +476,7 @@ func (w *Worker) execActivity(ctx context.Context, item *host.ActivityItem, log 
 		return abi.HistoryEvent{}, err
 	}
 	if limit := w.limits(ctx, item.Digest).MaxPayloadBytes; len(payload) > limit {
-		ok, payload = false, failurePayload(&abi.FailureDetails{Type: "LimitExceeded", Code: replay.CodeLimit,
+		ok, payload = false, failurePayload(&abi.FailureDetails{Type: abi.FailureLimitExceeded, Code: replay.CodeLimit,
 			Message: fmt.Sprintf("the activity's result is %d bytes, over the payload limit of %d bytes", len(payload), limit)})
 	}
 	ev := abi.HistoryEvent{EventID: -1, Type: abi.EventTaskCompleted, Timestamp: w.opts.Now().UnixNano(), TaskScheduledID: item.TaskID, Result: payload}
