@@ -336,63 +336,75 @@ func deadLettersCommand() *cli.Command {
 				return exitWith(2, "usage: dead-letters list | dead-letters replay ID | dead-letters remove ID")
 			}
 			return withClient(c, func(cl *client.Client) error {
-				w := c.App.Writer
 				if verb == "list" {
-					dls, err := cl.ListDeadLetters(c.Context, c.Int("top"))
-					if err != nil {
-						return err
-					}
-					if dls == nil {
-						dls = []host.DeadLetter{}
-					}
-					if c.String("output") == "json" {
-						return printJSON(w, dls)
-					}
-					tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
-					fmt.Fprintln(tw, "PARTITION\tID\tINSTANCE\tACTIVITY\tDELIVERIES\tREASON\tTIME")
-					for _, d := range dls {
-						inst, act := d.InstanceID, d.Activity
-						switch d.Kind {
-						case host.DeadLetterActivity:
-						case host.DeadLetterControl:
-							inst, act = strconv.Quote(d.InstanceID), "(quarantined "+d.Event+" message)"
-						default:
-							inst, act = "-", "("+d.Kind+" "+d.Source+")"
-						}
-						fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", d.Partition, d.ID, inst, act, d.Deliveries, d.Reason, fmtTime(d.Time))
-					}
-					return tw.Flush()
+					return listDeadLetters(c, cl)
 				}
-				d, err := cl.FindDeadLetter(c.Context, args[0])
-				if errors.Is(err, host.ErrDeadLetterNotFound) {
-					return exitWith(1, "no dead letter %q (see `durablewasm dead-letters list`)", args[0])
-				}
-				if err != nil {
-					return err
-				}
-				if verb == "remove" {
-					if err := cl.RemoveDeadLetter(c.Context, d); err != nil {
-						return err
-					}
-					if c.String("output") == "json" {
-						return printJSON(w, map[string]string{"id": d.ID, "instanceId": d.InstanceID, "outcome": "removed"})
-					}
-					fmt.Fprintf(w, "Dead letter %d/%s removed.\n", d.Partition, d.ID)
-					return nil
-				}
-				out, detail, err := cl.ReplayDeadLetter(c.Context, d, c.Bool("force"))
-				if err != nil {
-					return err
-				}
-				if c.String("output") == "json" {
-					return printJSON(w, map[string]string{"id": d.ID, "instanceId": d.InstanceID, "outcome": string(out), "detail": detail})
-				}
-				fmt.Fprintf(w, "Dead letter %s: %s.\n", d.ID, detail)
-				if out == client.ReplayStale {
-					return exitWith(1, "dead letter %s not replayed", d.ID)
-				}
-				return nil
+				return settleDeadLetter(c, cl, verb, args[0])
 			})
 		},
 	}
+}
+
+// listDeadLetters prints the dead letters (dead-letters list).
+func listDeadLetters(c *cli.Context, cl *client.Client) error {
+	w := c.App.Writer
+	dls, err := cl.ListDeadLetters(c.Context, c.Int("top"))
+	if err != nil {
+		return err
+	}
+	if dls == nil {
+		dls = []host.DeadLetter{}
+	}
+	if c.String("output") == "json" {
+		return printJSON(w, dls)
+	}
+	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tID\tINSTANCE\tACTIVITY\tDELIVERIES\tREASON\tTIME")
+	for _, d := range dls {
+		inst, act := d.InstanceID, d.Activity
+		switch d.Kind {
+		case host.DeadLetterActivity:
+		case host.DeadLetterControl:
+			inst, act = strconv.Quote(d.InstanceID), "(quarantined "+d.Event+" message)"
+		default:
+			inst, act = "-", "("+d.Kind+" "+d.Source+")"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", d.Partition, d.ID, inst, act, d.Deliveries, d.Reason, fmtTime(d.Time))
+	}
+	return tw.Flush()
+}
+
+// settleDeadLetter replays or removes dead letter id (dead-letters replay,
+// remove).
+func settleDeadLetter(c *cli.Context, cl *client.Client, verb, id string) error {
+	w := c.App.Writer
+	d, err := cl.FindDeadLetter(c.Context, id)
+	if errors.Is(err, host.ErrDeadLetterNotFound) {
+		return exitWith(1, "no dead letter %q (see `durablewasm dead-letters list`)", id)
+	}
+	if err != nil {
+		return err
+	}
+	if verb == "remove" {
+		if err := cl.RemoveDeadLetter(c.Context, d); err != nil {
+			return err
+		}
+		if c.String("output") == "json" {
+			return printJSON(w, map[string]string{"id": d.ID, "instanceId": d.InstanceID, "outcome": "removed"})
+		}
+		fmt.Fprintf(w, "Dead letter %d/%s removed.\n", d.Partition, d.ID)
+		return nil
+	}
+	out, detail, err := cl.ReplayDeadLetter(c.Context, d, c.Bool("force"))
+	if err != nil {
+		return err
+	}
+	if c.String("output") == "json" {
+		return printJSON(w, map[string]string{"id": d.ID, "instanceId": d.InstanceID, "outcome": string(out), "detail": detail})
+	}
+	fmt.Fprintf(w, "Dead letter %s: %s.\n", d.ID, detail)
+	if out == client.ReplayStale {
+		return exitWith(1, "dead letter %s not replayed", d.ID)
+	}
+	return nil
 }
