@@ -157,7 +157,7 @@ func (c *Client) startNew(ctx context.Context, o StartOptions, op, scope string)
 		Type: abi.EventExecutionStarted, Timestamp: now.UnixNano(), Name: o.FunctionName, Input: o.Input,
 		InstanceID: o.InstanceID, ExecutionID: execID},
 		Fresh: &host.FreshInstance{App: st.App, Digest: st.Digest, CreatedAt: now}}
-	r, err := c.applyOnce(ctx, "start "+o.InstanceID, k, op, fingerprint(op, o.InstanceID, o.FunctionName, o.Input),
+	r, err := c.applyOnce(ctx, "start "+o.InstanceID, k, op, fingerprint(op, o.InstanceID, o.FunctionName, o.Input), true,
 		func(ctx context.Context, is host.IdempotentStore, idem host.Idempotency) (host.Replay, error) {
 			return is.CreateInstanceOnce(ctx, st, start, idem)
 		},
@@ -274,7 +274,7 @@ func (c *Client) Rewind(ctx context.Context, instanceID, reason string) error {
 	msg := host.ControlMessage{InstanceID: instanceID, Event: abi.HistoryEvent{EventID: -1, Type: abi.EventExecutionRewound,
 		Timestamp: c.now().UnixNano(), Reason: reason}}
 	what := "rewind " + instanceID
-	_, err = c.applyOnce(ctx, what, k, "rewind", fingerprint("rewind", instanceID, reason),
+	_, err = c.applyOnce(ctx, what, k, "rewind", fingerprint("rewind", instanceID, reason), false,
 		func(ctx context.Context, is host.IdempotentStore, idem host.Idempotency) (host.Replay, error) {
 			return is.RewindInstanceOnce(ctx, msg, idem)
 		},
@@ -326,7 +326,7 @@ func (c *Client) PurgeInstance(ctx context.Context, instanceID string, force boo
 		return err
 	}
 	what := "purge " + instanceID
-	_, err = c.applyOnce(ctx, what, k, "purge", fingerprint("purge", instanceID, strconv.FormatBool(force)),
+	_, err = c.applyOnce(ctx, what, k, "purge", fingerprint("purge", instanceID, strconv.FormatBool(force)), false,
 		func(ctx context.Context, is host.IdempotentStore, idem host.Idempotency) (host.Replay, error) {
 			return is.PurgeInstanceOnce(ctx, instanceID, force, idem)
 		},
@@ -384,7 +384,7 @@ func (c *Client) send(ctx context.Context, instanceID string, ev abi.HistoryEven
 	op := sendOperation(ev)
 	fp := fingerprint(op, instanceID, ev.Name, ev.Input, ev.Reason, strconv.FormatBool(ev.NoCascade))
 	what += " " + instanceID
-	_, err = c.applyOnce(ctx, what, k, op, fp,
+	_, err = c.applyOnce(ctx, what, k, op, fp, false,
 		func(ctx context.Context, is host.IdempotentStore, idem host.Idempotency) (host.Replay, error) {
 			return is.SendToInstanceOnce(ctx, msg, idem)
 		},

@@ -225,8 +225,10 @@ func fingerprint(op string, parts ...string) string {
 // store records idempotency keys, retrying ambiguous failures per the
 // client's RetryPolicy; plain() once otherwise. what names the operation in
 // errors. An ambiguous failure the retries did not settle is returned as a
-// *MaybeAppliedError; any other error as the store returned it.
-func (c *Client) applyOnce(ctx context.Context, what string, k opKey, op, fp string,
+// *MaybeAppliedError; any other error as the store returned it. With
+// plainRetries, plain() recognises its own retry (a create with the same
+// execution id), so a generated key is not recorded.
+func (c *Client) applyOnce(ctx context.Context, what string, k opKey, op, fp string, plainRetries bool,
 	once func(context.Context, host.IdempotentStore, host.Idempotency) (host.Replay, error), plain func(context.Context) error) (host.Replay, error) {
 	is, ok := c.store.(host.IdempotentStore)
 	if !ok {
@@ -237,6 +239,14 @@ func (c *Client) applyOnce(ctx context.Context, what string, k opKey, op, fp str
 		return host.Replay{}, err
 	}
 	p := c.retry.withDefaults()
+	if k.generated && plainRetries {
+		// The plain operation recognises its own retry (a create with the
+		// same execution id answers "dup"): a key nobody else can send
+		// again needs no record.
+		once = func(ctx context.Context, _ host.IdempotentStore, _ host.Idempotency) (host.Replay, error) {
+			return host.Replay{}, plain(ctx)
+		}
+	}
 	idem := host.Idempotency{Key: k.key, Operation: op, Fingerprint: fp}
 	if k.generated {
 		idem.TTL = GeneratedIdempotencyTTL
