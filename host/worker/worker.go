@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -153,6 +154,10 @@ type Worker struct {
 	// guests tracks the worker's live module instances, which a shutdown
 	// past ShutdownGrace interrupts.
 	guests *sandbox.Set
+	// assigned is the partition assignment computed for the live set
+	// assignedFor (the lease loop's goroutine only).
+	assigned    []string
+	assignedFor string
 	// failing counts the failed attempts of control messages (quarantine.go).
 	failing failureCounts
 }
@@ -319,21 +324,6 @@ type ownedPartition struct {
 	done   chan struct{}
 }
 
-// preferredOwner picks the owner of p among live workers by rendezvous
-// hashing, so that each partition has one preferred worker and partitions
-// spread evenly and move little when workers come and go.
-func preferredOwner(live []string, p int) string {
-	best, bestScore := "", uint64(0)
-	for _, wid := range live {
-		h := fnv.New64a()
-		fmt.Fprintf(h, "%s/%d", wid, p)
-		if s := h.Sum64(); best == "" || s > bestScore {
-			best, bestScore = wid, s
-		}
-	}
-	return best
-}
-
 func (w *Worker) leaseLoop(ctx context.Context) error {
 	owned := map[int]*ownedPartition{}
 	stop := func(p int, release bool) {
@@ -379,6 +369,16 @@ func (w *Worker) leaseLoop(ctx context.Context) error {
 	}
 }
 
+// assignment is assignPartitions of the hub's partitions over live,
+// remembered for the last live set (it changes only when workers come or go).
+func (w *Worker) assignment(live []string) []string {
+	key := strings.Join(live, "\x00")
+	if w.assigned == nil || w.assignedFor != key {
+		w.assigned, w.assignedFor = assignPartitions(live, w.store.Partitions()), key
+	}
+	return w.assigned
+}
+
 func (w *Worker) balance(ctx context.Context, live []string, owned map[int]*ownedPartition, stop func(int, bool)) {
 	me := w.opts.ID
 	alive := false
@@ -388,8 +388,9 @@ func (w *Worker) balance(ctx context.Context, live []string, owned map[int]*owne
 	if !alive {
 		live = append(live, me)
 	}
+	assign := w.assignment(live)
 	for p := 0; p < w.store.Partitions(); p++ {
-		pref := preferredOwner(live, p)
+		pref := assign[p]
 		if op, ok := owned[p]; ok {
 			// A partition loop that ended on its own lost its lease.
 			select {

@@ -143,3 +143,30 @@ func TestWorkerRunsTheSamples(t *testing.T) {
 		})
 	}
 }
+
+// TestTwoWorkersSplitThePartitions: two workers on one hub settle on 8
+// partitions each (with the old FNV rendezvous score one worker often owned
+// all 16).
+func TestTwoWorkersSplitThePartitions(t *testing.T) {
+	h := newHub(t, 16)
+	h.run(worker.Options{ID: "worker-a", LeaseTTL: time.Second})
+	h.run(worker.Options{ID: "worker-b", LeaseTTL: time.Second})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		owners := map[string]int{}
+		for p := 0; p < 16; p++ {
+			snap, err := h.store.InspectPartition(context.Background(), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			owners[snap.LeaseOwner]++
+		}
+		if owners["worker-a"] == 8 && owners["worker-b"] == 8 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions per owner after 20 s: %v", owners)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
