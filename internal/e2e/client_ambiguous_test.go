@@ -46,24 +46,7 @@ func newReplyDropProxy(t *testing.T, upstream, marker string, max int) *replyDro
 		t.Fatal(err)
 	}
 	p := &replyDropProxy{l: l, marker: []byte(marker), max: max}
-	t.Cleanup(func() { l.Close(); p.wg.Wait() })
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", upstream)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.wg.Add(1)
-			go func() { defer p.wg.Done(); p.serve(t, c, u) }()
-		}
-	}()
+	proxyConnections(t, l, upstream, &p.wg, func(c, u net.Conn) { p.serve(t, c, u) })
 	return p
 }
 

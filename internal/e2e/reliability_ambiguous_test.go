@@ -170,24 +170,7 @@ func newCommitDropProxy(t *testing.T, upstream string, max int) *commitDropProxy
 	}
 	p := &commitDropProxy{l: l, up: upstream, max: max, marked: map[string]bool{},
 		dropped: map[string]string{}, retryReply: map[string]string{}}
-	t.Cleanup(func() { l.Close(); p.wg.Wait() })
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", upstream)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.wg.Add(1)
-			go func() { defer p.wg.Done(); p.serve(t, c, u) }()
-		}
-	}()
+	proxyConnections(t, l, upstream, &p.wg, func(c, u net.Conn) { p.serve(t, c, u) })
 	return p
 }
 
@@ -440,4 +423,28 @@ func TestAmbiguousCommitsAppliedOnce(t *testing.T) {
 	}
 	t.Logf("figures: ambiguous commits: %d commit scripts, %d replies dropped (%d after the step was applied), %d retries answered dup, %d instances (%d checked), %d did not complete as expected, %d duplicate events",
 		px.commits, len(px.dropped), applied, retriedDup, len(want), r.Total(), lost, dupEvents)
+}
+
+// proxyConnections accepts connections on l until it is closed (the test's
+// cleanup closes it and then waits on wg), connects each to upstream and
+// hands both to serve in its own goroutine, counted in wg.
+func proxyConnections(t *testing.T, l net.Listener, upstream string, wg *sync.WaitGroup, serve func(c, u net.Conn)) {
+	t.Cleanup(func() { l.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", upstream)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); serve(c, u) }()
+		}
+	}()
 }
