@@ -6,12 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/durablewasm/durablewasm/host"
@@ -273,48 +270,7 @@ func (c *Client) applyOnce(ctx context.Context, what string, k opKey, op, fp str
 	}
 }
 
-// redisReply is a Redis error reply (go-redis' redis.Error).
-type redisReply interface {
-	error
-	RedisError()
-}
-
-// transientReplies are the error replies of a Redis that did not run the
-// command because it is not ready or the slot moved; a retry may succeed.
-var transientReplies = []string{"LOADING", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "READONLY", "MOVED", "ASK", "BUSY", "NOREPLICAS"}
-
-// ambiguous reports whether err leaves a store write's outcome unknown or
-// is a transient refusal worth retrying with the same idempotency key: a
-// network error (including connection refused or reset: a client library
-// may have sent the request on an earlier connection and retried), a
-// timeout, a canceled context, a connection pool timeout, or one of
-// transientReplies. The host's sentinel errors and other Redis replies are
-// definite answers.
-func ambiguous(err error) bool {
-	if err == nil {
-		return false
-	}
-	var rr redisReply
-	if errors.As(err, &rr) {
-		msg := rr.Error()
-		for _, p := range transientReplies {
-			if strings.HasPrefix(msg, p+" ") || msg == p {
-				return true
-			}
-		}
-		return false
-	}
-	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return true
-	}
-	s := err.Error()
-	for _, p := range []string{"connection refused", "connection reset", "broken pipe", "i/o timeout", "connection pool timeout", "use of closed network connection"} {
-		if strings.Contains(s, p) {
-			return true
-		}
-	}
-	return false
-}
+// ambiguous reports whether err leaves a store write's outcome unknown, so
+// that it is retried with the same idempotency key (host.Unavailable). The
+// host's sentinel errors and other Redis replies are definite answers.
+func ambiguous(err error) bool { return host.Unavailable(err) }

@@ -217,8 +217,29 @@ func decideOutcome(env Env, c *host.Commit, id string, m *host.InstanceState, g 
 	}
 }
 
-// parentCompletion is the message that tells parent that its
-// sub-orchestration id (named name, of Generation execution) ended with
+// Fail is the commit that fails instance st (not finished) with f without
+// running its orchestrator: the history records the end of the generation in
+// an episode of its own, and a parent is told. The worker uses it for an
+// instance whose messages cannot be processed (quarantine).
+func Fail(env Env, p int, epoch int64, st host.InstanceState, f *abi.FailureDetails) host.Commit {
+	now := env.Now.UTC()
+	c := host.Commit{Partition: p, Epoch: epoch, CommitID: env.NewID(), State: st,
+		NewEvents: []abi.HistoryEvent{
+			{EventID: -1, Type: abi.EventOrchestratorStarted, Timestamp: now.UnixNano()},
+			{EventID: -1, Type: abi.EventExecutionCompleted, Timestamp: now.UnixNano(), Status: abi.StatusFailed, Failure: f},
+			{EventID: -1, Type: abi.EventOrchestratorCompleted, Timestamp: now.UnixNano()},
+		}}
+	c.State.Status, c.State.Failure, c.State.Output, c.State.UpdatedAt = abi.StatusFailed, f, "", now
+	c.State.HistoryLength += int64(len(c.NewEvents))
+	if st.ParentInstanceID != "" {
+		c.Outbox = append(c.Outbox, ParentCompletion(env, st.InstanceID, st.Name, st.ExecutionID, st.ParentInstanceID, st.ParentTaskID,
+			c.State.HistoryLength, abi.StatusFailed, "", f))
+	}
+	return c
+}
+
+// ParentCompletion is the message that tells parent that its
+// sub-orchestration id (named name, of generation execution) ended with
 // status, output and failure.
 func ParentCompletion(env Env, id, name, execution, parent string, parentTask int32, historyLen int64, status abi.RuntimeStatus, output string, f *abi.FailureDetails) host.OutboxMessage {
 	now := env.Now.UTC()

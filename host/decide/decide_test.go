@@ -219,3 +219,25 @@ func TestRewindDecisions(t *testing.T) {
 		t.Fatalf("%+v", m)
 	}
 }
+
+func TestFail(t *testing.T) {
+	env := testEnv()
+	f := &abi.FailureDetails{Type: abi.FailureQuarantined, Code: "DW3001", Message: "parked"}
+	st := running("q1")
+	st.ParentInstanceID, st.ParentTaskID = "p1", 3
+	c := Fail(env, 2, 5, st, f)
+	if c.Partition != 2 || c.Epoch != 5 || c.CommitID != "id1" || len(c.NewEvents) != 3 ||
+		c.NewEvents[1].Type != abi.EventExecutionCompleted || c.NewEvents[1].Status != abi.StatusFailed || c.NewEvents[1].Failure != f {
+		t.Fatalf("%+v", c)
+	}
+	if c.State.Status != abi.StatusFailed || c.State.Failure != f || c.State.HistoryLength != 7 || !c.State.UpdatedAt.Equal(env.Now) {
+		t.Fatalf("state %+v", c.State)
+	}
+	if len(c.Outbox) != 1 || c.Outbox[0].Message.InstanceID != "p1" || c.Outbox[0].Message.MessageID != "q1/x1/done/7" ||
+		c.Outbox[0].Message.Event.Type != abi.EventSubOrchestrationInstanceFailed || c.Outbox[0].Message.Event.Failure.Code != "DW3001" {
+		t.Fatalf("parent message %+v", c.Outbox)
+	}
+	if c := Fail(env, 2, 5, running("q2"), f); len(c.Outbox) != 0 {
+		t.Fatalf("a top-level instance has no parent to tell: %+v", c.Outbox)
+	}
+}

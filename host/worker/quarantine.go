@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/durablewasm/durablewasm/host"
 
@@ -72,36 +69,12 @@ func (f *failureCounts) empty() bool {
 	return len(f.m) == 0
 }
 
-// transient reports whether err says the store could not be reached or
-// could not serve for now (network errors, timeouts, a loading, failing-over
-// or out-of-memory Redis): such a failure says nothing about the message and
-// never counts toward quarantine.
+// transient reports whether err says only that the store could not be
+// reached or could not serve for now (host.Unavailable), or that Redis is
+// out of memory: such a failure says nothing about the message and never
+// counts toward quarantine.
 func transient(err error) bool {
-	if err == nil {
-		return false
-	}
-	var ne net.Error
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
-		return true
-	}
-	msg := err.Error()
-	for _, s := range []string{"connection pool timeout", "client is closed", "i/o timeout", "connection refused", "connection reset", "broken pipe"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	// Redis error replies that say the server cannot serve now, wherever a
-	// wrap put them: "<op>: LOADING Redis is loading …".
-	for _, seg := range strings.Split(msg, ": ") {
-		code, _, _ := strings.Cut(seg, " ")
-		switch code {
-		case "LOADING", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "READONLY", "BUSY", "OOM", "NOREPLICAS", "MOVED", "ASK":
-			return true
-		}
-	}
-	return false
+	return err != nil && (host.Unavailable(err) || host.HasReplyCode(err, "OOM"))
 }
 
 // failed records that processing g failed with cause; after QuarantineAfter
@@ -166,23 +139,11 @@ func (w *Worker) failQuarantined(ctx context.Context, p int, epoch int64, id str
 	if st.Status.Terminal() {
 		return nil
 	}
-	now := w.opts.Now().UTC()
 	f := &abi.FailureDetails{Type: abi.FailureQuarantined, Code: replay.CodeQuarantined,
 		Message: fmt.Sprintf("a message for this instance could not be processed after %d attempts and was quarantined as dead letter %s: %v; "+
 			"fix the cause, then `durablewasm dead-letters replay` puts it back and rewinds the instance", QuarantineAfter, strings.Join(refs, ", "), cause)}
-	c := host.Commit{Partition: p, Epoch: epoch, CommitID: host.NewInstanceID(), State: *st,
-		NewEvents: []abi.HistoryEvent{
-			{EventID: -1, Type: abi.EventOrchestratorStarted, Timestamp: now.UnixNano()},
-			{EventID: -1, Type: abi.EventExecutionCompleted, Timestamp: now.UnixNano(), Status: abi.StatusFailed, Failure: f},
-			{EventID: -1, Type: abi.EventOrchestratorCompleted, Timestamp: now.UnixNano()},
-		}}
-	c.State.Status, c.State.Failure, c.State.Output, c.State.UpdatedAt = abi.StatusFailed, f, "", now
-	c.State.HistoryLength += int64(len(c.NewEvents))
-	if st.ParentInstanceID != "" {
-		env := decide.Env{Now: now, NewID: host.NewInstanceID, Partitions: n}
-		c.Outbox = append(c.Outbox, decide.ParentCompletion(env, id, st.Name, st.ExecutionID, st.ParentInstanceID, st.ParentTaskID,
-			c.State.HistoryLength, abi.StatusFailed, "", f))
-	}
+	env := decide.Env{Now: w.opts.Now(), NewID: host.NewInstanceID, Partitions: n}
+	c := decide.Fail(env, p, epoch, *st, f)
 	errs, err := w.store.Commit(ctx, []host.Commit{c})
 	if err == nil {
 		err = errs[0]
