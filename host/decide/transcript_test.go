@@ -271,7 +271,8 @@ func runTranscript(t *testing.T, eng *sandbox.Engine, digests [2]string, file st
 // on a new guest orchestration, step it and decide.
 func transcriptRewind(t *testing.T, env Env, meta host.InstanceState, history []abi.HistoryEvent, children []*host.InstanceState, reason string,
 	newGen func() *sandbox.Orchestration, st **replay.State, guest **sandbox.Orchestration) Decision {
-	subs := replay.PlanRewind(history, reason, env.Now.UnixNano()).SubOrchestrations
+	plan := replay.PlanRewind(history, reason, env.Now.UnixNano())
+	subs := append([]abi.HistoryEvent(nil), plan.SubOrchestrations...)
 	states := make([]*host.InstanceState, len(subs))
 	for i, sub := range subs {
 		for _, c := range children {
@@ -281,7 +282,7 @@ func transcriptRewind(t *testing.T, env Env, meta host.InstanceState, history []
 		}
 	}
 	extra, rewind := RewindChildren(subs, states)
-	plan := replay.PlanRewind(history, reason, env.Now.UnixNano(), extra...)
+	plan.Record(extra...)
 	*guest = newGen()
 	g := *guest
 	var s *replay.State

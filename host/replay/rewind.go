@@ -23,9 +23,9 @@ type RewindPlan struct {
 
 // PlanRewind computes the rewind of a failed generation at time now. Every
 // successful result stays in history; only what failed (or never completed)
-// is re-issued. extra events (e.g. completions of sub-orchestrations that
-// finished while the parent was failed) are recorded in the rewind episode.
-func PlanRewind(history []abi.HistoryEvent, reason string, now int64, extra ...abi.HistoryEvent) *RewindPlan {
+// is re-issued. What became of the sub-orchestrations (p.SubOrchestrations)
+// is recorded with Record.
+func PlanRewind(history []abi.HistoryEvent, reason string, now int64) *RewindPlan {
 	lastSched := -1
 	for i, e := range history {
 		if kindOf(e.Type) != 0 {
@@ -39,11 +39,6 @@ func PlanRewind(history []abi.HistoryEvent, reason string, now int64, extra ...a
 			done[e.TaskScheduledID] = true
 		case abi.EventTaskFailed, abi.EventSubOrchestrationInstanceFailed:
 			done[e.TaskScheduledID] = i < lastSched
-		}
-	}
-	for _, e := range extra {
-		if e.Type == abi.EventSubOrchestrationInstanceCompleted || e.Type == abi.EventTaskCompleted {
-			done[e.TaskScheduledID] = true
 		}
 	}
 	// Failures the orchestration handled (it scheduled more work after
@@ -74,11 +69,35 @@ func PlanRewind(history []abi.HistoryEvent, reason string, now int64, extra ...a
 		p.History = append(p.History, e)
 	}
 	p.History = append(p.History, abi.HistoryEvent{EventID: -1, Type: abi.EventOrchestratorStarted, Timestamp: now},
-		abi.HistoryEvent{EventID: -1, Type: abi.EventExecutionRewound, Timestamp: now, Reason: reason})
+		abi.HistoryEvent{EventID: -1, Type: abi.EventExecutionRewound, Timestamp: now, Reason: reason},
+		abi.HistoryEvent{EventID: -1, Type: abi.EventOrchestratorCompleted, Timestamp: now})
+	return p
+}
+
+// Record adds extra events (completions or failures of sub-orchestrations
+// that ended while the instance was failed) to the rewind episode, at its
+// time, and drops the sub-orchestrations they complete from
+// p.SubOrchestrations.
+func (p *RewindPlan) Record(extra ...abi.HistoryEvent) {
+	if len(extra) == 0 {
+		return
+	}
+	end := p.History[len(p.History)-1] // the episode's OrchestratorCompleted
+	p.History = p.History[:len(p.History)-1]
+	completed := map[int32]bool{}
 	for _, e := range extra {
-		e.EventID, e.Timestamp = -1, now
+		if e.Type == abi.EventSubOrchestrationInstanceCompleted {
+			completed[e.TaskScheduledID] = true
+		}
+		e.EventID, e.Timestamp = -1, end.Timestamp
 		p.History = append(p.History, e)
 	}
-	p.History = append(p.History, abi.HistoryEvent{EventID: -1, Type: abi.EventOrchestratorCompleted, Timestamp: now})
-	return p
+	p.History = append(p.History, end)
+	open := p.SubOrchestrations[:0]
+	for _, s := range p.SubOrchestrations {
+		if !completed[s.EventID] {
+			open = append(open, s)
+		}
+	}
+	p.SubOrchestrations = open
 }

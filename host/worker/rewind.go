@@ -54,7 +54,8 @@ func (w *Worker) rewind(ctx context.Context, p int, epoch int64, g *group, reaso
 	env := w.stepEnv(ctx, meta.Digest)
 	// Sub-orchestrations without a completion in history: their result may
 	// have been dropped while this instance was failed, or they failed.
-	subs := replay.PlanRewind(hist, reason, env.Now.UnixNano()).SubOrchestrations
+	plan := replay.PlanRewind(hist, reason, env.Now.UnixNano())
+	subs := append([]abi.HistoryEvent(nil), plan.SubOrchestrations...)
 	children := make([]*host.InstanceState, len(subs))
 	for i, sub := range subs {
 		child, err := w.store.GetInstance(ctx, sub.InstanceID)
@@ -64,7 +65,7 @@ func (w *Worker) rewind(ctx context.Context, p int, epoch int64, g *group, reaso
 		children[i] = child
 	}
 	extra, rewindChildren := decide.RewindChildren(subs, children)
-	plan := replay.PlanRewind(hist, reason, env.Now.UnixNano(), extra...)
+	plan.Record(extra...)
 	e, err := w.bindWarm(ctx, p, g.id, *meta, meta.Digest, plan.History, env.Limits)
 	if err != nil {
 		return nil, nil, err
