@@ -35,14 +35,13 @@ func assignPartitions(live []string, n int) []string {
 		seeds[i] = mix64(h.Sum64())
 	}
 	// Capacities: ⌊n/w⌋ each, one more for the first n mod w by rank.
-	rank := make([]int, w)
+	rank, rankKey := make([]int, w), make([]uint64, w)
 	for i := range rank {
-		rank[i] = i
+		rank[i], rankKey[i] = i, mix64(seeds[i]^0xd1b54a32d192ed03)
 	}
 	sort.Slice(rank, func(a, b int) bool {
-		ra, rb := mix64(seeds[rank[a]]^0xd1b54a32d192ed03), mix64(seeds[rank[b]]^0xd1b54a32d192ed03)
-		if ra != rb {
-			return ra > rb
+		if ka, kb := rankKey[rank[a]], rankKey[rank[b]]; ka != kb {
+			return ka > kb
 		}
 		return ids[rank[a]] < ids[rank[b]]
 	})
