@@ -138,10 +138,8 @@ func (s *activitySlots) free() int { return s.total - len(s.sem) }
 // reserve waits for a free slot and takes it, for no module yet. It returns
 // false when ctx ends, or after probe (when not zero).
 func (s *activitySlots) reserve(ctx context.Context, probe time.Duration) bool {
-	select {
-	case s.sem <- struct{}{}:
+	if s.tryReserve() {
 		return true
-	default:
 	}
 	var timeout <-chan time.Time
 	if probe > 0 {
