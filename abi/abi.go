@@ -47,6 +47,24 @@ const (
 	ExportActivityRun = "durablewasm_activity_run"
 )
 
+// Optional exports: a module that exports both takes asynchronous activities
+// (abi/README.md, section 11.1). Its capability calls (ImportHTTPRequest)
+// may then return ErrPending: the host does the I/O while the activity is
+// parked, and other activities run in the same instance meanwhile.
+const (
+	// ExportActivityResume: (handle i32) -> i32. Resumes the activity parked
+	// under handle (ExportActivityRun or an earlier resume returned
+	// StatusParked) once its asynchronous call has a result: the guest
+	// repeats the call, byte for byte, and gets the result. Returns like
+	// ExportActivityRun, or StatusUnknownHandle.
+	ExportActivityResume = "durablewasm_activity_resume"
+	// ExportActivityDrop: (handle i32) -> i32. Discards the activity parked
+	// under handle (its deadline passed or the worker is shutting down)
+	// without calling any host function for it. Unknown handles are
+	// ignored.
+	ExportActivityDrop = "durablewasm_activity_drop"
+)
+
 // Names of the host functions a guest may import from HostModule. Pointers and
 // lengths are i32 offsets into the guest's exported memory "memory". Functions
 // that return a task id return a non-negative id on success and a negative
@@ -151,6 +169,11 @@ const (
 	StatusStuck = 3
 	// StatusBadRequest: the request frames could not be decoded.
 	StatusBadRequest = 4
+	// StatusParked: activity run/resume only, in a module that exports
+	// ExportActivityResume: the activity is parked on the asynchronous host
+	// call that returned ErrPending; the host resumes it when the call's
+	// result is ready.
+	StatusParked = 5
 )
 
 // ExitStuck is the WASI proc_exit code with which a guest reports that the
@@ -204,6 +227,13 @@ const (
 	// host has failed it (type InvalidJSON, code DW2005), as for ErrLimit;
 	// an activity result is replaced by that failure.
 	ErrInvalidJSON = -9
+	// ErrPending: a capability call of an asynchronous activity (a module
+	// exporting ExportActivityResume) was started and has no result yet:
+	// the guest parks the activity and returns StatusParked; after
+	// ExportActivityResume it repeats the same call and gets the result.
+	// Also returned when the guest makes another asynchronous call before
+	// parking (one call is outstanding per activity at a time).
+	ErrPending = -10
 )
 
 // ManagementPayload is the JSON of ImportManagementURLs: an instance's HTTP
@@ -229,6 +259,15 @@ type HTTPRequest struct {
 	Header map[string]string `json:"headers,omitempty"`
 	Body   []byte            `json:"body,omitempty"`
 }
+
+// ActivityHTTP is the name of the built-in activity of durable HTTP: an
+// orchestration that schedules it with the JSON of an HTTPRequest as input
+// has the host perform the request natively (no guest instance), with its
+// module's HTTP allowlist, timeout and payload limit; the task completes
+// with the JSON of the HTTPResponse (any status), or fails with type
+// FailureHTTP when the request was refused or did not complete. Request
+// and response are recorded in history like any activity's.
+const ActivityHTTP = "BuiltIn::HttpActivity"
 
 // HTTPResponse is the JSON response of ImportHTTPRequest. When Error is set
 // the request was not made or did not complete, and the other fields are

@@ -7,6 +7,9 @@ const (
 	// FailureGuestError: the guest returned an error, panicked or broke the
 	// ABI (e.g. an activity that returned without reporting a result).
 	FailureGuestError = "GuestError"
+	// FailureHTTP: a durable HTTP request (ActivityHTTP) was refused (the
+	// module's allowlist), timed out or failed on the network.
+	FailureHTTP = "HTTPError"
 	// FailureGuestTrap: the guest trapped, ran past its deadline or its
 	// memory limit, or failed to instantiate (code DW2002).
 	FailureGuestTrap = "GuestTrap"

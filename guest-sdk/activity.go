@@ -3,6 +3,7 @@ package durable
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"runtime/debug"
@@ -15,6 +16,12 @@ type ActivityContext struct {
 	rt     *rt
 	handle int32
 	req    abi.ActivityRequest
+	// park suspends the activity's coroutine until the host resumes it
+	// (abi.StatusParked); it returns false when the host dropped it.
+	park func() bool
+	// dropped: the host dropped the parked activity; it makes no more
+	// host calls.
+	dropped bool
 }
 
 // InstanceID returns the id of the orchestration that scheduled the activity.
@@ -109,8 +116,20 @@ func (c *ActivityContext) HTTP(req HTTPRequest) (*HTTPResponse, error) {
 	}
 	buf := make([]byte, 4096)
 	for {
+		if c.dropped {
+			panic(errActivityDropped)
+		}
 		n := c.rt.host.HTTPRequest(c.handle, raw, buf)
 		switch {
+		case n == abi.ErrPending:
+			// The host makes the request while this activity is parked
+			// and other activities run; the same call then returns the
+			// response.
+			if c.park == nil || !c.park() {
+				c.dropped = true
+				panic(errActivityDropped)
+			}
+			continue
 		case n < 0:
 			return nil, &HostError{Func: abi.ImportHTTPRequest, Code: n}
 		case n > int64(len(buf)):
@@ -139,9 +158,11 @@ func (c *ActivityContext) Logger() *Logger {
 	return &Logger{emit: func(level int32, msg string) { c.rt.host.Log(c.handle, level, msg) }}
 }
 
-// RunActivity implements abi.ExportActivityRun: it runs the activity to
-// completion in a coroutine (so a panic or runtime.Goexit cannot take the
-// export down), reports the outcome with complete and returns StatusOK.
+// RunActivity implements abi.ExportActivityRun: it runs the activity in a
+// runner coroutine (so a panic or runtime.Goexit cannot take the export
+// down) until it finishes — then it reports the outcome with complete and
+// returns StatusOK — or parks on an asynchronous host call: then it returns
+// StatusParked, and ResumeActivity continues it.
 func (r *rt) RunActivity(handle int32, req []byte) int32 {
 	ar, err := abi.DecodeActivityRequest(req)
 	if err != nil {
@@ -152,8 +173,58 @@ func (r *rt) RunActivity(handle int32, req []byte) int32 {
 	if fn == nil {
 		return abi.StatusUnknownFunction
 	}
+	if _, busy := r.actParked[handle]; busy {
+		return abi.StatusBadRequest
+	}
 	c := &ActivityContext{rt: r, handle: handle, req: ar}
-	o := r.runActivity(c, fn)
+	var run *actRunner
+	if n := len(r.actIdle); n > 0 {
+		run, r.actIdle = r.actIdle[n-1], r.actIdle[:n-1]
+	} else {
+		run = newActRunner()
+	}
+	run.job = activityJob{c: c, fn: fn}
+	return r.switchActivity(handle, run)
+}
+
+// ResumeActivity implements abi.ExportActivityResume: the activity parked
+// under handle repeats the host call it parked on and goes on until it
+// finishes or parks again.
+func (r *rt) ResumeActivity(handle int32) int32 {
+	run := r.actParked[handle]
+	if run == nil {
+		return abi.StatusUnknownHandle
+	}
+	delete(r.actParked, handle)
+	return r.switchActivity(handle, run)
+}
+
+// DropActivity implements abi.ExportActivityDrop: the activity parked under
+// handle is unwound (its parked call panics with errActivityDropped, which
+// runs its deferred functions) without calling the host for it.
+func (r *rt) DropActivity(handle int32) int32 {
+	run := r.actParked[handle]
+	if run == nil {
+		return abi.StatusOK
+	}
+	delete(r.actParked, handle)
+	run.job.c.dropped = true
+	run.stop()
+	return abi.StatusOK
+}
+
+// switchActivity runs run's activity until it finishes or parks, and
+// answers the export for handle.
+func (r *rt) switchActivity(handle int32, run *actRunner) int32 {
+	o, ok := run.next()
+	if ok && o.parked {
+		r.actParked[handle] = run
+		return abi.StatusParked
+	}
+	run.job = activityJob{}
+	if ok && !o.goexit && len(r.actIdle) < maxIdleRunners {
+		r.actIdle = append(r.actIdle, run)
+	}
 	r.host.Complete(handle, o.status, o.payload)
 	return abi.StatusOK
 }
@@ -162,40 +233,48 @@ func (r *rt) RunActivity(handle int32, req []byte) int32 {
 type activityOutcome struct {
 	status  int32
 	payload []byte
+	// parked: the activity waits for an asynchronous host call; the
+	// coroutine is resumed when its result is ready.
+	parked bool
 	// goexit: the runner coroutine is suspended inside runtime.Goexit and
 	// must be neither resumed nor stopped (iter.Pull would re-raise Goexit
 	// in the export); a new runner takes over.
 	goexit bool
 }
 
-// activityJob is the activity the runner coroutine runs next.
+// activityJob is the activity a runner coroutine runs next.
 type activityJob struct {
 	c  *ActivityContext
 	fn func(*ActivityContext) (any, error)
 }
 
-// runActivity runs fn on the runner coroutine, a long-lived coroutine that
-// runs one activity per switch: a switch costs far less than a goroutine
-// hand-off or a new coroutine, and a panic or runtime.Goexit in fn stays in
-// the coroutine.
-func (r *rt) runActivity(c *ActivityContext, fn func(*ActivityContext) (any, error)) activityOutcome {
-	r.actJob = activityJob{c: c, fn: fn}
-	if r.actNext == nil {
-		r.actNext, r.actStop = iter.Pull(func(yield func(activityOutcome) bool) {
-			for {
-				if !yield(runActivityJob(r.actJob, yield)) {
-					return
-				}
-			}
-		})
-	}
-	o, ok := r.actNext()
-	r.actJob = activityJob{}
-	if !ok || o.goexit {
-		r.actNext, r.actStop = nil, nil
-	}
-	return o
+// actRunner is a long-lived coroutine that runs one activity per job: a
+// switch into it costs far less than a goroutine hand-off or a new
+// coroutine, and a panic or runtime.Goexit in an activity stays in it. An
+// activity that parks keeps its runner until it finishes.
+type actRunner struct {
+	next func() (activityOutcome, bool)
+	stop func()
+	job  activityJob
 }
+
+// newActRunner starts a runner; its first next runs run.job.
+func newActRunner() *actRunner {
+	run := &actRunner{}
+	run.next, run.stop = iter.Pull(func(yield func(activityOutcome) bool) {
+		for {
+			j := run.job
+			j.c.park = func() bool { return yield(activityOutcome{parked: true}) }
+			if !yield(runActivityJob(j, yield)) {
+				return
+			}
+		}
+	})
+	return run
+}
+
+// errActivityDropped unwinds a parked activity that the host dropped.
+var errActivityDropped = errors.New("durable: the host dropped this activity (its deadline passed or the worker is shutting down)")
 
 // runActivityJob runs one activity. On runtime.Goexit it hands the outcome
 // back through yield from its deferred function, stranding the coroutine.
@@ -204,6 +283,8 @@ func runActivityJob(j activityJob, yield func(activityOutcome) bool) (o activity
 	defer func() {
 		rec := recover()
 		switch {
+		case rec == errActivityDropped || j.c.dropped:
+			// Dropped while parked: nothing is reported.
 		case rec != nil:
 			o = activityOutcome{status: abi.CompleteFailed, payload: failureJSON(&abi.FailureDetails{
 				Type: "Panic", Message: fmt.Sprintf("panic: %v", rec), Stack: string(debug.Stack()),

@@ -48,11 +48,11 @@ type rt struct {
 	// deadline is the step deadline (see StepDeadline), fixed at creation.
 	deadline time.Duration
 
-	// actNext runs actJob on the activity runner coroutine (see
-	// runActivity), actStop ends it; nil until the first activity.
-	actNext func() (activityOutcome, bool)
-	actStop func()
-	actJob  activityJob
+	// actIdle are activity runner coroutines ready for the next activity
+	// (see runActivity); actParked are those whose activity is parked on
+	// an asynchronous host call, by handle.
+	actIdle   []*actRunner
+	actParked map[int32]*actRunner
 
 	// idle are runner coroutines whose orchestration finished, kept to run
 	// the next one: a new coroutine costs a goroutine and the growth of its
@@ -78,7 +78,7 @@ func newRuntime(h bridge.Host, orch, act func(string) any, deadline time.Duratio
 	if deadline <= 0 {
 		deadline = StepDeadline
 	}
-	return &rt{host: h, orch: orch, act: act, orchs: map[int32]*orchestration{}, deadline: deadline}
+	return &rt{host: h, orch: orch, act: act, orchs: map[int32]*orchestration{}, actParked: map[int32]*actRunner{}, deadline: deadline}
 }
 
 // beginStep marks the start of a start/resume/drop export's wait.
@@ -145,10 +145,14 @@ func (r *rt) Close() {
 		rn.stop()
 	}
 	r.idle = nil
-	if r.actStop != nil {
-		r.actStop()
-		r.actNext, r.actStop = nil, nil
+	for _, ar := range r.actIdle {
+		ar.stop()
 	}
+	for h, ar := range r.actParked {
+		ar.stop()
+		delete(r.actParked, h)
+	}
+	r.actIdle = nil
 }
 
 // report is what an orchestration coroutine hands back to the export.

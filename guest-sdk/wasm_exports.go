@@ -108,3 +108,9 @@ func exportActivityRun(handle int32, ptr, n uint32) int32 {
 	releaseAlloc()
 	return st
 }
+
+//go:wasmexport durablewasm_activity_resume
+func exportActivityResume(handle int32) int32 { return wasmRT().ResumeActivity(handle) }
+
+//go:wasmexport durablewasm_activity_drop
+func exportActivityDrop(handle int32) int32 { return wasmRT().DropActivity(handle) }

@@ -76,6 +76,8 @@ var wantExports = map[string]sig{
 	abi.ExportOrchestratorResume: {[]api.ValueType{i32}, []api.ValueType{i32}},
 	abi.ExportOrchestratorDrop:   {[]api.ValueType{i32}, []api.ValueType{i32}},
 	abi.ExportActivityRun:        {[]api.ValueType{i32, i32, i32}, []api.ValueType{i32}},
+	abi.ExportActivityResume:     {[]api.ValueType{i32}, []api.ValueType{i32}},
+	abi.ExportActivityDrop:       {[]api.ValueType{i32}, []api.ValueType{i32}},
 	"_initialize":                {nil, nil},
 }
 

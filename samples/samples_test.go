@@ -65,7 +65,7 @@ func TestWasmExports(t *testing.T) {
 		exports = append(exports, name)
 	}
 	sort.Strings(exports)
-	want := []string{"_initialize", abi.ExportABIVersion, abi.ExportActivityRun, abi.ExportAlloc, abi.ExportListFunctions,
+	want := []string{"_initialize", abi.ExportABIVersion, abi.ExportActivityRun, abi.ExportActivityResume, abi.ExportActivityDrop, abi.ExportAlloc, abi.ExportListFunctions,
 		abi.ExportOrchestratorDrop, abi.ExportOrchestratorResume, abi.ExportOrchestratorStart}
 	sort.Strings(want)
 	if strings.Join(exports, ",") != strings.Join(want, ",") {

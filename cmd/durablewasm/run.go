@@ -21,7 +21,9 @@ import (
 
 func workerFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "activity-concurrency", Value: 16, Usage: "most activities run at once"},
+		&cli.IntFlag{Name: "activity-concurrency", Value: 1000, Usage: "most activities in flight at once, running or waiting on I/O"},
+		&cli.IntFlag{Name: "activity-instances", Value: 16, Usage: "most module instances per module that run activities (a Go SDK module runs many activities per instance, and adds one only when all are computing)"},
+		&cli.IntFlag{Name: "activity-memory-mib", Value: 1024, Usage: "linear memory of all activity instances together; over it, new activities wait"},
 		&cli.DurationFlag{Name: "lease-ttl", Value: 10 * time.Second, Usage: "partition lease duration; a dead worker's partitions move after about this long"},
 		&cli.DurationFlag{Name: "visibility-timeout", Value: 5 * time.Minute, Usage: "how long an activity may run before another worker presumes its worker dead and runs it again"},
 		&cli.DurationFlag{Name: "local-activity-max", Value: 10 * time.Millisecond, Usage: "run activities whose average run time on this worker is at most this in the worker that owns their orchestration, committed with its next step (0 turns local activities off)"},
@@ -62,6 +64,8 @@ func runWorker(c *cli.Context, store *redisstore.Store, engine *sandbox.Engine, 
 	w := worker.New(store, engine, worker.Options{
 		LocalActivityMax:    local,
 		ActivityConcurrency: c.Int("activity-concurrency"),
+		ActivityInstances:   c.Int("activity-instances"),
+		ActivityMemoryBytes: uint64(max(c.Int("activity-memory-mib"), 1)) << 20,
 		LeaseTTL:            c.Duration("lease-ttl"),
 		VisibilityTimeout:   c.Duration("visibility-timeout"),
 		ShutdownGrace:       c.Duration("shutdown-grace"),

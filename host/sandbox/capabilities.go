@@ -72,31 +72,79 @@ func httpRequest(ctx context.Context, m api.Module, stack []uint64) {
 		stack[0] = api.EncodeI64(abi.ErrBadArgument)
 		return
 	}
-	if c.lastHTTPReq == nil || !bytes.Equal(c.lastHTTPReq, req) {
-		c.lastHTTPReq = append([]byte(nil), req...)
-		if !c.deadline.IsZero() {
-			// The request ends with the activity's deadline at the latest
-			// (the guest call's context carries none: see Instance.call).
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithDeadline(ctx, c.deadline)
-			defer cancel()
-		}
-		if done := abortedChan(ctx); done != nil {
-			// A worker's shutdown ends the request at its deadline too.
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithCancel(ctx)
-			defer cancel()
-			go func() {
-				select {
-				case <-done:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
-		}
-		c.lastHTTPResp = encodeJSON(doHTTP(ctx, c.settings, req, c.maxPayload))
+	if c.lastHTTPReq != nil && bytes.Equal(c.lastHTTPReq, req) {
+		writeResult(m, stack, stack[3], stack[4], c.lastHTTPResp)
+		return
 	}
+	if c.async {
+		// Asynchronous: start the request, and let the guest park until
+		// it is answered (see activities.go).
+		if c.op == nil {
+			c.op = c.startHTTP(append([]byte(nil), req...))
+		}
+		stack[0] = api.EncodeI64(abi.ErrPending)
+		return
+	}
+	c.lastHTTPReq = append([]byte(nil), req...)
+	if !c.deadline.IsZero() {
+		// The request ends with the activity's deadline at the latest
+		// (the guest call's context carries none: see Instance.call).
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, c.deadline)
+		defer cancel()
+	}
+	if done := abortedChan(ctx); done != nil {
+		// A worker's shutdown ends the request at its deadline too.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	c.lastHTTPResp = encodeJSON(doHTTP(ctx, c.settings, req, c.maxPayload))
 	writeResult(m, stack, stack[3], stack[4], c.lastHTTPResp)
+}
+
+// DoHTTP performs one outbound HTTP request, req being the JSON of an
+// abi.HTTPRequest, for a module whose settings are st, as the http_request
+// import does: only to hosts in st.HTTPAllow, within st.HTTPTimeout,
+// following at most 5 redirects (each allowed too), with response bodies of
+// at most maxBody bytes. It ends when ctx ends or when the guest set ctx
+// carries (Set.With) is aborted. Every refusal or failure is a response
+// with Error set. The worker runs orchestrations' durable HTTP calls
+// (abi.ActivityHTTP) with it.
+func DoHTTP(ctx context.Context, st *host.AppSettings, req []byte, maxBody int) *abi.HTTPResponse {
+	if done := abortedChan(ctx); done != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return doHTTP(ctx, st, req, maxBody)
+}
+
+// startHTTP performs req in a goroutine, under c's context and deadline,
+// and returns the outstanding call, whose done closes when resp is set.
+// Cancelling it (a dropped activity) ends the request.
+func (c *actCall) startHTTP(req []byte) *asyncOp {
+	ctx, cancel := context.WithDeadline(c.ctx, c.deadline)
+	op := &asyncOp{req: req, done: make(chan struct{}), cancel: cancel}
+	go func() {
+		op.resp = encodeJSON(doHTTP(ctx, c.settings, req, c.maxPayload))
+		close(op.done)
+	}()
+	return op
 }
 
 // hostAllowed reports whether u's host matches an allowlist entry: "host",

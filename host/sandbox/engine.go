@@ -110,7 +110,7 @@ type Engine struct {
 	// broken remembers, per digest, the last instantiation that failed
 	// through the guest's fault (see InstantiateRetryAfter).
 	broken map[string]*brokenModule
-	// instantiations counts the instantiations attempted (for tests).
+	// instantiations counts the instantiations attempted (Instantiations).
 	instantiations atomic.Int64
 }
 

@@ -1,15 +1,12 @@
 package sandbox
 
 // The calls into a guest instance: an orchestration's start, resume and
-// drop through Orchestration (replay.Guest), and an activity's run.
+// drop through Orchestration (replay.Guest). An activity's run is in
+// activities.go.
 
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"time"
-
-	"github.com/durablewasm/durablewasm/host"
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/host/replay"
@@ -111,50 +108,4 @@ func (g *Instance) drop(ctx context.Context, handle uint32) {
 	}
 	g.current = handle
 	_, _ = g.call(withCall(ctx, &orchCall{inst: g}), abi.ExportOrchestratorDrop, g.fnDrop, uint64(handle))
-}
-
-// RunActivity runs one activity to completion on g (taking its lock) and
-// returns whether it succeeded and its result or failure payload (JSON). An
-// error means it could not run at all (the instance was discarded or
-// interrupted): nothing is to be reported for it. logger gives the
-// activity's logger on first use; management, if not nil, returns an
-// instance's management payload JSON.
-func (g *Instance) RunActivity(ctx context.Context, item *host.ActivityItem, logger func() *slog.Logger, management func(string) ([]byte, error)) (ok bool, payload string, err error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.runActivity(ctx, item, logger, management)
-}
-
-// runActivity is RunActivity; the caller holds g.mu.
-func (g *Instance) runActivity(ctx context.Context, item *host.ActivityItem, logger func() *slog.Logger, management func(string) ([]byte, error)) (ok bool, payload string, err error) {
-	g.nextHandle++
-	maxPayload := g.settings.MaxPayloadBytes
-	if maxPayload <= 0 {
-		maxPayload = 1 << 20
-	}
-	c := &actCall{handle: g.nextHandle, logger: logger, instanceID: item.InstanceID, management: management,
-		settings: g.settings, maxPayload: maxPayload, deadline: time.Now().Add(g.timeout)}
-	ctx = withCall(ctx, c)
-	req := abi.ActivityRequest{InstanceID: item.InstanceID, Name: item.Name, Input: []byte(item.Input), TaskID: item.TaskID}.Encode()
-	ptr, err := g.write(ctx, req)
-	if err != nil {
-		return false, "", err
-	}
-	res, err := g.call(ctx, abi.ExportActivityRun, g.fnAct, uint64(c.handle), uint64(ptr), uint64(len(req)))
-	if err != nil {
-		return false, "", err
-	}
-	switch int32(res[0]) {
-	case abi.StatusOK:
-		if !c.done {
-			return false, string(encodeJSON(&abi.FailureDetails{Type: abi.FailureGuestError, Message: "activity returned without reporting a result"})), nil
-		}
-		return c.status == abi.CompleteOK, c.payload, nil
-	case abi.StatusUnknownFunction:
-		return false, string(encodeJSON(&abi.FailureDetails{Type: abi.FailureUnknownActivity,
-			Message: fmt.Sprintf("module %s registers no activity named %q", g.digest, item.Name)})), nil
-	default:
-		return false, string(encodeJSON(&abi.FailureDetails{Type: abi.FailureGuestError,
-			Message: fmt.Sprintf("%s returned status %d", abi.ExportActivityRun, int32(res[0]))})), nil
-	}
 }

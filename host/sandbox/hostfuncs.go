@@ -54,6 +54,12 @@ type actCall struct {
 	// deadline is when the activity's run must end; blocking host calls
 	// (HTTP) end with it.
 	deadline time.Time
+	// async: the module takes asynchronous activities (see
+	// activities.go); op is the outstanding asynchronous call, and ctx,
+	// which outlives the guest calls, is what its I/O runs under.
+	async bool
+	op    *asyncOp
+	ctx   context.Context
 }
 
 func withCall(ctx context.Context, c any) context.Context {

@@ -25,7 +25,8 @@ import (
 
 // Instance is one instantiated module. An orchestration instance
 // multiplexes many orchestrations (handles); an activity instance runs one
-// activity at a time. Callers serialise calls with mu: a Go guest must never
+// activity at a time, or, for a module that takes asynchronous activities,
+// many, each parked while its host calls do I/O (see activities.go). Callers serialise calls with mu: a Go guest must never
 // be entered concurrently.
 type Instance struct {
 	mu      sync.Mutex
@@ -36,9 +37,13 @@ type Instance struct {
 	fnRes   api.Function
 	fnDrop  api.Function
 	fnAct   api.Function
-	stderr  *tailBuffer
-	logger  *slog.Logger
-	timeout time.Duration
+	// fnActResume and fnActDrop are the optional exports of asynchronous
+	// activities (nil when the module does not take them).
+	fnActResume api.Function
+	fnActDrop   api.Function
+	stderr      *tailBuffer
+	logger      *slog.Logger
+	timeout     time.Duration
 	// memLimit is the instance's memory limit in bytes.
 	memLimit uint64
 	// settings are the module's limits and activity capabilities.
@@ -51,6 +56,9 @@ type Instance struct {
 	current uint32
 	now     atomic.Int64 // replay-safe wall clock for orchestrations
 	dead    atomic.Bool
+	// busySince is when the running call into the guest began (Unix ns),
+	// 0 when none runs (see BusyFor).
+	busySince atomic.Int64
 	// interrupt, in an instrumented module, stops the guest at its next
 	// loop iteration when set to 1 (see instrumentLoops); interrupted
 	// records that the host set it.
@@ -156,6 +164,11 @@ func (e *Engine) NewInstance(ctx context.Context, digest string, orchestration b
 	e.instantiated(digest, probe, err)
 	return g, err
 }
+
+// Instantiations is how many module instances the engine has tried to
+// create since it started (those refused by the instantiation breaker not
+// counted).
+func (e *Engine) Instantiations() int64 { return e.instantiations.Load() }
 
 // instantiate does newInstance's work once the breaker let it through.
 func (e *Engine) instantiate(ctx context.Context, ent *compileEntry, g *Instance, orchestration bool) (*Instance, error) {
@@ -308,6 +321,8 @@ func (g *Instance) bindExports(mod api.Module) {
 	g.fnRes = mod.ExportedFunction(abi.ExportOrchestratorResume)
 	g.fnDrop = mod.ExportedFunction(abi.ExportOrchestratorDrop)
 	g.fnAct = mod.ExportedFunction(abi.ExportActivityRun)
+	g.fnActResume = mod.ExportedFunction(abi.ExportActivityResume)
+	g.fnActDrop = mod.ExportedFunction(abi.ExportActivityDrop)
 }
 
 // instantiateFailure is the failure of a module whose start function or
@@ -401,6 +416,30 @@ func (g *Instance) Dead() bool { return g.dead.Load() }
 // (Set.Abort): what it returned then is not a result.
 func (g *Instance) Aborted() bool { return g.aborted.Load() }
 
+// BusyFor reports how long the call into the guest running at this moment
+// has run, 0 when none runs. An activity instance's pool prefers instances
+// that are not in a call, and makes a new one when every one is in a long
+// call.
+func (g *Instance) BusyFor() time.Duration {
+	since := g.busySince.Load()
+	if since == 0 {
+		return 0
+	}
+	return max(time.Duration(nowNanos()-since), 1)
+}
+
+// MemoryBytes is the size of the instance's linear memory (0 when it has
+// none or was discarded).
+func (g *Instance) MemoryBytes() uint64 {
+	if g.mod == nil || g.dead.Load() {
+		return 0
+	}
+	if mem := g.mod.Memory(); mem != nil {
+		return uint64(mem.Size())
+	}
+	return 0
+}
+
 // Digest is the digest of the module the instance runs.
 func (g *Instance) Digest() string { return g.digest }
 
@@ -445,6 +484,8 @@ func (g *Instance) call(ctx context.Context, what string, fn api.Function, args 
 	}
 	var res []uint64
 	var err error
+	g.busySince.Store(nowNanos())
+	defer g.busySince.Store(0)
 	if g.interrupt != nil && ctx.Done() == nil {
 		// An instrumented module and a context that cannot end: the
 		// reusable timer is the whole deadline. (Blocking host calls of

@@ -16,49 +16,276 @@ import (
 	"github.com/durablewasm/durablewasm/host/sandbox"
 )
 
-// activityPool holds idle activity instances per digest and bounds how many
+// The activity instances.
+//
+// Each module digest has its own activity instances, at most
+// Options.ActivityInstances. A module that takes asynchronous activities
+// (sandbox.Instance.AsyncActivities) runs many activities on one instance:
+// while one waits on I/O it is parked and costs no instance, so a new
+// activity goes to an instance that is not in a call (waiting up to
+// longCall for one), and a new instance is made only when every one is in
+// a long call: CPU-bound activities spread over instances, I/O-bound ones
+// share one or two. A module without them needs an instance per running
+// activity. Instances idle for
+// idleInstanceTTL are closed, the last one of a module after
+// lastInstanceTTL. While the activity instances' memory is over
+// Options.ActivityMemoryBytes, no instance is made and no activity is
+// added to an asynchronous instance; new activities wait for running ones
+// to end.
+
+// idleInstanceTTL is how long an activity instance with no activity is
+// kept; lastInstanceTTL the same for a module's last instance.
+const (
+	idleInstanceTTL = 30 * time.Second
+	lastInstanceTTL = 5 * time.Minute
+)
+
+// activityPool holds the activity instances per digest and bounds how many
 // activities run at once (slots).
 type activityPool struct {
-	engine *sandbox.Engine
-	slots  *activitySlots
-	mu     sync.Mutex
-	idle   map[string][]*sandbox.Instance
+	engine    *sandbox.Engine
+	slots     *activitySlots
+	max       int    // instances per digest
+	memBudget uint64 // bytes of linear memory over all instances
+	mu        sync.Mutex
+	mods      map[string]*modulePool
+	mem       uint64 // sum of the instances' last known memory
+	// changed is closed and replaced when an activity ends or an instance
+	// goes, for get's waiters.
+	changed chan struct{}
+	// lastTrim is when trim last ran.
+	lastTrim time.Time
 }
 
-func newActivityPool(engine *sandbox.Engine, concurrency int) *activityPool {
-	return &activityPool{engine: engine, slots: newActivitySlots(concurrency), idle: map[string][]*sandbox.Instance{}}
+// modulePool is one digest's activity instances.
+type modulePool struct {
+	insts    []*pooled
+	creating int // instances being made
 }
 
-func (a *activityPool) get(ctx context.Context, digest string, st *host.AppSettings) (*sandbox.Instance, error) {
-	a.mu.Lock()
-	if l := a.idle[digest]; len(l) > 0 {
-		g := l[len(l)-1]
-		a.idle[digest] = l[:len(l)-1]
+// pooled is one activity instance and the activities on it.
+type pooled struct {
+	g         *sandbox.Instance
+	active    int
+	idleSince time.Time
+	mem       uint64
+}
+
+func newActivityPool(engine *sandbox.Engine, concurrency, instances int, memBudget uint64) *activityPool {
+	return &activityPool{engine: engine, slots: newActivitySlots(concurrency), max: instances, memBudget: memBudget,
+		mods: map[string]*modulePool{}, changed: make(chan struct{})}
+}
+
+// get returns an instance of digest for one more activity, waiting while
+// the module has as many as it may and none can take it, or the memory
+// budget is spent. The caller gives it back with put.
+func (a *activityPool) get(ctx context.Context, digest string, st *host.AppSettings) (*pooled, error) {
+	for {
+		a.mu.Lock()
+		a.trim(time.Now())
+		mp := a.mods[digest]
+		if mp == nil {
+			mp = &modulePool{}
+			a.mods[digest] = mp
+		}
+		p, create, retry := a.choose(mp)
+		ch := a.changed
+		if create {
+			mp.creating++
+		}
 		a.mu.Unlock()
-		return g, nil
+		if p != nil {
+			return p, nil
+		}
+		if create {
+			return a.create(ctx, mp, digest, st)
+		}
+		if retry <= 0 {
+			retry = time.Hour // until an activity ends
+		}
+		t := time.NewTimer(retry)
+		select {
+		case <-ch:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+		t.Stop()
 	}
-	a.mu.Unlock()
-	return a.engine.NewInstance(ctx, digest, false, st)
 }
 
-func (a *activityPool) put(g *sandbox.Instance) {
-	if g.Dead() {
+// choose picks the instance of mp for a new activity, or tells get to make
+// one (create), or to look again after retry, or neither (wait for an
+// activity to end). The caller holds a.mu.
+//
+// An asynchronous module's instance that is not in a call takes the
+// activity. When every one is in a call, get looks again once the shortest
+// of those calls has run longCall (most end long before); only when every
+// instance is in a long call — activities computing, or hung — is a new
+// one made, up to the module's limit, and past it the activity queues on
+// the least loaded instance.
+func (a *activityPool) choose(mp *modulePool) (p *pooled, create bool, retry time.Duration) {
+	var free, least *pooled
+	async := false
+	shortest := time.Duration(0)
+	for _, q := range mp.insts {
+		if q.active == 0 {
+			q.active++
+			return q, false, 0
+		}
+		if !q.g.AsyncActivities() {
+			continue
+		}
+		async = true
+		d := q.g.BusyFor()
+		if d == 0 && (free == nil || q.active < free.active) {
+			free = q
+		}
+		if d > 0 && (shortest == 0 || d < shortest) {
+			shortest = d
+		}
+		if least == nil || q.active < least.active {
+			least = q
+		}
+	}
+	if a.memBudget > 0 && a.mem >= a.memBudget && a.running() > 0 {
+		return nil, false, 0
+	}
+	if free != nil {
+		free.active++
+		return free, false, 0
+	}
+	if async && shortest > 0 && shortest < longCall {
+		return nil, false, longCall - shortest
+	}
+	if n := len(mp.insts) + mp.creating; n < a.max || n == 0 {
+		return nil, true, 0
+	}
+	if async && mp.creating == 0 {
+		least.active++
+		return least, false, 0
+	}
+	return nil, false, 0
+}
+
+// longCall is how long an asynchronous instance's call must have run for
+// the pool to make another instance rather than queue behind it.
+const longCall = 2 * time.Millisecond
+
+// running counts the activities on every instance. The caller holds a.mu.
+func (a *activityPool) running() int {
+	n := 0
+	for _, mp := range a.mods {
+		for _, q := range mp.insts {
+			n += q.active
+		}
+		n += mp.creating
+	}
+	return n
+}
+
+// create makes an instance of digest for one activity.
+func (a *activityPool) create(ctx context.Context, mp *modulePool, digest string, st *host.AppSettings) (*pooled, error) {
+	g, err := a.engine.NewInstance(ctx, digest, false, st)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	mp.creating--
+	a.notify()
+	if err != nil {
+		return nil, err
+	}
+	p := &pooled{g: g, active: 1, mem: g.MemoryBytes()}
+	a.mem += p.mem
+	mp.insts = append(mp.insts, p)
+	return p, nil
+}
+
+// put gives back p after one activity ended on it.
+func (a *activityPool) put(p *pooled) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p.active--
+	if p.active == 0 {
+		p.idleSince = time.Now()
+	}
+	mem := p.g.MemoryBytes()
+	a.mem += mem - p.mem
+	p.mem = mem
+	if p.g.Dead() {
+		a.remove(p)
+	}
+	a.notify()
+}
+
+// remove forgets p, which is dead or being closed. The caller holds a.mu.
+func (a *activityPool) remove(p *pooled) {
+	mp := a.mods[p.g.Digest()]
+	if mp == nil {
 		return
 	}
+	for i, q := range mp.insts {
+		if q == p {
+			mp.insts = append(mp.insts[:i], mp.insts[i+1:]...)
+			a.mem -= p.mem
+			p.mem = 0
+			return
+		}
+	}
+}
+
+// trim closes the instances idle for too long, at most once a second. The
+// caller holds a.mu.
+func (a *activityPool) trim(now time.Time) {
+	if now.Sub(a.lastTrim) < time.Second {
+		return
+	}
+	a.lastTrim = now
+	for digest, mp := range a.mods {
+		for i := 0; i < len(mp.insts); i++ {
+			q := mp.insts[i]
+			ttl := idleInstanceTTL
+			if len(mp.insts) == 1 {
+				ttl = lastInstanceTTL
+			}
+			if q.active == 0 && (q.g.Dead() || now.Sub(q.idleSince) > ttl) {
+				a.remove(q)
+				q.g.Close(context.Background())
+				i--
+			}
+		}
+		if len(mp.insts) == 0 && mp.creating == 0 {
+			delete(a.mods, digest)
+		}
+	}
+}
+
+// notify wakes get's waiters. The caller holds a.mu.
+func (a *activityPool) notify() {
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
+// instances returns how many activity instances digest has.
+func (a *activityPool) instances(digest string) int {
 	a.mu.Lock()
-	a.idle[g.Digest()] = append(a.idle[g.Digest()], g)
-	a.mu.Unlock()
+	defer a.mu.Unlock()
+	if mp := a.mods[digest]; mp != nil {
+		return len(mp.insts)
+	}
+	return 0
 }
 
 func (a *activityPool) close() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, l := range a.idle {
-		for _, g := range l {
-			g.Close(context.Background())
+	for _, mp := range a.mods {
+		for _, q := range mp.insts {
+			q.g.Close(context.Background())
 		}
 	}
-	a.idle = map[string][]*sandbox.Instance{}
+	a.mods = map[string]*modulePool{}
+	a.mem = 0
 }
 
 // Fair activity slots.
@@ -440,6 +667,9 @@ func (w *Worker) runActivity(ctx context.Context, item *host.ActivityItem) {
 // loadable, instance not creatable, guest unusable): nothing is to be
 // reported for it, and it must be run again.
 func (w *Worker) execActivity(ctx context.Context, item *host.ActivityItem, log *activityLog) (abi.HistoryEvent, error) {
+	if item.Name == abi.ActivityHTTP {
+		return w.execHTTP(ctx, item), nil
+	}
 	if err := w.module(ctx, item.Digest); err != nil {
 		return abi.HistoryEvent{}, fmt.Errorf("load module: %w", err)
 	}
@@ -447,26 +677,37 @@ func (w *Worker) execActivity(ctx context.Context, item *host.ActivityItem, log 
 	var ok bool
 	var payload string
 	var gf *replay.GuestFailure
-	g, err := w.acts.get(ctx, item.Digest, w.settings(ctx, item.Digest))
-	if errors.As(err, &gf) {
-		// The module's start function or _initialize trapped or overran,
-		// now or within the engine's InstantiateRetryAfter: the activity
-		// fails with that failure, at once, and the orchestration sees it
-		// (rather than the item being redelivered, and failing again, after
-		// every visibility timeout).
-		err = gf
-	} else if err != nil {
-		return abi.HistoryEvent{}, fmt.Errorf("instantiate module: %w", err)
-	} else {
+	var err error
+	for attempt := 1; ; attempt++ {
+		var p *pooled
+		p, err = w.acts.get(ctx, item.Digest, w.settings(ctx, item.Digest))
+		if errors.As(err, &gf) {
+			// The module's start function or _initialize trapped or
+			// overran, now or within the engine's InstantiateRetryAfter:
+			// the activity fails with that failure, at once, and the
+			// orchestration sees it (rather than the item being
+			// redelivered, and failing again, after every visibility
+			// timeout).
+			break
+		} else if err != nil {
+			return abi.HistoryEvent{}, fmt.Errorf("instantiate module: %w", err)
+		}
 		began := time.Now()
-		ok, payload, err = g.RunActivity(ctx, item, log.logger, w.opts.ManagementPayload)
-		w.stats.observe(item.Digest, item.Name, time.Since(began))
-		w.acts.put(g)
-		if g.Aborted() {
+		ok, payload, err = p.g.RunActivity(ctx, item, log.logger, w.opts.ManagementPayload)
+		aborted := p.g.Aborted()
+		w.acts.put(p)
+		if aborted {
 			// The shutdown interrupted it (or what it waited for): not
 			// its result.
 			return abi.HistoryEvent{}, fmt.Errorf("activity: %w", sandbox.ErrAborted)
 		}
+		if errors.Is(err, sandbox.ErrDiscarded) && attempt < 3 {
+			// Another activity's call broke the instance this one was
+			// parked on: run it again, from the start, on another.
+			continue
+		}
+		w.stats.observe(item.Digest, item.Name, time.Since(began))
+		break
 	}
 	if errors.As(err, &gf) {
 		ok, payload = false, failurePayload(gf.Failure)

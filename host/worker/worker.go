@@ -29,8 +29,22 @@ type Options struct {
 	// MaxBatch is the most control messages read per partition per round
 	// (default 256).
 	MaxBatch int
-	// ActivityConcurrency is the most activities run at once (default 16).
+	// ActivityConcurrency is the most activities in flight at once,
+	// running or parked on I/O (default 1,000). An activity of a module
+	// without asynchronous activities holds a module instance while it
+	// runs, so for it ActivityInstances is the tighter bound.
 	ActivityConcurrency int
+	// ActivityInstances is the most module instances per module digest
+	// that run activities (default 16). A module with asynchronous
+	// activities (every module built with the Go SDK) runs many activities
+	// on one instance and makes another only when every one it has is in a
+	// call that has run over 2 ms (activities computing, or hung).
+	ActivityInstances int
+	// ActivityMemoryBytes bounds the linear memory of all activity
+	// instances together (default 1 GiB): while they use more, no
+	// instance is made and no activity is added to an asynchronous
+	// instance; new activities wait for running ones to end.
+	ActivityMemoryBytes uint64
 	// OrchestrationInstances is the number of module instances per module
 	// digest that multiplex orchestrations (default GOMAXPROCS).
 	OrchestrationInstances int
@@ -96,7 +110,13 @@ func (o Options) withDefaults() Options {
 		o.MaxBatch = 256
 	}
 	if o.ActivityConcurrency <= 0 {
-		o.ActivityConcurrency = 16
+		o.ActivityConcurrency = 1000
+	}
+	if o.ActivityInstances <= 0 {
+		o.ActivityInstances = 16
+	}
+	if o.ActivityMemoryBytes == 0 {
+		o.ActivityMemoryBytes = 1 << 30
 	}
 	if o.OrchestrationInstances <= 0 {
 		o.OrchestrationInstances = runtime.GOMAXPROCS(0)
@@ -168,7 +188,7 @@ func New(store Store, engine *sandbox.Engine, opts Options) *Worker {
 	w := &Worker{store: store, engine: engine, opts: opts, log: opts.Logger.With("worker", opts.ID),
 		pools: map[string][]*sandbox.Instance{}, guests: sandbox.NewSet()}
 	w.cache = newWarmCache(opts.MaxWarm)
-	w.acts = newActivityPool(engine, opts.ActivityConcurrency)
+	w.acts = newActivityPool(engine, opts.ActivityConcurrency, opts.ActivityInstances, opts.ActivityMemoryBytes)
 	w.local = make(chan struct{}, opts.ActivityConcurrency)
 	return w
 }

@@ -61,6 +61,8 @@ type env struct {
 	store      *redisstore.Store
 	engine     *sandbox.Engine
 	client     *client.Client
+	// workerEngines are the engines of the workers started, in order.
+	workerEngines []*sandbox.Engine
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -114,6 +116,7 @@ func (e *env) worker(opts worker.Options) (stop func()) {
 	if opts.LeaseTTL == 0 {
 		opts.LeaseTTL = 2 * time.Second
 	}
+	e.workerEngines = append(e.workerEngines, eng)
 	w := worker.New(st, eng, opts)
 	done := make(chan struct{})
 	go func() {

@@ -50,13 +50,19 @@ type Host interface {
 
 // Runtime is the guest side of the exports that run functions: the
 // implementation behind abi.ExportOrchestratorStart, ExportOrchestratorResume,
-// ExportOrchestratorDrop and ExportActivityRun. Calls must not overlap (the
+// ExportOrchestratorDrop, ExportActivityRun, ExportActivityResume and
+// ExportActivityDrop. Calls must not overlap (the
 // host never calls one Wasm instance concurrently; the fake host mirrors that).
 type Runtime interface {
 	Start(handle int32, req []byte) int32
 	Resume(handle int32) int32
 	Drop(handle int32) int32
 	RunActivity(handle int32, req []byte) int32
+	// ResumeActivity and DropActivity serve abi.ExportActivityResume and
+	// abi.ExportActivityDrop: an activity that RunActivity left parked
+	// (abi.StatusParked) goes on, or is discarded.
+	ResumeActivity(handle int32) int32
+	DropActivity(handle int32) int32
 	// Close ends what the runtime keeps running between calls (idle
 	// coroutines, the step watchdog). The host calls it when it makes no
 	// more calls; a Wasm instance never needs it (it is discarded whole).

@@ -2,11 +2,14 @@
 // activity "Fetch" with a URL and returns what it reports: the configuration
 // value "greeting" and the body (or error) of an HTTP GET of the URL.
 // "Big" returns an activity result of n bytes (its input), for the payload
-// limit.
+// limit. "DurableHTTP" makes a durable HTTP call (CallHTTP) of its input's
+// URL and returns "<status> <body>" or "error: …".
 package main
 
 import (
+	"fmt"
 	"strings"
+	"time"
 
 	durable "github.com/durablewasm/durablewasm/guest-sdk"
 )
@@ -34,6 +37,20 @@ func init() {
 			return greeting + " | error: " + err.Error(), nil
 		}
 		return greeting + " | " + string(resp.Body), nil
+	})
+	durable.RegisterOrchestrator("DurableHTTP", func(ctx *durable.OrchestrationContext) (any, error) {
+		var in struct {
+			URL     string
+			Timeout time.Duration
+		}
+		if err := ctx.GetInput(&in); err != nil {
+			return nil, err
+		}
+		resp, err := ctx.CallHTTP(durable.DurableHTTPRequest{URL: in.URL, Header: map[string]string{"X-Test": "1"}, Timeout: in.Timeout})
+		if err != nil {
+			return "error: " + err.Error(), nil
+		}
+		return fmt.Sprintf("%d %s", resp.Status, resp.Body), nil
 	})
 	durable.RegisterOrchestrator("Big", func(ctx *durable.OrchestrationContext) (any, error) {
 		var n int
