@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/durablewasm/durablewasm/abi"
+	"github.com/durablewasm/durablewasm/host"
 	"github.com/durablewasm/durablewasm/host/client"
 	"github.com/durablewasm/durablewasm/host/sandbox"
 	dwworker "github.com/durablewasm/durablewasm/host/worker"
@@ -19,7 +21,8 @@ import (
 )
 
 // dwEngine runs the samples guest module (samples/flows/bench.go) on one
-// in-process durablewasm worker with default options.
+// durablewasm worker with default options (unless setupOptions say
+// otherwise), in the harness process or in a child process.
 type dwEngine struct {
 	url      string
 	cacheDir string
@@ -29,7 +32,8 @@ type dwEngine struct {
 	engine *sandbox.Engine
 	client *client.Client
 
-	w *dwWorker
+	w    *dwWorker
+	proc *workerProc
 }
 
 type dwWorker struct {
@@ -62,13 +66,29 @@ func (e *dwEngine) setup(ctx context.Context, o setupOptions) error {
 		return err
 	}
 	e.store, e.engine, e.client = st, eng, client.New(st, eng)
-	if _, err := e.client.Deploy(ctx, "bench", samples.Wasm); err != nil {
+	if _, err := e.client.DeployWithSettings(ctx, "bench", samples.Wasm, host.AppSettings{HTTPAllow: o.httpAllow}); err != nil {
 		return err
 	}
 	return e.startWorker(ctx)
 }
 
+func (e *dwEngine) spec() workerSpec {
+	s := workerSpec{Engine: e.name(), Addr: strings.TrimPrefix(e.url, "redis://"), MaxWarm: e.opts.maxWarm,
+		ActivityConcurrency: e.opts.activityConcurrency, CacheDir: e.cacheDir}
+	if e.opts.localOff {
+		s.LocalActivityMax = -1
+	}
+	return s
+}
+
+func (e *dwEngine) worker() *workerProc { return e.proc }
+
 func (e *dwEngine) startWorker(ctx context.Context) error {
+	if e.opts.proc {
+		p, err := startWorkerProc(e.spec())
+		e.proc = p
+		return err
+	}
 	st, err := redisstore.Open(ctx, e.url, dwHub, redisstore.Options{})
 	if err != nil {
 		return err
@@ -80,13 +100,17 @@ func (e *dwEngine) startWorker(ctx context.Context) error {
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	w := &dwWorker{cancel: cancel, done: make(chan error, 1), store: st, engine: eng}
-	dw := dwworker.New(st, eng, dwworker.Options{Logger: discard, MaxWarm: e.opts.maxWarm})
+	dw := dwworker.New(st, eng, e.spec().dwOptions())
 	go func() { w.done <- dw.Run(wctx) }()
 	e.w = w
 	return nil
 }
 
 func (e *dwEngine) stopWorker() {
+	if e.proc != nil {
+		e.proc.stop()
+		e.proc = nil
+	}
 	if e.w == nil {
 		return
 	}

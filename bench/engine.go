@@ -35,13 +35,38 @@ type engine interface {
 	// parked reports whether a StepsWait(n) instance ran its n steps and
 	// waits for its event.
 	parked(ctx context.Context, id string, n int) (bool, error)
+	// worker is the worker child process, nil when the worker runs in the
+	// harness process.
+	worker() *workerProc
 }
 
 type setupOptions struct {
 	// maxWarm bounds the orchestrations a durablewasm worker keeps in
 	// memory (0: default).
 	maxWarm int
+	// proc runs the worker in a child process (workerSpec), so that its RSS
+	// and CPU are measured apart from the harness'.
+	proc bool
+	// localOff disables durablewasm's local activities
+	// (worker.Options.LocalActivityMax negative).
+	localOff bool
+	// activityConcurrency is durablewasm's worker.Options.ActivityConcurrency
+	// (0: default).
+	activityConcurrency int
+	// peer overrides -peer-default for go-workflows' worker options.
+	peer peerOptions
+	// httpAllow is durablewasm's module HTTP allowlist (host.AppSettings).
+	httpAllow []string
 }
+
+// peerOptions picks go-workflows' worker options for one workload.
+type peerOptions int
+
+const (
+	peerAsFlag  peerOptions = iota // tuned unless -peer-default
+	peerDefault                    // worker.DefaultOptions
+	peerTuned                      // tuned (gwOptions)
+)
 
 type instState struct {
 	done, started       bool

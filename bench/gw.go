@@ -5,17 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/cschleiden/go-workflows/backend"
 	"github.com/cschleiden/go-workflows/backend/history"
-	gwredis "github.com/cschleiden/go-workflows/backend/redis"
 	"github.com/cschleiden/go-workflows/client"
 	"github.com/cschleiden/go-workflows/core"
 	"github.com/cschleiden/go-workflows/worker"
 	"github.com/cschleiden/go-workflows/workflow"
+	"github.com/durablewasm/durablewasm/samples/flows/benchwork"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -82,15 +82,90 @@ func gwStepsWait(ctx workflow.Context, n int) (int, error) {
 	return out + 1, err
 }
 
+// gwHTTPResult is gwHTTPGet's result (flows.HTTPResult).
+type gwHTTPResult struct {
+	Status int `json:"status"`
+	Length int `json:"length"`
+}
+
+// gwHTTPGet does what durablewasm's host does for Bench_HTTPGet: a GET with
+// an http.Client on http.DefaultTransport, the body read whole.
+func gwHTTPGet(ctx context.Context, url string) (gwHTTPResult, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return gwHTTPResult{}, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return gwHTTPResult{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return gwHTTPResult{}, err
+	}
+	return gwHTTPResult{Status: resp.StatusCode, Length: len(body)}, nil
+}
+
+func gwHello5IO(ctx workflow.Context, url string) (int, error) {
+	total := 0
+	for i := 0; i < 5; i++ {
+		r, err := workflow.ExecuteActivity[gwHTTPResult](ctx, workflow.DefaultActivityOptions, gwHTTPGet, url).Get(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if r.Status != 200 {
+			return 0, fmt.Errorf("GET %s: status %d", url, r.Status)
+		}
+		total += r.Length
+	}
+	return total, nil
+}
+
+// gwCompute runs the same Go code as durablewasm's Bench_Compute, natively.
+func gwCompute(ctx context.Context, n int) (uint64, error) { return benchwork.Compute(n), nil }
+
+func gwHello5CPU(ctx workflow.Context, n int) (uint64, error) {
+	var out uint64
+	for i := 0; i < 5; i++ {
+		r, err := workflow.ExecuteActivity[uint64](ctx, workflow.DefaultActivityOptions, gwCompute, n).Get(ctx)
+		if err != nil {
+			return 0, err
+		}
+		out = r
+	}
+	return out, nil
+}
+
 var gwWorkflows = map[string]any{
 	"Hello5": gwHello5, "FanOut": gwFanOut, "WaitOne": gwWaitOne, "Steps": gwSteps, "StepsWait": gwStepsWait,
+	"Hello5IO": gwHello5IO, "Hello5CPU": gwHello5CPU,
+}
+
+// gwRegister registers every workflow and activity with w.
+func gwRegister(w *worker.Worker) error {
+	for _, wf := range gwWorkflows {
+		if err := w.RegisterWorkflow(wf); err != nil {
+			return err
+		}
+	}
+	for _, a := range []any{gwEcho, gwEchoInt, gwHTTPGet, gwCompute} {
+		if err := w.RegisterActivity(a); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // gwEngine runs go-workflows v1.2.0 with its Redis backend: one worker,
-// tuned as issue 6 says (gwTuning).
+// tuned as issue 6 says (gwTuning) unless -peer-default or the workload
+// says otherwise, in the harness process or in a child process.
 type gwEngine struct {
-	addr  string
-	tuned bool
+	addr string
+	// tuned is the -peer-default flag's choice; cur the current workload's.
+	tuned, cur bool
+	opts       setupOptions
+	proc       *workerProc
 
 	rdb     *redis.Client // the backend's connection
 	raw     *redis.Client // the harness' own, for reading instance state
@@ -111,11 +186,11 @@ func (e *gwEngine) name() string { return "go-workflows" }
 
 // gwOptions are the worker options: DefaultOptions, tuned like issue 6 (8
 // workflow and 8 activity pollers, single-worker mode, executor cache of
-// 8,192) unless -peer-default. The polling intervals do not apply to the
-// Redis backend (it blocks on its queues).
-func (e *gwEngine) options() worker.Options {
+// 8,192) when tuned. The polling intervals do not apply to the Redis
+// backend (it blocks on its queues).
+func gwOptions(tuned bool) worker.Options {
 	o := worker.DefaultOptions
-	if e.tuned {
+	if tuned {
 		o.WorkflowPollers = 8
 		o.ActivityPollers = 8
 		o.SingleWorkerMode = true
@@ -132,14 +207,18 @@ func gwTuning(tuned bool) string {
 }
 
 func (e *gwEngine) setup(ctx context.Context, o setupOptions) error {
+	e.opts = o
+	e.cur = e.tuned
+	switch o.peer {
+	case peerDefault:
+		e.cur = false
+	case peerTuned:
+		e.cur = true
+	}
 	e.instances = map[string]*workflow.Instance{}
 	e.rdb = redis.NewClient(&redis.Options{Addr: e.addr, PoolSize: 64})
 	e.raw = redis.NewClient(&redis.Options{Addr: e.addr})
-	b, err := gwredis.NewRedisBackend(e.rdb, gwredis.WithBackendOptions(
-		backend.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-		// Allow the 10,000-event histories of longhistory (default 10,000).
-		backend.WithMaxHistorySize(1_000_000),
-	))
+	b, err := newGWBackend(e.rdb)
 	if err != nil {
 		return err
 	}
@@ -148,18 +227,17 @@ func (e *gwEngine) setup(ctx context.Context, o setupOptions) error {
 	return e.startWorker(ctx)
 }
 
+func (e *gwEngine) worker() *workerProc { return e.proc }
+
 func (e *gwEngine) startWorker(ctx context.Context) error {
-	opts := e.options()
-	w := worker.New(e.backend, &opts)
-	for _, wf := range gwWorkflows {
-		if err := w.RegisterWorkflow(wf); err != nil {
-			return err
-		}
-	}
-	if err := w.RegisterActivity(gwEcho); err != nil {
+	if e.opts.proc {
+		p, err := startWorkerProc(workerSpec{Engine: e.name(), Addr: e.addr, GWTuned: e.cur})
+		e.proc = p
 		return err
 	}
-	if err := w.RegisterActivity(gwEchoInt); err != nil {
+	opts := gwOptions(e.cur)
+	w := worker.New(e.backend, &opts)
+	if err := gwRegister(w); err != nil {
 		return err
 	}
 	wctx, cancel := context.WithCancel(context.Background())
@@ -172,6 +250,10 @@ func (e *gwEngine) startWorker(ctx context.Context) error {
 }
 
 func (e *gwEngine) stopWorker() {
+	if e.proc != nil {
+		e.proc.stop()
+		e.proc = nil
+	}
 	if e.w == nil {
 		return
 	}

@@ -1,8 +1,12 @@
-// Command bench is the benchmark harness of issue 6: it runs the same
-// workloads on durablewasm (the samples guest module, one in-process worker)
-// and on github.com/cschleiden/go-workflows v1.2.0 with its Redis backend
-// (one worker, tuned), one after the other on a redis-server it starts
-// itself, and prints both engines' figures and their ratio.
+// Command bench is the benchmark harness of issues 6 and 14: it runs the
+// same workloads on durablewasm (the samples guest module, one worker) and
+// on github.com/cschleiden/go-workflows v1.2.0 with its Redis backend (one
+// worker, tuned), one after the other on a redis-server it starts itself
+// (AOF with appendfsync always; a second one without persistence for the
+// reference rows), and prints both engines' figures and their ratio. The
+// workers of the throughput workloads run in child processes (the harness
+// re-executes itself with -role worker) so that their RSS and CPU are their
+// own.
 //
 //	cd bench && go run . -workload all
 //	cd bench && go run . -quick -workload hello5
@@ -22,9 +26,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/durablewasm/durablewasm/samples/flows/benchwork"
 )
 
-var workloads = []string{"hello5", "single", "fanout", "events", "longhistory", "hold", "sweep"}
+var workloads = []string{"hello5", "hello5-local-off", "io", "cpu", "big", "single", "fanout", "events", "longhistory", "hold", "sweep"}
 
 type config struct {
 	workload    string
@@ -47,11 +53,23 @@ type config struct {
 	peerDefault bool
 	redisBin    string
 	cpuprofile  string
+	ioN         int
+	ioDelay     time.Duration
+	ioConc      int
+	cpuN        int
+	cpuIters    int
+	bigN        int
+	bigKiB      int
 }
 
 type bench struct {
-	cfg   config
-	redis *redisServer
+	cfg config
+	// redis is the server the current workload runs on: persist (AOF,
+	// appendfsync always) for every main row, noPersist for the reference
+	// rows.
+	redis, persist, noPersist *redisServer
+	// ioURL is the io workload's HTTP server, once started.
+	ioURL string
 	// targets collects the verdicts printed at the end.
 	targets []string
 }
@@ -80,7 +98,21 @@ func main() {
 	flag.BoolVar(&c.peerDefault, "peer-default", false, "run go-workflows with its default worker options instead of tuned")
 	flag.StringVar(&c.redisBin, "redis-server", "redis-server", "redis-server binary")
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.IntVar(&c.ioN, "io-n", 1000, "io: orchestrations")
+	flag.DurationVar(&c.ioDelay, "io-delay", 50*time.Millisecond, "io: how long the local HTTP server takes to answer")
+	flag.IntVar(&c.ioConc, "io-concurrency", 64, "io: durablewasm's ActivityConcurrency in the tuned row (0: no tuned row)")
+	flag.IntVar(&c.cpuN, "cpu-n", 200, "cpu: orchestrations")
+	flag.IntVar(&c.cpuIters, "cpu-iterations", benchwork.Iterations, "cpu: benchwork.Compute's input per activity")
+	flag.IntVar(&c.bigN, "big-n", 300, "big: orchestrations")
+	flag.IntVar(&c.bigKiB, "big-kib", 64, "big: payload size (KiB)")
+	var role, spec string
+	flag.StringVar(&role, "role", "", "internal: \"worker\" runs a worker child process")
+	flag.StringVar(&spec, "worker-spec", "", "internal: the worker child's workerSpec (JSON)")
 	flag.Parse()
+	if role == "worker" {
+		runWorkerRole(spec)
+		return
+	}
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if c.quick {
@@ -89,6 +121,7 @@ func main() {
 			"fanout-reps": func() { c.fanoutReps = 1 }, "events-n": func() { c.eventsN = 500 },
 			"history-n": func() { c.historyN = 1000 }, "hold-n": func() { c.holdN = 5000 },
 			"hold-maxwarm": func() { c.holdMaxWarm = 500 }, "sweep-n": func() { c.sweepN = 200 },
+			"io-n": func() { c.ioN = 100 }, "cpu-n": func() { c.cpuN = 30 }, "big-n": func() { c.bigN = 50 },
 		}
 		for name, f := range quick {
 			if !set[name] {
@@ -130,21 +163,28 @@ func main() {
 		pprof.StartCPUProfile(f)
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
-	rs, err := startRedis(c.redisBin)
+	rs, err := startRedis(c.redisBin, true)
 	if err != nil {
 		fatalf("%v", err)
 	}
 	defer rs.stop()
-	b := &bench{cfg: c, redis: rs}
+	ref, err := startRedis(c.redisBin, false)
+	if err != nil {
+		rs.stop()
+		fatalf("%v", err)
+	}
+	defer ref.stop()
+	b := &bench{cfg: c, redis: rs, persist: rs, noPersist: ref}
 	b.header()
 	began := time.Now()
 	for _, w := range run {
 		if err := b.run(context.Background(), w); err != nil {
 			rs.stop()
+			ref.stop()
 			fatalf("%s: %v", w, err)
 		}
 	}
-	fmt.Printf("\n== targets (issue 6)\n")
+	fmt.Printf("\n== targets (issues 6 and 14; main rows on Redis with AOF, appendfsync always)\n")
 	for _, t := range b.targets {
 		fmt.Println(t)
 	}
@@ -224,14 +264,16 @@ func gitRev() string {
 }
 
 func (b *bench) header() {
-	fmt.Printf("durablewasm benchmark harness (issue 6), %s\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("durablewasm benchmark harness (issues 6 and 14), %s\n", time.Now().UTC().Format(time.RFC3339))
 	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s, %s RAM; load average at the start: %s\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel(), memTotal(), loadavg())
 	fmt.Printf("versions: %s, redis-server %s, go-workflows %s, durablewasm %s\n",
 		runtime.Version(), b.redis.version(), modVersion("github.com/cschleiden/go-workflows"), gitRev())
-	fmt.Printf("redis-server: %s, --save \"\" --appendonly no, flushed before each engine's run of a workload\n", b.redis.addr)
-	fmt.Printf("durablewasm: samples/samples.wasm (samples/flows/bench.go), one in-process worker, WorkerOptions defaults\n")
-	fmt.Printf("go-workflows: one in-process worker, %s; Redis backend defaults (MaxHistorySize raised to allow 10,000-event histories)\n", gwTuning(!b.cfg.peerDefault))
+	fmt.Printf("redis-server (every row unless marked): %s, %s (AOF in a temp dir; the durability docs/reliability.md requires), flushed before each engine's run of a workload\n", b.persist.addr, b.persist.persistence())
+	fmt.Printf("redis-server (rows marked \"no persistence\", for reference): %s, %s\n", b.noPersist.addr, b.noPersist.persistence())
+	fmt.Printf("durablewasm: samples/samples.wasm (samples/flows/bench.go), one worker, worker.Options defaults unless a workload says otherwise\n")
+	fmt.Printf("go-workflows: one worker, %s unless a workload says otherwise; Redis backend defaults (MaxHistorySize raised to allow 10,000-event histories)\n", gwTuning(!b.cfg.peerDefault))
+	fmt.Printf("workers: in a child process each (its RSS and CPU apart from the harness') for hello5, hello5-local-off, io, cpu and big; in the harness process for the others\n")
 	fmt.Printf("ratio: how many times better durablewasm is (its rate ÷ the peer's; the peer's time or CPU ÷ its own)\n")
 }
 

@@ -19,16 +19,22 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// cpuMeter measures the CPU used by this process and by redis-server
+// cpuMeter measures the CPU used by this process, by the worker process
+// (when the engine runs its worker in a child process) and by redis-server
 // between its creation and stop.
 type cpuMeter struct {
-	rs          *redisServer
-	proc, redis time.Duration
-	wall        time.Time
+	rs                  *redisServer
+	w                   *workerProc
+	proc, worker, redis time.Duration
+	wall                time.Time
 }
 
-func newCPUMeter(rs *redisServer) *cpuMeter {
-	return &cpuMeter{rs: rs, proc: processCPU(), redis: rs.cpu(), wall: time.Now()}
+func newCPUMeter(rs *redisServer, w *workerProc) *cpuMeter {
+	m := &cpuMeter{rs: rs, w: w, proc: processCPU(), redis: rs.cpu(), wall: time.Now()}
+	if w != nil {
+		m.worker = w.cpu()
+	}
+	return m
 }
 
 // stop returns the process and redis-server CPU used since the meter began.
@@ -36,9 +42,21 @@ func (m *cpuMeter) stop() (proc, redis time.Duration) {
 	return processCPU() - m.proc, m.rs.cpu() - m.redis
 }
 
+// workerCPU returns the worker process' CPU used since the meter began (0
+// for an in-process worker).
+func (m *cpuMeter) workerCPU() time.Duration {
+	if m.w == nil {
+		return 0
+	}
+	return m.w.cpu() - m.worker
+}
+
 // procStatus returns a field of /proc/self/status in bytes (VmRSS, VmHWM).
-func procStatus(field string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
+func procStatus(field string) int64 { return procStatusOf("self", field) }
+
+// procStatusOf returns a field of /proc/<pid>/status in bytes.
+func procStatusOf(pid, field string) int64 {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return 0
 	}

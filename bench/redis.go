@@ -15,15 +15,25 @@ import (
 )
 
 // redisServer is a redis-server started by the harness on a free loopback
-// port, without persistence.
+// port: with AOF and appendfsync always (persist; the setting
+// docs/reliability.md requires), or without persistence.
 type redisServer struct {
-	cmd  *exec.Cmd
-	addr string
-	rdb  *redis.Client
-	dir  string
+	cmd     *exec.Cmd
+	addr    string
+	rdb     *redis.Client
+	dir     string
+	persist bool
 }
 
-func startRedis(bin string) (*redisServer, error) {
+// persistence describes a server's durability settings.
+func (s *redisServer) persistence() string {
+	if s.persist {
+		return `--appendonly yes --appendfsync always --save ""`
+	}
+	return `--appendonly no --save ""`
+}
+
+func startRedis(bin string, persist bool) (*redisServer, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -34,14 +44,21 @@ func startRedis(bin string) (*redisServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", dir, "--protected-mode", "no", "--loglevel", "warning")
+	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
+		"--dir", dir, "--protected-mode", "no", "--loglevel", "warning"}
+	if persist {
+		// The AOF goes in dir, a temporary directory removed by stop.
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
+	cmd := exec.Command(bin, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	s := &redisServer{cmd: cmd, addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir}
+	s := &redisServer{cmd: cmd, addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir, persist: persist}
 	s.rdb = redis.NewClient(&redis.Options{Addr: s.addr})
 	deadline := time.Now().Add(10 * time.Second)
 	for s.rdb.Ping(context.Background()).Err() != nil {
@@ -72,13 +89,16 @@ func (s *redisServer) version() string {
 }
 
 // usedMemory is Redis' used_memory in bytes.
-func (s *redisServer) usedMemory() int64 {
+func (s *redisServer) usedMemory() int64 { return s.memInfo("used_memory") }
+
+// memInfo is a field of INFO memory (used_memory, used_memory_dataset).
+func (s *redisServer) memInfo(field string) int64 {
 	info, err := s.rdb.Info(context.Background(), "memory").Result()
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
 			n, _ := strconv.ParseInt(v, 10, 64)
 			return n
 		}
@@ -86,21 +106,8 @@ func (s *redisServer) usedMemory() int64 {
 	return 0
 }
 
-// cpu returns the redis-server process' user+system CPU time so far, from
-// /proc/<pid>/stat (utime and stime, in clock ticks of 1/100 s).
-func (s *redisServer) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	// The command name (field 2) is in parentheses and may hold spaces.
-	rest := string(b[bytes.LastIndexByte(b, ')')+2:])
-	f := strings.Fields(rest)
-	// rest starts at field 3 (state); utime is field 14, stime field 15.
-	ut, _ := strconv.ParseInt(f[14-3], 10, 64)
-	st, _ := strconv.ParseInt(f[15-3], 10, 64)
-	return time.Duration(ut+st) * (time.Second / clockTicks)
-}
+// cpu returns the redis-server process' user+system CPU time so far.
+func (s *redisServer) cpu() time.Duration { return pidCPU(s.cmd.Process.Pid) }
 
 const clockTicks = 100 // sysconf(_SC_CLK_TCK) on Linux
 

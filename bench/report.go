@@ -73,20 +73,109 @@ func (b *bench) run(ctx context.Context, w string) error {
 	c := b.cfg
 	switch w {
 	case "hello5":
-		fmt.Printf("\n== hello5: %d × Hello5 (five sequential Bench_Echo activities) started from %d goroutines; %d runs per engine, the median run shown\n", c.n, c.starters, c.hello5Reps)
-		res, err := b.each(ctx, setupOptions{}, "", func(e engine) (any, error) { return runHello5Reps(ctx, b, e, c.n, c.starters, c.hello5Reps) })
+		fmt.Printf("\n== hello5: %d × Hello5 (five sequential Bench_Echo activities) started from %d goroutines; %d runs per engine, the median run shown; workers in child processes\n", c.n, c.starters, c.hello5Reps)
+		rows, failed, err := b.hello5(ctx, setupOptions{proc: true}, c.hello5Reps)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  -- the same on redis-server without persistence (reference; one run per engine)\n")
+		var ref []row
+		var refFailed bool
+		err = b.onNoPersist(func() error {
+			ref, refFailed, err = b.hello5(ctx, setupOptions{proc: true}, 1)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if r := rows[0].ratio(); !math.IsNaN(r) {
+			b.verdict("hello5 throughput ≥ 10× go-workflows", r >= 10 && !failed, fmt.Sprintf("%.2f× (%.0f vs %.0f/s; no persistence: %.2f×, %.0f vs %.0f/s)%s",
+				r, rows[0].dw, rows[0].gw, ref[0].ratio(), ref[0].dw, ref[0].gw, failedNote(failed || refFailed)))
+		}
+	case "hello5-local-off":
+		fmt.Printf("\n== hello5-local-off: hello5 with durablewasm's local activities off (LocalActivityMax < 0: every Bench_Echo goes through the activity stream); go-workflows unchanged\n")
+		rows, failed, err := b.hello5(ctx, setupOptions{proc: true, localOff: true}, c.hello5Reps)
+		if err != nil {
+			return err
+		}
+		if r := rows[0].ratio(); !math.IsNaN(r) {
+			b.verdict("hello5, local activities off, ≥ 5× go-workflows", r >= 5 && !failed, fmt.Sprintf("%.2f× (%.0f vs %.0f/s)%s", r, rows[0].dw, rows[0].gw, failedNote(failed)))
+		}
+	case "io":
+		url, hostport, err := b.ioServer()
+		if err != nil {
+			return err
+		}
+		spec := batchSpec{fn: "Hello5IO", input: func(int) any { return url }, warm: 4}
+		fmt.Printf("\n== io: %d × Hello5IO (five sequential Bench_HTTPGet, each a GET of a local server that answers after %s; go-workflows' activity makes the same GET natively) from %d goroutines; both engines at default settings (durablewasm ActivityConcurrency 16; %s)\n",
+			c.ioN, c.ioDelay, c.starters, gwTuning(false))
+		o := setupOptions{proc: true, peer: peerDefault, httpAllow: []string{hostport}}
+		res, err := b.each(ctx, o, "", func(e engine) (any, error) { return runBatch(ctx, b, e, spec, "io", c.ioN, c.starters) })
 		if err != nil {
 			return err
 		}
 		rows := batchRows(res, "orchestrations/s", "orchestrations")
 		printTable(rows)
-		for _, name := range []string{"durablewasm", "go-workflows"} {
-			if r, ok := res[name].(*batchResult); ok && len(r.rates) > 1 {
-				fmt.Printf("  %s runs (orchestrations/s): %s\n", name, formatRates(r.rates))
-			}
-		}
+		failed := anyFailed(res)
 		if r := rows[0].ratio(); !math.IsNaN(r) {
-			b.verdict("hello5 throughput ≥ 10× go-workflows", r >= 10, fmt.Sprintf("%.2f×", r))
+			b.verdict("io ≥ 2× go-workflows (default settings)", r >= 2 && !failed, fmt.Sprintf("%.2f× (%.0f vs %.0f/s)%s", r, rows[0].dw, rows[0].gw, failedNote(failed)))
+			rss := findRow(rows, rowRSSPeak)
+			b.verdict("io worker peak RSS ≤ 2× go-workflows'", rss.dw <= 2*rss.gw, fmt.Sprintf("%.0f vs %.0f MiB (%.2f×)", rss.dw, rss.gw, rss.dw/rss.gw))
+		}
+		if c.ioConc > 0 {
+			fmt.Printf("  -- tuned: durablewasm ActivityConcurrency %d; go-workflows %s\n", c.ioConc, gwTuning(true))
+			o.activityConcurrency, o.peer = c.ioConc, peerTuned
+			res, err := b.each(ctx, o, "", func(e engine) (any, error) { return runBatch(ctx, b, e, spec, "iot", c.ioN, c.starters) })
+			if err != nil {
+				return err
+			}
+			printTable(batchRows(res, "orchestrations/s", "orchestrations"))
+		}
+	case "cpu":
+		native := nativeCompute(c.cpuIters, 15)
+		fmt.Printf("\n== cpu: %d × Hello5CPU (five sequential Bench_Compute: benchwork.Compute(%d), %.2f ms natively here; go-workflows runs the same Go code natively) from %d goroutines; workers in child processes\n",
+			c.cpuN, c.cpuIters, ms(native), c.starters)
+		spec := batchSpec{fn: "Hello5CPU", input: func(int) any { return c.cpuIters }, warm: 4}
+		res, err := b.each(ctx, setupOptions{proc: true}, "", func(e engine) (any, error) { return runBatch(ctx, b, e, spec, "cpu", c.cpuN, c.starters) })
+		if err != nil {
+			return err
+		}
+		rows := batchRows(res, "orchestrations/s", "orchestrations")
+		dw, gw := pick(res, func(r *batchResult) float64 { return ms(r.workerCPU) / float64(5*r.n) })
+		perAct := row{metric: "worker process CPU ms / activity", dw: dw, gw: gw, prec: 2}
+		rows = append(rows, perAct)
+		printTable(rows)
+		fmt.Printf("  benchwork.Compute(%d) natively in the harness process: %.2f ms (median of 15)\n", c.cpuIters, ms(native))
+		failed := anyFailed(res)
+		if r := rows[0].ratio(); !math.IsNaN(r) {
+			b.verdict("cpu ≥ 0.9× go-workflows", r >= 0.9 && !failed, fmt.Sprintf("%.2f× (%.1f vs %.1f/s)%s", r, rows[0].dw, rows[0].gw, failedNote(failed)))
+		}
+		if !math.IsNaN(perAct.dw) {
+			g := perAct.dw / ms(native)
+			b.verdict("cpu: guest compute ≤ 1.25× native", g <= 1.25, fmt.Sprintf("%.2f× (durablewasm worker CPU per activity %.2f ms ÷ native Compute %.2f ms; go-workflows' %.2f ms)", g, perAct.dw, ms(native), perAct.gw))
+		}
+	case "big":
+		payload := bigPayload(c.bigKiB << 10)
+		spec := batchSpec{fn: "Hello5", input: func(int) any { return payload }, warm: 4}
+		fmt.Printf("\n== big: %d × Hello5 with a %d KiB string input (each Bench_Echo passes it on) from %d goroutines; workers in child processes\n", c.bigN, c.bigKiB, c.starters)
+		res, err := b.each(ctx, setupOptions{proc: true}, "", func(e engine) (any, error) { return runBatch(ctx, b, e, spec, "big", c.bigN, c.starters) })
+		if err != nil {
+			return err
+		}
+		rows := batchRows(res, "orchestrations/s", "orchestrations")
+		// Redis memory: only here, where the payloads dominate it (with small
+		// payloads the difference is within the server's own fluctuations).
+		dw, gw := pick(res, func(r *batchResult) float64 { return float64(r.redisMem) / 1024 / float64(r.n) })
+		rows = append(rows, row{metric: rowRedisMem, dw: dw, gw: gw, prec: 1})
+		dw, gw = pick(res, func(r *batchResult) float64 { return float64(r.redisData) / 1024 / float64(r.n) })
+		rows = append(rows, row{metric: "  of which used_memory_dataset (KiB)", dw: dw, gw: gw, prec: 1})
+		printTable(rows)
+		failed := anyFailed(res)
+		if cpu := findRow(rows, rowTotalCPU); !math.IsNaN(cpu.ratio()) {
+			b.verdict("big: CPU per orchestration ≥ 2× better", cpu.ratio() >= 2 && !failed, fmt.Sprintf("%.2f× (total %.3f vs %.3f CPU s / 1,000)%s", cpu.ratio(), cpu.dw, cpu.gw, failedNote(failed)))
+		}
+		if mem := findRow(rows, rowRedisMem); !math.IsNaN(mem.ratio()) {
+			b.verdict("big: Redis memory per orchestration ≤ go-workflows'", mem.dw <= mem.gw, fmt.Sprintf("%.0f vs %.0f KiB (%.2f×)", mem.dw, mem.gw, mem.ratio()))
 		}
 	case "single":
 		fmt.Printf("\n== single: %d × Hello5, one at a time, polled back to back; then %d polled every 1 ms; then %d awaited with each engine's wait API\n", c.singleN, c.singleN, c.singleN)
@@ -237,19 +326,106 @@ func (b *bench) run(ctx context.Context, w string) error {
 	return nil
 }
 
-// batchRows: rate, p50/p99 latency, CPU per 1,000 (process, redis-server).
+// Metric names findRow looks up.
+const (
+	rowRSSPeak  = "worker peak RSS (MiB)"
+	rowTotalCPU = "total CPU s / 1,000 (harness+worker+redis)"
+	rowRedisMem = "Redis used_memory / orchestration (KiB)"
+)
+
+func findRow(rows []row, metric string) row {
+	for _, r := range rows {
+		if r.metric == metric {
+			return r
+		}
+	}
+	return row{metric: metric, dw: nan, gw: nan}
+}
+
+func anyFailed(res map[string]any) bool {
+	for _, r := range res {
+		if b, ok := r.(*batchResult); ok && b.failed > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func failedNote(failed bool) string {
+	if failed {
+		return "; some instances FAILED"
+	}
+	return ""
+}
+
+// hello5 runs runBatchReps of Hello5 on both engines and prints its table
+// and every run's rate.
+func (b *bench) hello5(ctx context.Context, o setupOptions, reps int) ([]row, bool, error) {
+	c := b.cfg
+	res, err := b.each(ctx, o, "", func(e engine) (any, error) {
+		return runBatchReps(ctx, b, e, hello5Spec, "h5", c.n, c.starters, reps)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	rows := batchRows(res, "orchestrations/s", "orchestrations")
+	printTable(rows)
+	for _, name := range []string{"durablewasm", "go-workflows"} {
+		if r, ok := res[name].(*batchResult); ok && len(r.rates) > 1 {
+			fmt.Printf("  %s runs (orchestrations/s): %s\n", name, formatRates(r.rates))
+		}
+	}
+	return rows, anyFailed(res), nil
+}
+
+// onNoPersist runs fn with the redis-server without persistence as the
+// current one.
+func (b *bench) onNoPersist(fn func() error) error {
+	saved := b.redis
+	b.redis = b.noPersist
+	defer func() { b.redis = saved }()
+	return fn()
+}
+
+// batchRows: rate, p50/p99 latency, CPU per 1,000 (process, redis-server);
+// with worker child processes, the worker's CPU and RSS too.
 func batchRows(res map[string]any, rateName, unit string) []row {
 	var rows []row
+	proc := false
+	for _, r := range res {
+		if b, ok := r.(*batchResult); ok && b.rssPeak > 0 {
+			proc = true
+		}
+	}
 	dw, gw := pick(res, func(r *batchResult) float64 { return r.rate })
 	rows = append(rows, row{metric: rateName, dw: dw, gw: gw, higherBetter: true, prec: 0})
+	if rows[0].dw < 100 || rows[0].gw < 100 {
+		rows[0].prec = 1
+	}
 	dw, gw = pick(res, func(r *batchResult) float64 { return ms(percentile(r.lat, 50)) })
 	rows = append(rows, row{metric: "p50 latency, start → completion (ms)", dw: dw, gw: gw, prec: 1})
 	dw, gw = pick(res, func(r *batchResult) float64 { return ms(percentile(r.lat, 99)) })
 	rows = append(rows, row{metric: "p99 latency, start → completion (ms)", dw: dw, gw: gw, prec: 1})
-	dw, gw = pick(res, func(r *batchResult) float64 { return perK(r.procCPU, r.n) })
-	rows = append(rows, row{metric: "process CPU s / 1,000 " + unit, dw: dw, gw: gw, prec: 3})
+	if proc {
+		dw, gw = pick(res, func(r *batchResult) float64 { return perK(r.procCPU+r.workerCPU, r.n) })
+		rows = append(rows, row{metric: "harness+worker CPU s / 1,000 " + unit, dw: dw, gw: gw, prec: 3})
+		dw, gw = pick(res, func(r *batchResult) float64 { return perK(r.workerCPU, r.n) })
+		rows = append(rows, row{metric: "  of which the worker process", dw: dw, gw: gw, prec: 3})
+	} else {
+		dw, gw = pick(res, func(r *batchResult) float64 { return perK(r.procCPU, r.n) })
+		rows = append(rows, row{metric: "process CPU s / 1,000 " + unit, dw: dw, gw: gw, prec: 3})
+	}
 	dw, gw = pick(res, func(r *batchResult) float64 { return perK(r.redisCPU, r.n) })
 	rows = append(rows, row{metric: "redis-server CPU s / 1,000 " + unit, dw: dw, gw: gw, prec: 3})
+	if proc {
+		dw, gw = pick(res, func(r *batchResult) float64 { return perK(r.procCPU+r.workerCPU+r.redisCPU, r.n) })
+		rows = append(rows, row{metric: rowTotalCPU, dw: dw, gw: gw, prec: 3})
+		mib := func(v int64) float64 { return float64(v) / (1 << 20) }
+		dw, gw = pick(res, func(r *batchResult) float64 { return mib(r.rssPeak) })
+		rows = append(rows, row{metric: rowRSSPeak, dw: dw, gw: gw, prec: 0})
+		dw, gw = pick(res, func(r *batchResult) float64 { return mib(r.rssEnd) })
+		rows = append(rows, row{metric: "worker RSS at the end (MiB)", dw: dw, gw: gw, prec: 0})
+	}
 	dw, gw = pick(res, func(r *batchResult) float64 { return float64(r.failed) })
 	rows = append(rows, row{metric: "failed", dw: dw, gw: gw, prec: 0})
 	return rows

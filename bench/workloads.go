@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/durablewasm/durablewasm/samples/flows/benchwork"
 )
 
 // parallel runs fn(i) for i in [0,n) on `workers` goroutines, in index
@@ -95,25 +99,47 @@ type batchResult struct {
 	n         int
 	wall      time.Duration // first start (or raise) to last recorded completion
 	lat       []time.Duration
-	procCPU   time.Duration
+	procCPU   time.Duration // the harness process
+	workerCPU time.Duration // the worker child process (0: in-process worker)
 	redisCPU  time.Duration
 	failed    int
 	rate      float64 // n / wall
 	lastDone  time.Time
 	firstTime time.Time
+	// rssPeak and rssEnd are the worker child process' peak RSS (VmHWM,
+	// over its whole life: setup, warm-up and every run so far) and its RSS
+	// at the end of the run; 0 for an in-process worker.
+	rssPeak, rssEnd int64
+	// redisMem and redisData are Redis' used_memory and
+	// used_memory_dataset (used_memory without the server's overhead:
+	// client buffers, the AOF buffer, scripts) after the run minus before it.
+	redisMem, redisData int64
 	// rates: every run's rate, in run order, when the result is the median
-	// of several runs (runHello5Reps).
+	// of several runs (runBatchReps).
 	rates []float64
 }
 
-// runHello5Reps runs runHello5 reps times on the same worker (new instance
+// batchSpec is a batch workload: n instances of orchestration fn, started
+// concurrently.
+type batchSpec struct {
+	fn    string
+	input func(i int) any
+	// warm instances of fn run (after warmUp's Hello5) before the timed
+	// part, so that the activities' paths are warm too (and durablewasm's
+	// worker has seen its activities run).
+	warm int
+}
+
+var hello5Spec = batchSpec{fn: "Hello5", input: func(int) any { return "hello" }}
+
+// runBatchReps runs runBatch reps times on the same worker (new instance
 // ids each time) and returns the run with the median rate, with every run's
 // rate in rates: one run's rate moves by ±15 % on this shared VM, the
 // median of three much less.
-func runHello5Reps(ctx context.Context, b *bench, e engine, n, starters, reps int) (*batchResult, error) {
+func runBatchReps(ctx context.Context, b *bench, e engine, spec batchSpec, prefix string, n, starters, reps int) (*batchResult, error) {
 	var runs []*batchResult
 	for i := 0; i < max(reps, 1); i++ {
-		r, err := runHello5(ctx, b, e, fmt.Sprintf("h5r%d", i), n, starters)
+		r, err := runBatch(ctx, b, e, spec, fmt.Sprintf("%sr%d", prefix, i), n, starters)
 		if err != nil {
 			return nil, err
 		}
@@ -158,24 +184,47 @@ func summarize(r *batchResult, t0 time.Time, begin []time.Time, states []instSta
 // warmUp runs a few Hello5 so the module is compiled, leases are held and
 // connection pools are filled before anything is timed.
 func warmUp(ctx context.Context, e engine, n int) error {
-	id := ids("warm-"+fmt.Sprint(time.Now().UnixNano()), n)
-	if _, err := startAll(ctx, e, "Hello5", id, 4, func(int) any { return "hello" }); err != nil {
-		return err
-	}
-	_, err := awaitAll(ctx, e, id, 4, 2*time.Millisecond, 2*time.Minute, isDone)
-	return err
+	return warmWith(ctx, e, hello5Spec, n)
 }
 
-// runHello5 starts n Hello5 from `starters` goroutines and waits for all.
-// Latency is each instance's recorded completion time minus the time its
-// start call began; the rate counts from the first start to the last
-// recorded completion.
+func warmWith(ctx context.Context, e engine, spec batchSpec, n int) error {
+	id := ids("warm-"+fmt.Sprint(time.Now().UnixNano()), n)
+	if _, err := startAll(ctx, e, spec.fn, id, 4, spec.input); err != nil {
+		return err
+	}
+	st, err := awaitAll(ctx, e, id, 4, 2*time.Millisecond, 2*time.Minute, isDone)
+	if err != nil {
+		return err
+	}
+	for i, s := range st {
+		if s.failed {
+			return fmt.Errorf("%s: warm-up %s %s failed", e.name(), spec.fn, id[i])
+		}
+	}
+	return nil
+}
+
+// runHello5 is runBatch of Hello5.
 func runHello5(ctx context.Context, b *bench, e engine, prefix string, n, starters int) (*batchResult, error) {
+	return runBatch(ctx, b, e, hello5Spec, prefix, n, starters)
+}
+
+// runBatch starts n instances of spec.fn from `starters` goroutines and
+// waits for all. Latency is each instance's recorded completion time minus
+// the time its start call began; the rate counts from the first start to
+// the last recorded completion.
+func runBatch(ctx context.Context, b *bench, e engine, spec batchSpec, prefix string, n, starters int) (*batchResult, error) {
 	if err := warmUp(ctx, e, 20); err != nil {
 		return nil, err
 	}
+	if spec.warm > 0 {
+		if err := warmWith(ctx, e, spec, spec.warm); err != nil {
+			return nil, err
+		}
+	}
 	list := ids(prefix, n)
-	m := newCPUMeter(b.redis)
+	mem, data := b.redis.usedMemory(), b.redis.memInfo("used_memory_dataset")
+	m := newCPUMeter(b.redis, e.worker())
 	t0 := time.Now()
 	var states []instState
 	var awaitErr error
@@ -183,9 +232,9 @@ func runHello5(ctx context.Context, b *bench, e engine, prefix string, n, starte
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		states, awaitErr = awaitAll(ctx, e, list, 4, 20*time.Millisecond, 5*time.Minute, isDone)
+		states, awaitErr = awaitAll(ctx, e, list, 4, 20*time.Millisecond, 10*time.Minute, isDone)
 	}()
-	starts, err := startAll(ctx, e, "Hello5", list, starters, func(int) any { return "hello" })
+	starts, err := startAll(ctx, e, spec.fn, list, starters, spec.input)
 	wg.Wait()
 	if err != nil {
 		return nil, err
@@ -195,6 +244,12 @@ func runHello5(ctx context.Context, b *bench, e engine, prefix string, n, starte
 	}
 	r := &batchResult{}
 	r.procCPU, r.redisCPU = m.stop()
+	r.workerCPU = m.workerCPU()
+	if w := e.worker(); w != nil {
+		r.rssPeak, r.rssEnd = w.status("VmHWM"), w.status("VmRSS")
+	}
+	r.redisMem = b.redis.usedMemory() - mem
+	r.redisData = b.redis.memInfo("used_memory_dataset") - data
 	summarize(r, t0, starts, states)
 	return r, nil
 }
@@ -284,7 +339,7 @@ func runFanOut(ctx context.Context, b *bench, e engine, n, reps int) (*fanoutRes
 		return nil, err
 	}
 	r := &fanoutResult{}
-	m := newCPUMeter(b.redis)
+	m := newCPUMeter(b.redis, e.worker())
 	for i := 0; i < reps; i++ {
 		d, err := runOne(ctx, e, "FanOut", fmt.Sprintf("fanout-%d", i), n)
 		if err != nil {
@@ -327,7 +382,7 @@ func runEvents(ctx context.Context, b *bench, e engine, prefix string, n, starte
 	if _, err := awaitAll(ctx, e, list, 4, 20*time.Millisecond, 10*time.Minute, isStarted); err != nil {
 		return nil, err
 	}
-	m := newCPUMeter(b.redis)
+	m := newCPUMeter(b.redis, e.worker())
 	t1 := time.Now()
 	var states []instState
 	var awaitErr error
@@ -524,7 +579,7 @@ func runHold(ctx context.Context, b *bench, e engine, n, starters, maxWarm int) 
 	runtime.ReadMemStats(&ms)
 	r.heapParked = ms.HeapInuse
 	r.redisMem = b.redis.usedMemory()
-	m := newCPUMeter(b.redis)
+	m := newCPUMeter(b.redis, e.worker())
 	t1 := time.Now()
 	raises := make([]time.Time, n)
 	var states []instState
@@ -557,4 +612,54 @@ func runHold(ctx context.Context, b *bench, e engine, n, starters, maxWarm int) 
 	}
 	r.rssPeak = peak.Load()
 	return r, nil
+}
+
+// ioServer starts (once) the io workload's HTTP server on a free loopback
+// port: it answers every request after -io-delay with a short body. It
+// returns the URL the activities get and its host:port (the allowlist
+// entry).
+func (b *bench) ioServer() (url, hostport string, err error) {
+	if b.ioURL == "" {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", "", err
+		}
+		delay := b.cfg.ioDelay
+		body := []byte("hello from the io workload's server\n")
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(delay)
+			w.Write(body)
+		})}
+		go srv.Serve(l)
+		b.ioURL = "http://" + l.Addr().String() + "/io"
+	}
+	hostport = strings.TrimSuffix(strings.TrimPrefix(b.ioURL, "http://"), "/io")
+	return b.ioURL, hostport, nil
+}
+
+// nativeCompute returns the median time of runs calls of
+// benchwork.Compute(iterations) in this process.
+func nativeCompute(iterations, runs int) time.Duration {
+	ds := make([]time.Duration, runs)
+	for i := range ds {
+		t0 := time.Now()
+		benchwork.Compute(iterations)
+		ds[i] = time.Since(t0)
+	}
+	return median(ds)
+}
+
+// bigPayload returns n pseudo-random letters and digits (xorshift32, fixed
+// seed): incompressible enough, and nothing to escape in JSON.
+func bigPayload(n int) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+-"
+	b := make([]byte, n)
+	x := uint32(2463534242)
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = alphabet[x%uint32(len(alphabet))]
+	}
+	return string(b)
 }

@@ -14,8 +14,8 @@ import _ "embed"
 // Wasm is the samples guest module (wasip1 reactor). It registers the
 // orchestrators E1_HelloSequence, HelloWorld, E2_BackupSiteContent,
 // E3_Monitor, E4_SmsPhoneVerification, Counter and E5_SubOrchestration, the
-// benchmark orchestrators Hello5, FanOut, WaitOne, Steps and StepsWait, and
-// their activities. Do not modify the slice.
+// benchmark orchestrators Hello5, FanOut, WaitOne, Steps, StepsWait,
+// Hello5IO and Hello5CPU, and their activities. Do not modify the slice.
 //
 //go:embed samples.wasm
 var Wasm []byte

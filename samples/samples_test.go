@@ -75,7 +75,7 @@ func TestWasmExports(t *testing.T) {
 	for _, n := range []string{abi.ImportRegister, abi.ImportScheduleActivity, abi.ImportScheduleSubOrchestrator,
 		abi.ImportCreateTimer, abi.ImportWaitEvent, abi.ImportCancelTask, abi.ImportSendEvent, abi.ImportPoll,
 		abi.ImportTaskResult, abi.ImportNow, abi.ImportNewGUID, abi.ImportIsReplaying, abi.ImportSetCustomStatus,
-		abi.ImportContinueAsNew, abi.ImportComplete, abi.ImportLog} {
+		abi.ImportContinueAsNew, abi.ImportComplete, abi.ImportLog, abi.ImportHTTPRequest} {
 		known[n] = true
 	}
 	for _, d := range cm.ImportedFunctions() {

@@ -2,20 +2,28 @@ package flows
 
 import (
 	"encoding/json"
+	"fmt"
 
 	durable "github.com/durablewasm/durablewasm/guest-sdk"
+	"github.com/durablewasm/durablewasm/samples/flows/benchwork"
 )
 
-// registerBench registers the benchmark orchestrators and their activity
-// (bench/ runs them against go-workflows). They do no work of their own so
-// that a run measures the engine.
+// registerBench registers the benchmark orchestrators and their activities
+// (bench/ runs them against go-workflows). Hello5, FanOut, WaitOne, Steps
+// and StepsWait do no work of their own so that a run measures the engine;
+// Hello5IO and Hello5CPU measure it with activities that wait on I/O or
+// compute.
 func registerBench(r durable.Registrar) {
 	r.RegisterOrchestrator("Hello5", Hello5)
 	r.RegisterOrchestrator("FanOut", FanOut)
 	r.RegisterOrchestrator("WaitOne", WaitOne)
 	r.RegisterOrchestrator("Steps", Steps)
 	r.RegisterOrchestrator("StepsWait", StepsWait)
+	r.RegisterOrchestrator("Hello5IO", Hello5IO)
+	r.RegisterOrchestrator("Hello5CPU", Hello5CPU)
 	r.RegisterActivity("Bench_Echo", Echo)
+	r.RegisterActivity("Bench_HTTPGet", HTTPGet)
+	r.RegisterActivity("Bench_Compute", Compute)
 }
 
 // Hello5 calls Bench_Echo five times in sequence, each time with the
@@ -123,4 +131,76 @@ func Echo(ctx *durable.ActivityContext) (any, error) {
 		v = json.RawMessage("null")
 	}
 	return v, nil
+}
+
+// HTTPResult is what Bench_HTTPGet returns: the response's status and body
+// length.
+type HTTPResult struct {
+	Status int `json:"status"`
+	Length int `json:"length"`
+}
+
+// Hello5IO (input: a URL) calls Bench_HTTPGet five times in sequence with
+// the URL and returns the total body length. It fails if a response's
+// status is not 200.
+func Hello5IO(ctx *durable.OrchestrationContext) (any, error) {
+	var url string
+	if err := ctx.GetInput(&url); err != nil {
+		return nil, err
+	}
+	total := 0
+	for i := 0; i < 5; i++ {
+		var r HTTPResult
+		if err := ctx.CallActivity("Bench_HTTPGet", url).Await(&r); err != nil {
+			return nil, err
+		}
+		if r.Status != 200 {
+			return nil, fmt.Errorf("GET %s: status %d", url, r.Status)
+		}
+		total += r.Length
+	}
+	return total, nil
+}
+
+// HTTPGet (activity Bench_HTTPGet, input: a URL) makes a GET of the URL
+// through the host (the module's HTTP allowlist must include its host) and
+// returns the status and body length.
+func HTTPGet(ctx *durable.ActivityContext) (any, error) {
+	var url string
+	if err := ctx.GetInput(&url); err != nil {
+		return nil, err
+	}
+	resp, err := ctx.HTTPGet(url)
+	if err != nil {
+		return nil, err
+	}
+	return HTTPResult{Status: resp.Status, Length: len(resp.Body)}, nil
+}
+
+// Hello5CPU (input: iterations, benchwork.Iterations in bench/) calls
+// Bench_Compute five times in sequence with its input and returns the last
+// result.
+func Hello5CPU(ctx *durable.OrchestrationContext) (any, error) {
+	var n int
+	if err := ctx.GetInput(&n); err != nil {
+		return nil, err
+	}
+	var out uint64
+	for i := 0; i < 5; i++ {
+		if err := ctx.CallActivity("Bench_Compute", n).Await(&out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Compute (activity Bench_Compute, input: iterations) returns
+// benchwork.Compute(iterations), the same Go code go-workflows' activity
+// runs natively in bench/.
+func Compute(ctx *durable.ActivityContext) (any, error) {
+	var n int
+	if err := ctx.GetInput(&n); err != nil {
+		return nil, err
+	}
+	return benchwork.Compute(n), nil
 }

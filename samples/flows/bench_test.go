@@ -5,6 +5,7 @@ import (
 
 	"github.com/durablewasm/durablewasm/abi"
 	"github.com/durablewasm/durablewasm/guest-sdk/durabletest"
+	"github.com/durablewasm/durablewasm/samples/flows/benchwork"
 )
 
 func TestHello5(t *testing.T) {
@@ -81,5 +82,37 @@ func TestStepsWait(t *testing.T) {
 	}
 	if string(res.CustomStatus) != `"waiting"` {
 		t.Fatalf("custom status %s", res.CustomStatus)
+	}
+}
+
+func TestHello5IO(t *testing.T) {
+	env := newEnv()
+	var urls []string
+	env.HTTP = func(req abi.HTTPRequest) abi.HTTPResponse {
+		urls = append(urls, req.Method+" "+req.URL)
+		return abi.HTTPResponse{Status: 200, Body: []byte("ok")}
+	}
+	res := env.Run("Hello5IO", "http://127.0.0.1:1/x")
+	var total int
+	mustComplete(t, res, &total)
+	if total != 10 || len(urls) != 5 || urls[0] != "GET http://127.0.0.1:1/x" {
+		t.Fatalf("total %d, requests %v", total, urls)
+	}
+}
+
+func TestHello5IOStatus(t *testing.T) {
+	env := newEnv()
+	env.HTTP = func(req abi.HTTPRequest) abi.HTTPResponse { return abi.HTTPResponse{Status: 503} }
+	if res := env.Run("Hello5IO", "http://127.0.0.1:1/x"); res.Status != abi.StatusFailed {
+		t.Fatalf("status %s, want Failed", res.Status)
+	}
+}
+
+func TestHello5CPU(t *testing.T) {
+	res := newEnv().Run("Hello5CPU", 3)
+	var out uint64
+	mustComplete(t, res, &out)
+	if out != benchwork.Compute(3) || len(res.CallsOf(durabletest.CallActivity)) != 5 {
+		t.Fatalf("output %d (want %d), %d calls", out, benchwork.Compute(3), len(res.CallsOf(durabletest.CallActivity)))
 	}
 }
