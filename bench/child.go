@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -85,8 +87,40 @@ func runDWChild(ctx context.Context, s workerSpec) error {
 	}
 	defer eng.Close(context.Background())
 	w := dwworker.New(st, eng, s.dwOptions())
+	if path := os.Getenv("DW_BENCH_PROBE"); path != "" {
+		go probe(ctx, path, eng)
+	}
 	ready()
 	return w.Run(ctx)
+}
+
+// probe (DW_BENCH_PROBE=file) writes, every second, the worker's RSS, Go
+// memory and module instantiations to file, and a heap profile beside it:
+// where the worker's memory goes.
+func probe(ctx context.Context, path string, eng *sandbox.Engine) {
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	for ctx.Err() == nil {
+		time.Sleep(time.Second)
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		status, _ := os.ReadFile("/proc/self/status")
+		var rss []string
+		for _, l := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(l, "VmRSS") || strings.HasPrefix(l, "RssAnon") || strings.HasPrefix(l, "RssFile") {
+				rss = append(rss, strings.Join(strings.Fields(l), " "))
+			}
+		}
+		fmt.Fprintf(f, "%s; heap in use %d MiB, stacks %d MiB, Go sys %d MiB, goroutines %d, instantiations %d\n",
+			strings.Join(rss, ", "), ms.HeapInuse>>20, ms.StackInuse>>20, ms.Sys>>20, runtime.NumGoroutine(), eng.Instantiations())
+		if hp, err := os.Create(path + ".heap"); err == nil {
+			pprof.WriteHeapProfile(hp)
+			hp.Close()
+		}
+	}
 }
 
 func runGWChild(ctx context.Context, s workerSpec) error {

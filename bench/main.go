@@ -100,7 +100,7 @@ func main() {
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.IntVar(&c.ioN, "io-n", 1000, "io: orchestrations")
 	flag.DurationVar(&c.ioDelay, "io-delay", 50*time.Millisecond, "io: how long the local HTTP server takes to answer")
-	flag.IntVar(&c.ioConc, "io-concurrency", 64, "io: durablewasm's ActivityConcurrency in the tuned row (0: no tuned row)")
+	flag.IntVar(&c.ioConc, "io-concurrency", 0, "io: durablewasm's ActivityConcurrency in the tuned row (0: its default; -1: no tuned row)")
 	flag.IntVar(&c.cpuN, "cpu-n", 200, "cpu: orchestrations")
 	flag.IntVar(&c.cpuIters, "cpu-iterations", benchwork.Iterations, "cpu: benchwork.Compute's input per activity")
 	flag.IntVar(&c.bigN, "big-n", 300, "big: orchestrations")

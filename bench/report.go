@@ -107,7 +107,7 @@ func (b *bench) run(ctx context.Context, w string) error {
 			return err
 		}
 		spec := batchSpec{fn: "Hello5IO", input: func(int) any { return url }, warm: 4}
-		fmt.Printf("\n== io: %d × Hello5IO (five sequential Bench_HTTPGet, each a GET of a local server that answers after %s; go-workflows' activity makes the same GET natively) from %d goroutines; both engines at default settings (durablewasm ActivityConcurrency 16; %s)\n",
+		fmt.Printf("\n== io: %d × Hello5IO (five sequential Bench_HTTPGet, each a GET of a local server that answers after %s; go-workflows' activity makes the same GET natively) from %d goroutines; both engines at default settings (durablewasm worker.Options defaults: ActivityConcurrency 1,000 in flight, asynchronous activities; %s)\n",
 			c.ioN, c.ioDelay, c.starters, gwTuning(false))
 		o := setupOptions{proc: true, peer: peerDefault, httpAllow: []string{hostport}}
 		res, err := b.each(ctx, o, "", func(e engine) (any, error) { return runBatch(ctx, b, e, spec, "io", c.ioN, c.starters) })
@@ -122,8 +122,12 @@ func (b *bench) run(ctx context.Context, w string) error {
 			rss := findRow(rows, rowRSSPeak)
 			b.verdict("io worker peak RSS ≤ 2× go-workflows'", rss.dw <= 2*rss.gw, fmt.Sprintf("%.0f vs %.0f MiB (%.2f×)", rss.dw, rss.gw, rss.dw/rss.gw))
 		}
-		if c.ioConc > 0 {
-			fmt.Printf("  -- tuned: durablewasm ActivityConcurrency %d; go-workflows %s\n", c.ioConc, gwTuning(true))
+		if c.ioConc >= 0 {
+			dwTuning := "durablewasm defaults"
+			if c.ioConc > 0 {
+				dwTuning = fmt.Sprintf("durablewasm ActivityConcurrency %d", c.ioConc)
+			}
+			fmt.Printf("  -- tuned: %s; go-workflows %s\n", dwTuning, gwTuning(true))
 			o.activityConcurrency, o.peer = c.ioConc, peerTuned
 			res, err := b.each(ctx, o, "", func(e engine) (any, error) { return runBatch(ctx, b, e, spec, "iot", c.ioN, c.starters) })
 			if err != nil {

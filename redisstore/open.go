@@ -246,6 +246,7 @@ func newClient(rawURL string, poolSize int) (redis.UniversalClient, string, erro
 		if co.PoolSize == 0 {
 			co.PoolSize = poolSize
 		}
+		co.ReadBufferSize, co.WriteBufferSize = connBuffer(co.ReadBufferSize), connBuffer(co.WriteBufferSize)
 		// go-redis reloads the slot map on MOVED/ASK, but not when a
 		// crashed master refuses connections: with its default of 60 s,
 		// the partitions of a master that failed over stayed unreachable
@@ -263,10 +264,26 @@ func newClient(rawURL string, poolSize int) (redis.UniversalClient, string, erro
 		if ro.PoolSize == 0 {
 			ro.PoolSize = poolSize
 		}
+		ro.ReadBufferSize, ro.WriteBufferSize = connBuffer(ro.ReadBufferSize), connBuffer(ro.WriteBufferSize)
 		return redis.NewClient(ro), ro.Addr, nil
 	default:
 		return nil, "", fmt.Errorf("invalid Redis URL %q: unknown scheme %q; accepted are redis://, rediss://, unix:// and redis+cluster://", RedactURL(rawURL), scheme)
 	}
+}
+
+// connBufferSize is the read and write buffer of each connection unless
+// the URL sets one. go-redis' default of 32 KiB each, over the hundred
+// connections a worker holds (a blocking read per partition stream among
+// them), was 12 MiB of a worker's heap; larger replies read through the
+// buffer all the same.
+const connBufferSize = 8 << 10
+
+// connBuffer is n, or connBufferSize when n is not set.
+func connBuffer(n int) int {
+	if n == 0 {
+		return connBufferSize
+	}
+	return n
 }
 
 // parseClusterURL turns "user:pw@h1:p1,h2:p2/?q" into go-redis cluster

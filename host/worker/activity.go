@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -24,8 +25,9 @@ import (
 // while one waits on I/O it is parked and costs no instance, so a new
 // activity goes to an instance that is not in a call (waiting up to
 // longCall for one), and a new instance is made only when every one is in
-// a long call: CPU-bound activities spread over instances, I/O-bound ones
-// share one or two. A module without them needs an instance per running
+// a long call: CPU-bound activities spread over as many instances as cores
+// (and one more per instance whose call seems hung), I/O-bound ones share
+// one or two. A module without them needs an instance per running
 // activity. Instances idle for
 // idleInstanceTTL are closed, the last one of a module after
 // lastInstanceTTL. While the activity instances' memory is over
@@ -46,6 +48,7 @@ type activityPool struct {
 	engine    *sandbox.Engine
 	slots     *activitySlots
 	max       int    // instances per digest
+	cores     int    // GOMAXPROCS
 	memBudget uint64 // bytes of linear memory over all instances
 	mu        sync.Mutex
 	mods      map[string]*modulePool
@@ -72,7 +75,7 @@ type pooled struct {
 }
 
 func newActivityPool(engine *sandbox.Engine, concurrency, instances int, memBudget uint64) *activityPool {
-	return &activityPool{engine: engine, slots: newActivitySlots(concurrency), max: instances, memBudget: memBudget,
+	return &activityPool{engine: engine, slots: newActivitySlots(concurrency), max: instances, cores: runtime.GOMAXPROCS(0), memBudget: memBudget,
 		mods: map[string]*modulePool{}, changed: make(chan struct{})}
 }
 
@@ -123,12 +126,13 @@ func (a *activityPool) get(ctx context.Context, digest string, st *host.AppSetti
 // activity. When every one is in a call, get looks again once the shortest
 // of those calls has run longCall (most end long before); only when every
 // instance is in a long call — activities computing, or hung — is a new
-// one made, up to the module's limit, and past it the activity queues on
-// the least loaded instance.
+// one made, up to the module's limit; past it, the activity waits for an
+// instance to be free.
 func (a *activityPool) choose(mp *modulePool) (p *pooled, create bool, retry time.Duration) {
-	var free, least *pooled
+	var free *pooled
 	async := false
 	shortest := time.Duration(0)
+	hung := 0 // instances in a call over hungCall
 	for _, q := range mp.insts {
 		if q.active == 0 {
 			q.active++
@@ -145,8 +149,8 @@ func (a *activityPool) choose(mp *modulePool) (p *pooled, create bool, retry tim
 		if d > 0 && (shortest == 0 || d < shortest) {
 			shortest = d
 		}
-		if least == nil || q.active < least.active {
-			least = q
+		if d > hungCall {
+			hung++
 		}
 	}
 	if a.memBudget > 0 && a.mem >= a.memBudget && a.running() > 0 {
@@ -159,19 +163,32 @@ func (a *activityPool) choose(mp *modulePool) (p *pooled, create bool, retry tim
 	if async && shortest > 0 && shortest < longCall {
 		return nil, false, longCall - shortest
 	}
-	if n := len(mp.insts) + mp.creating; n < a.max || n == 0 {
+	n := len(mp.insts) + mp.creating
+	if n == 0 || n < a.max && (!async || n < a.cores+hung) {
 		return nil, true, 0
 	}
-	if async && mp.creating == 0 {
-		least.active++
-		return least, false, 0
+	if async {
+		// Every instance is in a long call: look again in a while (a
+		// call's end does not notify the pool). An activity never queues
+		// behind a call that may not end.
+		return nil, false, asyncRecheck
 	}
 	return nil, false, 0
 }
 
+// asyncRecheck is how often an activity waiting for an asynchronous
+// module's instance looks again while every one is in a long call.
+const asyncRecheck = 10 * time.Millisecond
+
 // longCall is how long an asynchronous instance's call must have run for
-// the pool to make another instance rather than queue behind it.
-const longCall = 2 * time.Millisecond
+// the pool to make another instance rather than queue behind it. Beyond
+// one instance per core (activities computing at once), it makes one only
+// for each instance in a call over hungCall (an activity spinning or
+// blocked): more would only share the cores.
+const (
+	longCall = 2 * time.Millisecond
+	hungCall = time.Second
+)
 
 // running counts the activities on every instance. The caller holds a.mu.
 func (a *activityPool) running() int {
