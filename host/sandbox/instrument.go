@@ -384,6 +384,8 @@ func (w *rewrite) emitSection(s section) error {
 		w.appendItems(7, s.body, w.newExports, w.newExport)
 	case 8:
 		// Dropped: exported as StartExport instead.
+	case 11:
+		w.emit(11, coalesceData(s.body, w.mod.has[12]))
 	case 10:
 		body, err := instrumentCode(s.body, w.check)
 		if err != nil {
