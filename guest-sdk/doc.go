@@ -37,6 +37,13 @@
 // StepDeadline: the instance exits (abi.ExitStuck), the host fails that
 // orchestration with type Stuck and replays the instance's others elsewhere.
 //
+// Activities run in coroutines too. One whose HTTP request (ActivityContext.HTTP)
+// is in flight is parked: the export returns abi.StatusParked, the host makes
+// the request while other activities run in the same instance, and resumes
+// the activity with the response (abi/README.md, 11.1). An orchestrator calls
+// HTTP endpoints without an activity through OrchestrationContext.CallHTTP,
+// which the host performs and records in history (durable HTTP).
+//
 // # Determinism
 //
 // An orchestrator may be replayed from its history at any time (after a
