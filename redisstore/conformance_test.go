@@ -65,6 +65,7 @@ func runConformance(t *testing.T, b *backend) {
 		{"CommitBatch", testCommitBatch},
 		{"ControlReadBlockAndClaim", testControlReadBlockAndClaim},
 		{"Activities", testActivities},
+		{"ReclaimActivities", testReclaimActivities},
 		{"Timers", testTimers},
 		{"Outbox", testOutbox},
 		{"Modules", testModules},
@@ -1613,5 +1614,75 @@ func testPurgeRemovesDedupMarkers(t *testing.T, b *backend) {
 	deliverTo(t, s, parent, []host.OutboxMessage{{Partition: host.PartitionFor(young, 4), Message: start, Create: &cs}})
 	if _, err := s.GetInstance(ctx, young); !errors.Is(err, host.ErrInstanceNotFound) {
 		t.Errorf("a redelivered start re-created the purged instance within the grace: %v", err)
+	}
+}
+
+// testReclaimActivities: the items of a consumer whose worker is not alive
+// move to a live worker (delivery count incremented), the empty dead
+// consumer is removed, a live or recently active consumer keeps its items,
+// and a touched item is not claimed after the visibility timeout.
+func testReclaimActivities(t *testing.T, b *backend) {
+	s := b.store(t, Options{Partitions: 2})
+	st := mustCreate(t, s, "reclaim")
+	p := host.PartitionFor("reclaim", 2)
+	ep := mustLease(t, s, p, "O")
+	st.Status = abi.StatusRunning
+	mustCommit(t, s, host.Commit{Partition: p, Epoch: ep, CommitID: "c1", State: st, Activities: []host.ActivityItem{
+		{Name: "A0", TaskID: 0}, {Name: "A1", TaskID: 1}, {Name: "A2", TaskID: 2}}})
+	if items, err := s.ReadActivities(ctx, p, "dead", 2, 0); err != nil || len(items) != 2 {
+		t.Fatalf("dead read = %+v, %v", items, err)
+	}
+	live, err := s.ReadActivities(ctx, p, "W3", 1, 0)
+	if err != nil || len(live) != 1 {
+		t.Fatalf("W3 read = %+v, %v", live, err)
+	}
+	if b.name != "miniredis" { // miniredis does not report consumers' idle time
+		if got, err := s.ReclaimActivities(ctx, p, "W2", []string{"W2", "W3"}, time.Hour, 10); err != nil || len(got) != 0 {
+			t.Errorf("reclaim of consumers active within the min idle = %+v, %v", got, err)
+		}
+	}
+	got, err := s.ReclaimActivities(ctx, p, "W2", []string{"W2", "W3"}, 0, 10)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("reclaim = %+v, %v; want the dead consumer's 2 items", got, err)
+	}
+	for _, it := range got {
+		if it.Deliveries != 2 || it.TaskID == live[0].TaskID {
+			t.Errorf("reclaimed %+v; want a dead consumer's item with Deliveries 2", it)
+		}
+	}
+	if again, err := s.ReclaimActivities(ctx, p, "W2", []string{"W2", "W3"}, 0, 10); err != nil || len(again) != 0 {
+		t.Errorf("second reclaim = %+v, %v", again, err)
+	}
+	consumers, err := s.rdb.XInfoConsumers(ctx, s.parts[p].act(), group).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range consumers {
+		if c.Name == "dead" {
+			t.Errorf("the dead consumer is still in the group (%d pending)", c.Pending)
+		}
+	}
+	// W3 is alive and touches its item: after the visibility timeout has
+	// passed, the item is still not claimed.
+	time.Sleep(80 * time.Millisecond)
+	if err := s.TouchActivity(ctx, live[0], "W3"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.ClaimActivities(ctx, p, "W4", 60*time.Millisecond, 10)
+	if err != nil || len(c) != 2 {
+		t.Errorf("claim after the timeout = %+v, %v; want W2's 2 items, idle since the reclaim", c, err)
+	}
+	for _, it := range c {
+		if it.ID == live[0].ID {
+			t.Errorf("a touched item was claimed: %+v", it)
+		}
+	}
+	// A touch by a worker that no longer holds an item does not take it.
+	if err := s.TouchActivity(ctx, got[0], "W3"); err != nil {
+		t.Fatal(err)
+	}
+	pend, err := s.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: s.parts[p].act(), Group: group, Start: got[0].ID, End: got[0].ID, Count: 1}).Result()
+	if err != nil || len(pend) != 1 || pend[0].Consumer != "W4" {
+		t.Errorf("after W3's touch of W4's item: %+v, %v", pend, err)
 	}
 }

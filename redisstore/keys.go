@@ -19,7 +19,11 @@ package redisstore
 // Hub-level ({H} = {<hub>}):
 //
 //	dw:{H}:meta            hash   partitions (fixed at creation), created (unix ms)
-//	dw:{H}:workers         zset   worker id -> expiry (unix ms, Redis TIME)
+//	dw:{H}:workers         zset   worker id -> expiry (unix ms, Redis TIME): the
+//	                              workers that own partitions (assignment)
+//	dw:{H}:alive           zset   worker id -> expiry: every running worker,
+//	                              activity-only ones too (a consumer not in it
+//	                              is dead: its pending entries are reclaimed)
 //	dw:{H}:mod:<digest>    string module bytes, written once (content-addressed)
 //	dw:{H}:apps            hash   app name -> AppRecord JSON
 //	dw:{H}:modset:<digest> string host.AppSettings JSON of that module
@@ -144,6 +148,7 @@ func newHubKeys(hub string) hubKeys { return hubKeys{prefix: "dw:{" + hub + "}:"
 
 func (h hubKeys) meta() string                { return h.prefix + "meta" }
 func (h hubKeys) workers() string             { return h.prefix + "workers" }
+func (h hubKeys) alive() string               { return h.prefix + "alive" }
 func (h hubKeys) module(digest string) string { return h.prefix + "mod:" + digest }
 func (h hubKeys) apps() string                { return h.prefix + "apps" }
 func (h hubKeys) funcs() string               { return h.prefix + "funcs" }

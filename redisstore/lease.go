@@ -71,10 +71,29 @@ func (s *Store) Heartbeat(ctx context.Context, worker string, ttl time.Duration)
 	return ids, nil
 }
 
-// LeaveWorkers removes worker from the live set.
+// LeaveWorkers removes worker from the live set and from the alive set.
 func (s *Store) LeaveWorkers(ctx context.Context, worker string) error {
 	if err := s.rdb.ZRem(ctx, s.hk.workers(), worker).Err(); err != nil {
 		return fmt.Errorf("remove worker %s: %w", worker, err)
 	}
+	if err := s.rdb.ZRem(ctx, s.hk.alive(), worker).Err(); err != nil {
+		return fmt.Errorf("remove worker %s: %w", worker, err)
+	}
 	return nil
+}
+
+// Alive records worker, whatever it runs, as alive for ttl (by the server
+// clock), drops workers whose ttl has passed, and returns the live worker
+// ids sorted. A stream consumer not among them is dead
+// (ReclaimActivities).
+func (s *Store) Alive(ctx context.Context, worker string, ttl time.Duration) ([]string, error) {
+	if worker == "" {
+		return nil, fmt.Errorf("alive: worker id is empty")
+	}
+	ids, err := scriptHeartbeat.Run(ctx, s.rdb, []string{s.hk.alive()}, worker, ms(ttl)).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("alive: worker %s: %w", worker, err)
+	}
+	sort.Strings(ids)
+	return ids, nil
 }

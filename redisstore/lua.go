@@ -100,6 +100,9 @@ var (
 	// scriptHeartbeat records a live worker and returns all live workers
 	// (lua/heartbeat.lua).
 	scriptHeartbeat = register("heartbeat")
+	// scriptReclaim takes over the pending entries of dead workers'
+	// consumers and removes the empty ones (lua/reclaim.lua).
+	scriptReclaim = register("reclaim")
 	// scriptPutModule stores a module and points an app at it
 	// (lua/put_module.lua).
 	scriptPutModule = register("put_module")

@@ -557,6 +557,13 @@ func (s *Store) ClaimActivities(ctx context.Context, p int, consumer string, min
 		}
 		start = next
 	}
+	return s.withDeliveries(ctx, p, msgs)
+}
+
+// withDeliveries decodes the activity items msgs of partition p, just
+// claimed, with their delivery counts.
+func (s *Store) withDeliveries(ctx context.Context, p int, msgs []redis.XMessage) ([]host.ActivityItem, error) {
+	k := s.parts[p]
 	items, err := s.decodeActivities(ctx, p, msgs)
 	if err != nil || len(items) == 0 {
 		return items, err
@@ -575,6 +582,88 @@ func (s *Store) ClaimActivities(ctx context.Context, p int, consumer string, min
 		}
 	}
 	return items, nil
+}
+
+// ReclaimActivities moves to consumer up to max activity items of
+// partition p that consumers of dead workers (not in live) had claimed, and
+// removes dead consumers that hold no item from the activity and control
+// streams' groups. Their delivery counts are incremented, as for
+// ClaimActivities. It is how a dead worker's activities run again within
+// about a liveness TTL rather than after the visibility timeout.
+//
+// A consumer that read or claimed within minIdle is left alone: a worker
+// that has just started may not be in live yet.
+func (s *Store) ReclaimActivities(ctx context.Context, p int, consumer string, live []string, minIdle time.Duration, max int) ([]host.ActivityItem, error) {
+	if err := s.checkPartition("reclaim activities", p); err != nil {
+		return nil, err
+	}
+	k := s.parts[p]
+	args := append([]any{group, consumer, 0, minIdle.Milliseconds()}, toAny(live)...)
+	if err := scriptReclaim.Run(ctx, s.rdb, []string{k.ctl()}, args...).Err(); err != nil && !isNil(err) {
+		return nil, fmt.Errorf("reclaim control consumers of partition %d: %w", p, err)
+	}
+	args[2] = max
+	res, err := scriptReclaim.Run(ctx, s.rdb, []string{k.act()}, args...).Slice()
+	if err != nil && !isNil(err) {
+		return nil, fmt.Errorf("reclaim activities of partition %d: %w", p, err)
+	}
+	msgs, err := scriptMessages(res)
+	if err != nil {
+		return nil, fmt.Errorf("reclaim activities of partition %d: %w", p, err)
+	}
+	return s.withDeliveries(ctx, p, msgs)
+}
+
+// scriptMessages converts the stream entries a script returned (as XCLAIM
+// or XRANGE return them) to messages.
+func scriptMessages(res []any) ([]redis.XMessage, error) {
+	msgs := make([]redis.XMessage, 0, len(res))
+	for _, e := range res {
+		pair, ok := e.([]any)
+		if !ok || len(pair) != 2 {
+			return nil, fmt.Errorf("unexpected stream entry %v", e)
+		}
+		id, _ := pair[0].(string)
+		fields, _ := pair[1].([]any)
+		m := redis.XMessage{ID: id, Values: make(map[string]any, len(fields)/2)}
+		for i := 0; i+1 < len(fields); i += 2 {
+			name, _ := fields[i].(string)
+			m.Values[name] = fields[i+1]
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+// toAny converts ss for a script's arguments.
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// TouchActivity resets the idle time of item, which consumer holds, so that
+// no other worker claims it after the visibility timeout while it runs
+// (XCLAIM JUSTID to its holder: the delivery count is unchanged). It is the
+// heartbeat of a long activity; it does nothing when consumer no longer
+// holds the item.
+func (s *Store) TouchActivity(ctx context.Context, item host.ActivityItem, consumer string) error {
+	if err := s.checkPartition("touch activity", item.Partition); err != nil {
+		return err
+	}
+	if !validStreamID(item.ID) {
+		return fmt.Errorf("touch activity %s of %s: item id is not a stream entry id", item.ID, item.InstanceID)
+	}
+	k := s.parts[item.Partition]
+	// Only while consumer holds it: claiming it blindly would take it back
+	// from a worker that reclaimed it meanwhile.
+	pend, err := s.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: k.act(), Group: group, Start: item.ID, End: item.ID, Count: 1, Consumer: consumer}).Result()
+	if err != nil || len(pend) == 0 {
+		return err
+	}
+	return s.rdb.XClaimJustID(ctx, &redis.XClaimArgs{Stream: k.act(), Group: group, Consumer: consumer, Messages: []string{item.ID}}).Err()
 }
 
 // CompleteActivity posts result to the control stream of item's partition and

@@ -533,8 +533,9 @@ type activityReader struct {
 	slots *activitySlots
 	// wg counts the running activities.
 	wg sync.WaitGroup
-	// lastClaim is when the reader last claimed expired items.
-	lastClaim time.Time
+	// lastClaim is when the reader last claimed expired items; lastReclaim
+	// when it last reclaimed the items of dead workers.
+	lastClaim, lastReclaim time.Time
 }
 
 // run runs item in its own goroutine; it holds a running slot of its module,
@@ -544,6 +545,9 @@ func (l *activityReader) run(item host.ActivityItem) {
 	go func() {
 		defer l.wg.Done()
 		defer l.slots.done(item.Digest)
+		r := &runningItem{item: item, done: make(chan struct{})}
+		go l.w.touchWhileRunning(l.work, r)
+		defer close(r.done)
 		l.w.runActivity(l.work, &item)
 	}()
 }
@@ -590,7 +594,14 @@ func (l *activityReader) fetch(free int, probe bool) ([]host.ActivityItem, error
 	w := l.w
 	var items []host.ActivityItem
 	var err error
-	if !probe && time.Since(l.lastClaim) > w.opts.VisibilityTimeout/4 {
+	if live := w.liveWorkers(); !probe && live != nil && time.Since(l.lastReclaim) > w.opts.LeaseTTL/2 {
+		l.lastReclaim = time.Now()
+		items, err = w.store.ReclaimActivities(l.ctx, l.p, w.opts.ID, live, w.opts.LeaseTTL, free)
+		if len(items) > 0 {
+			w.log.Info("reclaimed the activities of a worker that is gone", "partition", l.p, "items", len(items))
+		}
+	}
+	if err == nil && len(items) == 0 && !probe && time.Since(l.lastClaim) > w.opts.VisibilityTimeout/4 {
 		l.lastClaim = time.Now()
 		items, err = w.store.ClaimActivities(l.ctx, l.p, w.opts.ID, w.opts.VisibilityTimeout, free)
 	}

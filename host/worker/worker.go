@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/durablewasm/durablewasm/host"
@@ -180,6 +181,8 @@ type Worker struct {
 	assignedFor string
 	// failing counts the failed attempts of control messages (quarantine.go).
 	failing failureCounts
+	// alive is the last list of alive workers (liveness.go).
+	alive atomic.Pointer[aliveWorkers]
 }
 
 // New returns a worker over store and engine.
@@ -222,6 +225,18 @@ func (w *Worker) Run(ctx context.Context) error {
 				"grace", w.opts.ShutdownGrace, "instances", n)
 		case <-finished:
 		}
+	}()
+	// Liveness outlasts the activity loops: a worker's activities must not
+	// look abandoned while they finish.
+	aliveCtx, stopAlive := context.WithCancel(context.WithoutCancel(ctx))
+	aliveDone := make(chan struct{})
+	go func() {
+		defer close(aliveDone)
+		w.aliveLoop(aliveCtx)
+	}()
+	defer func() {
+		stopAlive()
+		<-aliveDone
 	}()
 	var wg sync.WaitGroup
 	if !w.opts.NoActivities {

@@ -28,8 +28,18 @@ type Store interface {
 	// Heartbeat records that worker is alive for ttl and returns the ids of
 	// all live workers, sorted.
 	Heartbeat(ctx context.Context, worker string, ttl time.Duration) ([]string, error)
-	// LeaveWorkers removes worker from the live set.
+	// LeaveWorkers removes worker from the live set and the alive set.
 	LeaveWorkers(ctx context.Context, worker string) error
+	// Alive records that worker (whatever it runs) is alive for ttl and
+	// returns the ids of all alive workers, sorted.
+	Alive(ctx context.Context, worker string, ttl time.Duration) ([]string, error)
+	// ReclaimActivities moves to consumer up to max activity items of
+	// partition p held by consumers of workers not in live (idle at least
+	// minIdle), and removes such consumers once they hold nothing.
+	ReclaimActivities(ctx context.Context, p int, consumer string, live []string, minIdle time.Duration, max int) ([]host.ActivityItem, error)
+	// TouchActivity resets the idle time of item while consumer holds it,
+	// so that it is not claimed after the visibility timeout while it runs.
+	TouchActivity(ctx context.Context, item host.ActivityItem, consumer string) error
 	// ReadControl returns up to max new messages of partition p for consumer,
 	// blocking up to block when there are none (0 means do not block).
 	ReadControl(ctx context.Context, p int, consumer string, max int, block time.Duration) ([]host.ControlMessage, error)

@@ -4,15 +4,21 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/durablewasm/durablewasm/abi"
+	"github.com/durablewasm/durablewasm/host"
+	"github.com/durablewasm/durablewasm/host/dfjson"
 	"github.com/durablewasm/durablewasm/internal/redistest"
 )
 
@@ -44,11 +50,13 @@ func buildCLI(t *testing.T) string {
 	return cliPath
 }
 
-// serveProcess runs `durablewasm serve` as a separate process.
-func serveProcess(t *testing.T, url string) *exec.Cmd {
+// serveProcess runs `durablewasm serve` as a separate process, with extra
+// flags after the test's defaults.
+func serveProcess(t *testing.T, url string, extra ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(buildCLI(t), "serve", "--redis-url", url, "--task-hub-name", "TestHub",
-		"--lease-ttl", "2s", "--visibility-timeout", "2s", "--log-level", "warn")
+	args := append([]string{"serve", "--redis-url", url, "--task-hub-name", "TestHub",
+		"--lease-ttl", "2s", "--visibility-timeout", "2s", "--log-level", "warn"}, extra...)
+	cmd := exec.Command(buildCLI(t), args...)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -154,4 +162,49 @@ func TestServeStopsCleanlyOnSIGTERM(t *testing.T) {
 			t.Errorf("partition %d still leased to %q after a clean stop", p, owner)
 		}
 	}
+}
+
+// TestKilledWorkersActivityRunsAgainWithinTheLeaseTTL: a worker process
+// SIGKILLed while its activity is parked on an HTTP request leaves the
+// item in its consumer's pending list; with the default visibility timeout
+// of 5 minutes, another worker runs it again within seconds, because the
+// dead worker's liveness record expires with the lease TTL (2 s).
+func TestKilledWorkersActivityRunsAgainWithinTheLeaseTTL(t *testing.T) {
+	url := "redis://" + redistest.StartServer(t)
+	first := make(chan struct{})
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			close(first)
+			<-r.Context().Done()
+			return
+		}
+		fmt.Fprint(w, "again")
+	}))
+	defer srv.Close()
+	u, _ := neturl.Parse(srv.URL)
+	e := newEnv(t, url)
+	if _, err := e.client.DeployWithSettings(context.Background(), "caps", buildGuest(t, "testdata/guests/caps"), host.AppSettings{
+		Config: map[string]string{"greeting": "hi"}, HTTPAllow: []string{u.Host}, HTTPTimeout: time.Minute,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w := serveProcess(t, url, "--visibility-timeout", "5m")
+	e.start("Caps", "killed", `"`+srv.URL+`"`)
+	select {
+	case <-first:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the activity never made its request")
+	}
+	if err := w.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Wait()
+	killed := time.Now()
+	serveProcess(t, url, "--visibility-timeout", "5m")
+	st := e.wait("killed", 60*time.Second)
+	if st.Output != `"hi | again"` {
+		t.Fatalf("killed: %s %s %s", st.Status, st.Output, dfjson.FailureText(st.Failure))
+	}
+	t.Logf("completed %s after the SIGKILL (visibility timeout 5m, lease TTL 2s)", time.Since(killed).Round(100*time.Millisecond))
 }
