@@ -332,3 +332,19 @@ func TestRustChangedOrderFailsOnReplay(t *testing.T) {
 		t.Errorf("fresh ran on v2, whose first call is B; history's first call has input %s", first)
 	}
 }
+
+// TestRustUnitTests runs `cargo test` (native, with the SDK's fake-clock
+// harness durablewasm::testing) in the SDK and the Rust samples, so that
+// `go test ./...` covers them.
+func TestRustUnitTests(t *testing.T) {
+	rustToolchain(t)
+	target := filepath.Join(os.TempDir(), "durablewasm-rust-target")
+	for _, dir := range []string{"../../guest-sdk/rust", "../../samples/rust"} {
+		cmd := exec.Command(debianCargo, "test", "--offline", "--target-dir", target)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "RUSTC="+debianRustc, "RUSTDOC=/usr/bin/rustdoc", "CARGO_BUILD_JOBS=2")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("cargo test in %s: %v\n%s", dir, err, out)
+		}
+	}
+}
