@@ -66,9 +66,10 @@ pub struct Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// An application error with the given message (type "Error").
+    /// An application error with the given message (reported with type
+    /// "OrchestratorError" or "ActivityError").
     pub fn msg(message: impl fmt::Display) -> Error {
-        Error::with_type("Error", message)
+        Error::with_type("", message)
     }
 
     /// An application error with a failure type of your own, which callers
