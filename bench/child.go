@@ -90,6 +90,13 @@ func runDWChild(ctx context.Context, s workerSpec) error {
 	if path := os.Getenv("DW_BENCH_PROBE"); path != "" {
 		go probe(ctx, path, eng)
 	}
+	if path := os.Getenv("DW_BENCH_CPUPROFILE"); path != "" {
+		// The worker child's CPU profile, written when it is told to stop.
+		if f, err := os.Create(path); err == nil {
+			pprof.StartCPUProfile(f)
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+	}
 	ready()
 	return w.Run(ctx)
 }

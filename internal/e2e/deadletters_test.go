@@ -14,21 +14,35 @@ import (
 
 // TestDeadLetters dead-letters an activity and replays it.
 //
-// Redelivery is exercised for real: the worker's VisibilityTimeout (300 ms)
-// is shorter than the activity (it sleeps 3 s), so while the first delivery
-// still runs the item looks abandoned and is claimed again — exactly what
-// happens when the worker running it crashes — and the second delivery,
-// over MaxDeliveries (1), is dead-lettered: the orchestration sees a
-// PoisonMessage failure and the item is parked. (A trap or a deadline would
-// not do: they complete the item with a failure, they are not
-// redeliveries.) The first execution's late result is then a no-op.
+// Redelivery is exercised for real: the worker running the activities (they
+// sleep 3 s) stops with a short grace, so they are interrupted and left
+// pending in its consumer, as when a worker crashes; it is no longer alive,
+// so the next worker reclaims them within about a lease TTL, and that
+// second delivery, over MaxDeliveries (1), is dead-lettered: the
+// orchestration sees a PoisonMessage failure and the item is parked. (A
+// trap or a deadline would not do: they complete the item with a failure,
+// they are not redeliveries.)
 func TestDeadLetters(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, miniURL(t))
 	e.deploy("slow", buildGuest(t, "testdata/guests/slow"))
-	stop := e.worker(worker.Options{VisibilityTimeout: 300 * time.Millisecond, MaxDeliveries: 1})
+	first := e.worker(worker.Options{MaxDeliveries: 1, ShutdownGrace: 100 * time.Millisecond})
 	e.start("Slow", "nap", "3000")
 	e.start("SlowCatch", "caught", "3000")
+	for _, id := range []string{"nap", "caught"} {
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			h, _ := e.client.GetHistory(ctx, id)
+			if countType(h, abi.EventTaskScheduled) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s scheduled no activity", id)
+			}
+		}
+	}
+	time.Sleep(time.Second) // the activity reader takes them at once; a second is ample
+	first()
+	stop := e.worker(worker.Options{MaxDeliveries: 1})
 	st := e.wait("nap", 30*time.Second)
 	if st.Status != abi.StatusFailed || st.Failure == nil || !strings.Contains(st.Failure.Error(), "PoisonMessage") {
 		t.Fatalf("nap: %s %+v", st.Status, st.Failure)
@@ -48,7 +62,6 @@ func TestDeadLetters(t *testing.T) {
 		}
 	}
 	stop()
-	// The first deliveries finish meanwhile; their results are no-ops.
 	e.worker(worker.Options{})
 
 	// Continued past the failure: kept, unless forced.
