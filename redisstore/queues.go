@@ -670,18 +670,49 @@ func (s *Store) TouchActivity(ctx context.Context, item host.ActivityItem, consu
 // acks and deletes the item, in one script — if the item is still pending.
 // Otherwise (another worker completed it) it does nothing and returns nil.
 func (s *Store) CompleteActivity(ctx context.Context, item host.ActivityItem, result host.ControlMessage) error {
-	if err := s.checkPartition("complete activity", item.Partition); err != nil {
-		return err
+	return s.CompleteActivities(ctx, []host.ActivityItem{item}, []host.ControlMessage{result})[0]
+}
+
+// CompleteActivities is CompleteActivity for several items (results[i] is
+// items[i]'s), pipelined in one round trip; each completes atomically on
+// its own. It returns one error per item.
+func (s *Store) CompleteActivities(ctx context.Context, items []host.ActivityItem, results []host.ControlMessage) []error {
+	errs := make([]error, len(items))
+	calls := make([]scriptCall, 0, len(items))
+	idx := make([]int, 0, len(items))
+	for i, item := range items {
+		if err := s.checkPartition("complete activity", item.Partition); err != nil {
+			errs[i] = err
+			continue
+		}
+		if !validStreamID(item.ID) {
+			errs[i] = fmt.Errorf("complete activity %s of %s: item id is not a stream entry id", item.ID, item.InstanceID)
+			continue
+		}
+		result := results[i]
+		if result.InstanceID == "" {
+			result.InstanceID = item.InstanceID
+		}
+		k := s.parts[item.Partition]
+		calls = append(calls, scriptCall{script: scriptCompleteActivity, keys: []string{k.act(), k.ctl()}, args: []any{item.ID, encodeMsg(&result)}})
+		idx = append(idx, i)
 	}
-	if !validStreamID(item.ID) {
-		return fmt.Errorf("complete activity %s of %s: item id is not a stream entry id", item.ID, item.InstanceID)
+	if len(calls) == 0 {
+		return errs
 	}
-	if result.InstanceID == "" {
-		result.InstanceID = item.InstanceID
+	cmds, err := s.runPipelined(ctx, calls)
+	for n, i := range idx {
+		item := items[i]
+		e := err
+		if e == nil {
+			e = cmds[n].Err()
+			if isNil(e) {
+				e = nil
+			}
+		}
+		if e != nil {
+			errs[i] = fmt.Errorf("complete activity %s (%s task %d) of %s: %w", item.ID, item.Name, item.TaskID, item.InstanceID, e)
+		}
 	}
-	k := s.parts[item.Partition]
-	if err := scriptCompleteActivity.Run(ctx, s.rdb, []string{k.act(), k.ctl()}, item.ID, encodeMsg(&result)).Err(); err != nil {
-		return fmt.Errorf("complete activity %s (%s task %d) of %s: %w", item.ID, item.Name, item.TaskID, item.InstanceID, err)
-	}
-	return nil
+	return errs
 }

@@ -678,7 +678,12 @@ func (w *Worker) runActivity(ctx context.Context, item *host.ActivityItem) {
 	}
 	msg := host.ControlMessage{InstanceID: item.InstanceID, ExecutionID: item.ExecutionID, Event: ev}
 	for attempt := 0; ; attempt++ {
-		err := w.store.CompleteActivity(ctx, *item, msg)
+		var err error
+		if attempt == 0 {
+			err = w.completions.complete(ctx, *item, msg)
+		} else {
+			err = w.store.CompleteActivity(ctx, *item, msg)
+		}
 		if err == nil {
 			return
 		}

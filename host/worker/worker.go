@@ -183,6 +183,8 @@ type Worker struct {
 	failing failureCounts
 	// alive is the last list of alive workers (liveness.go).
 	alive atomic.Pointer[aliveWorkers]
+	// completions batches activity results (completions.go).
+	completions completer
 }
 
 // New returns a worker over store and engine.
@@ -191,6 +193,7 @@ func New(store Store, engine *sandbox.Engine, opts Options) *Worker {
 	w := &Worker{store: store, engine: engine, opts: opts, log: opts.Logger.With("worker", opts.ID),
 		pools: map[string][]*sandbox.Instance{}, guests: sandbox.NewSet()}
 	w.cache = newWarmCache(opts.MaxWarm)
+	w.completions.store = store
 	w.acts = newActivityPool(engine, opts.ActivityConcurrency, opts.ActivityInstances, opts.ActivityMemoryBytes)
 	w.local = make(chan struct{}, opts.ActivityConcurrency)
 	return w

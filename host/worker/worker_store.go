@@ -37,6 +37,9 @@ type Store interface {
 	// partition p held by consumers of workers not in live (idle at least
 	// minIdle), and removes such consumers once they hold nothing.
 	ReclaimActivities(ctx context.Context, p int, consumer string, live []string, minIdle time.Duration, max int) ([]host.ActivityItem, error)
+	// CompleteActivities is CompleteActivity for several items in one round
+	// trip (results[i] is items[i]'s); one error per item.
+	CompleteActivities(ctx context.Context, items []host.ActivityItem, results []host.ControlMessage) []error
 	// TouchActivity resets the idle time of item while consumer holds it,
 	// so that it is not claimed after the visibility timeout while it runs.
 	TouchActivity(ctx context.Context, item host.ActivityItem, consumer string) error

@@ -256,6 +256,25 @@ func (f *faultStore) ClaimActivities(ctx context.Context, p int, c string, minId
 	return items, err
 }
 
+func (f *faultStore) ReclaimActivities(ctx context.Context, p int, c string, live []string, minIdle time.Duration, max int) ([]host.ActivityItem, error) {
+	items, err := f.Store.ReclaimActivities(ctx, p, c, live, minIdle, max)
+	f.log("D", items...)
+	if len(items) > 0 {
+		f.hit("activity-read")
+	}
+	return items, err
+}
+
+// CompleteActivities completes one item at a time through CompleteActivity,
+// so that each result passes its fault points.
+func (f *faultStore) CompleteActivities(ctx context.Context, items []host.ActivityItem, results []host.ControlMessage) []error {
+	errs := make([]error, len(items))
+	for i := range items {
+		errs[i] = f.CompleteActivity(ctx, items[i], results[i])
+	}
+	return errs
+}
+
 func (f *faultStore) CompleteActivity(ctx context.Context, item host.ActivityItem, result host.ControlMessage) error {
 	f.hit("before-activity-result")
 	err := f.Store.CompleteActivity(ctx, item, result)
