@@ -45,11 +45,12 @@ func buildRustGuest() (wasm []byte, took time.Duration, skip string) {
 		missing = "rustc --print sysroot"
 	} else if _, err := os.Stat(filepath.Join(strings.TrimSpace(string(out)), "lib/rustlib/wasm32-wasi")); err != nil {
 		missing = "the wasm32-wasi standard library (libstd-rust-dev-wasm32)"
-	} else if _, err := os.Stat(filepath.Join(rustSamplesDir, "Cargo.toml")); err != nil {
-		missing = rustSamplesDir + "/Cargo.toml (run the harness from bench/)"
 	}
 	if missing != "" {
 		return nil, 0, "needs " + missing + " (apt-get install rustc cargo libstd-rust-dev-wasm32 librust-serde-dev librust-serde-json-dev librust-serde-derive-dev)"
+	}
+	if _, err := os.Stat(filepath.Join(rustSamplesDir, "Cargo.toml")); err != nil {
+		return nil, 0, "needs " + rustSamplesDir + "/Cargo.toml: run the harness from bench/"
 	}
 	target := filepath.Join(os.TempDir(), "durablewasm-rust-target")
 	args := []string{"build", "--release", "--offline", "--target", "wasm32-wasi", "--target-dir", target}
