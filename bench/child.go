@@ -33,6 +33,8 @@ type workerSpec struct {
 	Engine string `json:"engine"`
 	// Addr is the redis-server's host:port.
 	Addr string `json:"addr"`
+	// Hub is durablewasm's task hub (default dwHub).
+	Hub string `json:"hub,omitempty"`
 	// durablewasm: worker.Options fields (zero: the default) and the
 	// engine's compilation cache.
 	MaxWarm             int           `json:"maxWarm,omitempty"`
@@ -76,7 +78,11 @@ func runWorkerRole(specJSON string) {
 func ready() { fmt.Println("ready") }
 
 func runDWChild(ctx context.Context, s workerSpec) error {
-	st, err := redisstore.Open(ctx, "redis://"+s.Addr, dwHub, redisstore.Options{})
+	hub := s.Hub
+	if hub == "" {
+		hub = dwHub
+	}
+	st, err := redisstore.Open(ctx, "redis://"+s.Addr, hub, redisstore.Options{})
 	if err != nil {
 		return err
 	}

@@ -20,13 +20,18 @@ import (
 	"github.com/durablewasm/durablewasm/samples"
 )
 
-// dwEngine runs the samples guest module (samples/flows/bench.go) on one
-// durablewasm worker with default options (unless setupOptions say
-// otherwise), in the harness process or in a child process.
+// dwEngine runs a samples guest module on one durablewasm worker with
+// default options (unless setupOptions say otherwise), in the harness
+// process or in a child process: the Go samples (samples/flows/bench.go,
+// engine "durablewasm", hub Bench) or the Rust samples (samples/rust, engine
+// "durablewasm-rust", hub BenchRust; the same function names).
 type dwEngine struct {
 	url      string
 	cacheDir string
 	opts     setupOptions
+	label    string
+	hub      string
+	wasm     []byte
 
 	store  *redisstore.Store
 	engine *sandbox.Engine
@@ -45,18 +50,26 @@ type dwWorker struct {
 
 const dwHub = "Bench"
 
+// goWasm is the Go samples module.
+var goWasm = samples.Wasm
+
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func newDW(url string) *dwEngine {
+// newDW returns durablewasm with the Go samples module, or with rustWasm
+// (the Rust samples module) when it is not nil.
+func newDW(url string, rustWasm []byte) *dwEngine {
 	dir := filepath.Join(os.TempDir(), "durablewasm-bench-cache")
-	return &dwEngine{url: url, cacheDir: dir}
+	if rustWasm != nil {
+		return &dwEngine{url: url, cacheDir: dir, label: rustEngine, hub: rustHub, wasm: rustWasm}
+	}
+	return &dwEngine{url: url, cacheDir: dir, label: "durablewasm", hub: dwHub, wasm: goWasm}
 }
 
-func (e *dwEngine) name() string { return "durablewasm" }
+func (e *dwEngine) name() string { return e.label }
 
 func (e *dwEngine) setup(ctx context.Context, o setupOptions) error {
 	e.opts = o
-	st, err := redisstore.Open(ctx, e.url, dwHub, redisstore.Options{})
+	st, err := redisstore.Open(ctx, e.url, e.hub, redisstore.Options{})
 	if err != nil {
 		return err
 	}
@@ -66,14 +79,14 @@ func (e *dwEngine) setup(ctx context.Context, o setupOptions) error {
 		return err
 	}
 	e.store, e.engine, e.client = st, eng, client.New(st, eng)
-	if _, err := e.client.DeployWithSettings(ctx, "bench", samples.Wasm, host.AppSettings{HTTPAllow: o.httpAllow}); err != nil {
+	if _, err := e.client.DeployWithSettings(ctx, "bench", e.wasm, host.AppSettings{HTTPAllow: o.httpAllow}); err != nil {
 		return err
 	}
 	return e.startWorker(ctx)
 }
 
 func (e *dwEngine) spec() workerSpec {
-	s := workerSpec{Engine: e.name(), Addr: strings.TrimPrefix(e.url, "redis://"), MaxWarm: e.opts.maxWarm,
+	s := workerSpec{Engine: "durablewasm", Hub: e.hub, Addr: strings.TrimPrefix(e.url, "redis://"), MaxWarm: e.opts.maxWarm,
 		ActivityConcurrency: e.opts.activityConcurrency, CacheDir: e.cacheDir}
 	if e.opts.localOff {
 		s.LocalActivityMax = -1
@@ -89,7 +102,7 @@ func (e *dwEngine) startWorker(ctx context.Context) error {
 		e.proc = p
 		return err
 	}
-	st, err := redisstore.Open(ctx, e.url, dwHub, redisstore.Options{})
+	st, err := redisstore.Open(ctx, e.url, e.hub, redisstore.Options{})
 	if err != nil {
 		return err
 	}

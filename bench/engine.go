@@ -57,6 +57,9 @@ type setupOptions struct {
 	peer peerOptions
 	// httpAllow is durablewasm's module HTTP allowlist (host.AppSettings).
 	httpAllow []string
+	// rust also runs durablewasm with the Rust samples module (engine
+	// durablewasm-rust), when it was built.
+	rust bool
 }
 
 // peerOptions picks go-workflows' worker options for one workload.

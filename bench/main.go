@@ -6,7 +6,9 @@
 // reference rows), and prints both engines' figures and their ratio. The
 // workers of the throughput workloads run in child processes (the harness
 // re-executes itself with -role worker) so that their RSS and CPU are their
-// own.
+// own. hello5, io and cpu also run durablewasm with the Rust samples module
+// (samples/rust, built at the start with Debian's cargo when it is
+// installed; issue 18) beside the Go one.
 //
 //	cd bench && go run . -workload all
 //	cd bench && go run . -quick -workload hello5
@@ -60,7 +62,11 @@ type config struct {
 	cpuIters    int
 	bigN        int
 	bigKiB      int
+	instancesN  int
 }
+
+// rustWorkloads are the workloads that run the Rust guest too.
+var rustWorkloads = []string{"hello5", "io", "cpu"}
 
 type bench struct {
 	cfg config
@@ -72,13 +78,21 @@ type bench struct {
 	ioURL string
 	// targets collects the verdicts printed at the end.
 	targets []string
+	// rustWasm is the Rust samples module, nil when it was not built
+	// (rustSkip says why).
+	rustWasm []byte
+	rustSkip string
+	// goGuest and rustGuest are the modules' sizes and instance creation
+	// times; guestRows the guests summary printed at the end.
+	goGuest, rustGuest *guestFacts
+	guestRows          []row
 }
 
 func main() {
 	var c config
 	var engines, sweep string
 	flag.StringVar(&c.workload, "workload", "all", "workload to run: all, "+strings.Join(workloads, ", "))
-	flag.StringVar(&engines, "engines", "durablewasm,go-workflows", "engines to run (comma-separated)")
+	flag.StringVar(&engines, "engines", "durablewasm,"+rustEngine+",go-workflows", "engines to run (comma-separated; "+rustEngine+" is durablewasm with the Rust samples module, in hello5, io and cpu)")
 	flag.BoolVar(&c.quick, "quick", false, "smoke run: small instance counts (explicit flags still win)")
 	flag.IntVar(&c.n, "n", 2000, "hello5: orchestrations")
 	flag.IntVar(&c.hello5Reps, "hello5-runs", 3, "hello5: runs per engine (the median run is reported)")
@@ -105,6 +119,7 @@ func main() {
 	flag.IntVar(&c.cpuIters, "cpu-iterations", benchwork.Iterations, "cpu: benchwork.Compute's input per activity")
 	flag.IntVar(&c.bigN, "big-n", 300, "big: orchestrations")
 	flag.IntVar(&c.bigKiB, "big-kib", 64, "big: payload size (KiB)")
+	flag.IntVar(&c.instancesN, "instances-n", 200, "guests: module instances created per module to time instance creation")
 	var role, spec string
 	flag.StringVar(&role, "role", "", "internal: \"worker\" runs a worker child process")
 	flag.StringVar(&spec, "worker-spec", "", "internal: the worker child's workerSpec (JSON)")
@@ -122,6 +137,7 @@ func main() {
 			"history-n": func() { c.historyN = 1000 }, "hold-n": func() { c.holdN = 5000 },
 			"hold-maxwarm": func() { c.holdMaxWarm = 500 }, "sweep-n": func() { c.sweepN = 200 },
 			"io-n": func() { c.ioN = 100 }, "cpu-n": func() { c.cpuN = 30 }, "big-n": func() { c.bigN = 50 },
+			"instances-n": func() { c.instancesN = 30 },
 		}
 		for name, f := range quick {
 			if !set[name] {
@@ -177,11 +193,24 @@ func main() {
 	b := &bench{cfg: c, redis: rs, persist: rs, noPersist: ref}
 	b.header()
 	began := time.Now()
+	b.buildRust(run)
+	if err := b.guests(context.Background()); err != nil {
+		rs.stop()
+		ref.stop()
+		fatalf("guests: %v", err)
+	}
 	for _, w := range run {
 		if err := b.run(context.Background(), w); err != nil {
 			rs.stop()
 			ref.stop()
 			fatalf("%s: %v", w, err)
+		}
+	}
+	if len(b.guestRows) > 0 {
+		fmt.Printf("\n== guests (issue 18): durablewasm with the Go and the Rust samples module, beside go-workflows (informational, no targets)\n")
+		printTable(b.guestRows)
+		if b.rustSkip != "" {
+			fmt.Printf("  Rust rows skipped: %s\n", b.rustSkip)
 		}
 	}
 	fmt.Printf("\n== targets (issues 6 and 14; main rows on Redis with AOF, appendfsync always)\n")
@@ -274,7 +303,29 @@ func (b *bench) header() {
 	fmt.Printf("durablewasm: samples/samples.wasm (samples/flows/bench.go), one worker, worker.Options defaults unless a workload says otherwise\n")
 	fmt.Printf("go-workflows: one worker, %s unless a workload says otherwise; Redis backend defaults (MaxHistorySize raised to allow 10,000-event histories)\n", gwTuning(!b.cfg.peerDefault))
 	fmt.Printf("workers: in a child process each (its RSS and CPU apart from the harness') for hello5, hello5-local-off, io, cpu and big; in the harness process for the others\n")
-	fmt.Printf("ratio: how many times better durablewasm is (its rate ÷ the peer's; the peer's time or CPU ÷ its own)\n")
+	fmt.Printf("ratio: how many times better durablewasm is (its rate ÷ the peer's; the peer's time or CPU ÷ its own); column dw-rust: durablewasm with the Rust samples module, and Rust÷Go how many times better it is than with the Go module\n")
+}
+
+// buildRust builds the Rust samples module when the Rust rows are wanted,
+// or says why they are skipped.
+func (b *bench) buildRust(run []string) {
+	wanted := false
+	for _, w := range run {
+		wanted = wanted || contains(rustWorkloads, w)
+	}
+	if !b.cfg.engines[rustEngine] || !wanted {
+		return
+	}
+	wasm, took, skip := buildRustGuest()
+	if skip != "" {
+		b.rustSkip = skip
+		fmt.Printf("%s: the Rust rows are skipped: %s\n", rustEngine, skip)
+		return
+	}
+	b.rustWasm = wasm
+	ver, _ := exec.Command(debianRustc, "--version").Output()
+	fmt.Printf("%s: samples/rust (%s, wasm32-wasi, release: opt-level s, LTO) built in %.1f s, %d bytes; deployed as app \"bench\" in hub %s (its function names are the Go samples')\n",
+		rustEngine, strings.TrimSpace(string(ver)), took.Seconds(), len(wasm), rustHub)
 }
 
 // engineRun is one engine's result for one workload.
@@ -283,10 +334,13 @@ type engineRun struct {
 	res any
 }
 
-func (b *bench) newEngines() []engine {
+func (b *bench) newEngines(rust bool) []engine {
 	var out []engine
 	if b.cfg.engines["durablewasm"] {
-		out = append(out, newDW(b.redis.url()))
+		out = append(out, newDW(b.redis.url(), nil))
+	}
+	if rust && b.rustWasm != nil {
+		out = append(out, newDW(b.redis.url(), b.rustWasm))
 	}
 	if b.cfg.engines["go-workflows"] {
 		out = append(out, newGW(b.redis.addr, !b.cfg.peerDefault))
@@ -298,7 +352,7 @@ func (b *bench) newEngines() []engine {
 // fresh worker.
 func (b *bench) each(ctx context.Context, o setupOptions, only string, fn func(e engine) (any, error)) (map[string]any, error) {
 	out := map[string]any{}
-	for _, e := range b.newEngines() {
+	for _, e := range b.newEngines(o.rust) {
 		if only != "" && e.name() != only {
 			continue
 		}

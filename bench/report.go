@@ -10,14 +10,30 @@ import (
 
 // row is one line of a workload's table.
 type row struct {
-	metric       string
-	dw, gw       float64 // NaN: not measured
+	metric string
+	// dw, rs, gw: durablewasm with the Go module, with the Rust module,
+	// go-workflows (NaN: not measured). A zero row has rs 0: build rows
+	// with rs set (nan when not measured).
+	dw, rs, gw   float64
 	higherBetter bool
 	prec         int
-	noRatio      bool // informational: the two figures are not compared
+	noRatio      bool // informational: dw and gw are not compared
 }
 
 var nan = math.NaN()
+
+func isNaN(v float64) bool { return math.IsNaN(v) }
+
+// rsRatio is how many times better the Rust module does than the Go one.
+func (r row) rsRatio() float64 {
+	if math.IsNaN(r.dw) || math.IsNaN(r.rs) || r.dw == 0 || r.rs == 0 {
+		return nan
+	}
+	if r.higherBetter {
+		return r.rs / r.dw
+	}
+	return r.dw / r.rs
+}
 
 func (r row) ratio() float64 {
 	if r.noRatio || math.IsNaN(r.dw) || math.IsNaN(r.gw) || r.dw == 0 || r.gw == 0 {
@@ -36,14 +52,30 @@ func num(v float64, prec int) string {
 	return fmt.Sprintf("%.*f", prec, v)
 }
 
+func fmtRatio(v float64) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", v)
+}
+
+// printTable prints rows; with a dw-rust column (and its Rust÷Go ratio) when
+// any row has a figure for the Rust module.
 func printTable(rows []row) {
-	fmt.Printf("  %-44s %14s %14s %9s\n", "", "durablewasm", "go-workflows", "ratio")
+	rust := false
 	for _, r := range rows {
-		ratio := "-"
-		if v := r.ratio(); !math.IsNaN(v) {
-			ratio = fmt.Sprintf("%.2f×", v)
+		rust = rust || (!math.IsNaN(r.rs) && r.rs != 0)
+	}
+	if !rust {
+		fmt.Printf("  %-44s %14s %14s %9s\n", "", "durablewasm", "go-workflows", "ratio")
+		for _, r := range rows {
+			fmt.Printf("  %-44s %14s %14s %9s\n", r.metric, num(r.dw, r.prec), num(r.gw, r.prec), fmtRatio(r.ratio()))
 		}
-		fmt.Printf("  %-44s %14s %14s %9s\n", r.metric, num(r.dw, r.prec), num(r.gw, r.prec), ratio)
+		return
+	}
+	fmt.Printf("  %-44s %14s %14s %14s %9s %9s\n", "", "durablewasm", "dw-rust", "go-workflows", "ratio", "Rust÷Go")
+	for _, r := range rows {
+		fmt.Printf("  %-44s %14s %14s %14s %9s %9s\n", r.metric, num(r.dw, r.prec), num(r.rs, r.prec), num(r.gw, r.prec), fmtRatio(r.ratio()), fmtRatio(r.rsRatio()))
 	}
 }
 
@@ -67,6 +99,14 @@ func pick[T any](res map[string]any, fn func(T) float64) (dw, gw float64) {
 	return
 }
 
+// pickRS returns fn applied to the Rust module's result, NaN when missing.
+func pickRS[T any](res map[string]any, fn func(T) float64) float64 {
+	if r, ok := res[rustEngine].(T); ok {
+		return fn(r)
+	}
+	return nan
+}
+
 func perK(d time.Duration, n int) float64 { return d.Seconds() * 1000 / float64(n) }
 
 func (b *bench) run(ctx context.Context, w string) error {
@@ -74,11 +114,12 @@ func (b *bench) run(ctx context.Context, w string) error {
 	switch w {
 	case "hello5":
 		fmt.Printf("\n== hello5: %d × Hello5 (five sequential Bench_Echo activities) started from %d goroutines; %d runs per engine, the median run shown; workers in child processes\n", c.n, c.starters, c.hello5Reps)
-		rows, failed, err := b.hello5(ctx, setupOptions{proc: true}, c.hello5Reps)
+		rows, failed, err := b.hello5(ctx, setupOptions{proc: true, rust: true}, c.hello5Reps)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("  -- the same on redis-server without persistence (reference; one run per engine)\n")
+		b.addGuestRows("hello5", rows, "orchestrations/s", "  of which the worker process", rowRSSPeak)
+		fmt.Printf("  -- the same on redis-server without persistence (reference; one run per engine, Go module only)\n")
 		var ref []row
 		var refFailed bool
 		err = b.onNoPersist(func() error {
@@ -109,13 +150,14 @@ func (b *bench) run(ctx context.Context, w string) error {
 		spec := batchSpec{fn: "Hello5IO", input: func(int) any { return url }, warm: 4}
 		fmt.Printf("\n== io: %d × Hello5IO (five sequential Bench_HTTPGet, each a GET of a local server that answers after %s; go-workflows' activity makes the same GET natively) from %d goroutines; both engines at default settings (durablewasm worker.Options defaults: ActivityConcurrency 1,000 in flight, asynchronous activities; %s)\n",
 			c.ioN, c.ioDelay, c.starters, gwTuning(false))
-		o := setupOptions{proc: true, peer: peerDefault, httpAllow: []string{hostport}}
+		o := setupOptions{proc: true, peer: peerDefault, httpAllow: []string{hostport}, rust: true}
 		res, err := b.each(ctx, o, "", func(e engine) (any, error) { return runBatch(ctx, b, e, spec, "io", c.ioN, c.starters) })
 		if err != nil {
 			return err
 		}
 		rows := batchRows(res, "orchestrations/s", "orchestrations")
 		printTable(rows)
+		b.addGuestRows("io", rows, "orchestrations/s", "  of which the worker process", rowRSSPeak)
 		failed := anyFailed(res)
 		if r := rows[0].ratio(); !math.IsNaN(r) {
 			b.verdict("io ≥ 2× go-workflows (default settings)", r >= 2 && !failed, fmt.Sprintf("%.2f× (%.0f vs %.0f/s)%s", r, rows[0].dw, rows[0].gw, failedNote(failed)))
@@ -140,16 +182,20 @@ func (b *bench) run(ctx context.Context, w string) error {
 		fmt.Printf("\n== cpu: %d × Hello5CPU (five sequential Bench_Compute: benchwork.Compute(%d), %.2f ms natively here; go-workflows runs the same Go code natively) from %d goroutines; workers in child processes\n",
 			c.cpuN, c.cpuIters, ms(native), c.starters)
 		spec := batchSpec{fn: "Hello5CPU", input: func(int) any { return c.cpuIters }, warm: 4}
-		res, err := b.each(ctx, setupOptions{proc: true}, "", func(e engine) (any, error) { return runBatch(ctx, b, e, spec, "cpu", c.cpuN, c.starters) })
+		res, err := b.each(ctx, setupOptions{proc: true, rust: true}, "", func(e engine) (any, error) { return runBatch(ctx, b, e, spec, "cpu", c.cpuN, c.starters) })
 		if err != nil {
 			return err
 		}
 		rows := batchRows(res, "orchestrations/s", "orchestrations")
-		dw, gw := pick(res, func(r *batchResult) float64 { return ms(r.workerCPU) / float64(5*r.n) })
-		perAct := row{metric: "worker process CPU ms / activity", dw: dw, gw: gw, prec: 2}
+		perActF := func(r *batchResult) float64 { return ms(r.workerCPU) / float64(5*r.n) }
+		dw, gw := pick(res, perActF)
+		perAct := row{metric: "worker process CPU ms / activity", dw: dw, rs: pickRS(res, perActF), gw: gw, prec: 2}
 		rows = append(rows, perAct)
 		printTable(rows)
 		fmt.Printf("  benchwork.Compute(%d) natively in the harness process: %.2f ms (median of 15)\n", c.cpuIters, ms(native))
+		b.addGuestRows("cpu", rows, "orchestrations/s", "worker process CPU ms / activity")
+		vsNative := func(v float64) float64 { return v / ms(native) }
+		b.addGuestRow("cpu", row{metric: "worker CPU / activity ÷ native Compute", dw: vsNative(perAct.dw), rs: vsNative(perAct.rs), gw: vsNative(perAct.gw), prec: 2, noRatio: true})
 		failed := anyFailed(res)
 		if r := rows[0].ratio(); !math.IsNaN(r) {
 			b.verdict("cpu ≥ 0.9× go-workflows", r >= 0.9 && !failed, fmt.Sprintf("%.2f× (%.1f vs %.1f/s)%s", r, rows[0].dw, rows[0].gw, failedNote(failed)))
@@ -343,11 +389,16 @@ func findRow(rows []row, metric string) row {
 			return r
 		}
 	}
-	return row{metric: metric, dw: nan, gw: nan}
+	return row{metric: metric, dw: nan, rs: nan, gw: nan}
 }
 
+// anyFailed reports failed instances of durablewasm (Go module) or
+// go-workflows, the engines the targets compare.
 func anyFailed(res map[string]any) bool {
-	for _, r := range res {
+	for name, r := range res {
+		if name == rustEngine {
+			continue
+		}
 		if b, ok := r.(*batchResult); ok && b.failed > 0 {
 			return true
 		}
@@ -374,7 +425,7 @@ func (b *bench) hello5(ctx context.Context, o setupOptions, reps int) ([]row, bo
 	}
 	rows := batchRows(res, "orchestrations/s", "orchestrations")
 	printTable(rows)
-	for _, name := range []string{"durablewasm", "go-workflows"} {
+	for _, name := range []string{"durablewasm", rustEngine, "go-workflows"} {
 		if r, ok := res[name].(*batchResult); ok && len(r.rates) > 1 {
 			fmt.Printf("  %s runs (orchestrations/s): %s\n", name, formatRates(r.rates))
 		}
@@ -392,7 +443,8 @@ func (b *bench) onNoPersist(fn func() error) error {
 }
 
 // batchRows: rate, p50/p99 latency, CPU per 1,000 (process, redis-server);
-// with worker child processes, the worker's CPU and RSS too.
+// with worker child processes, the worker's CPU and RSS too. Each row has
+// the Rust module's figure when it ran.
 func batchRows(res map[string]any, rateName, unit string) []row {
 	var rows []row
 	proc := false
@@ -401,36 +453,29 @@ func batchRows(res map[string]any, rateName, unit string) []row {
 			proc = true
 		}
 	}
-	dw, gw := pick(res, func(r *batchResult) float64 { return r.rate })
-	rows = append(rows, row{metric: rateName, dw: dw, gw: gw, higherBetter: true, prec: 0})
-	if rows[0].dw < 100 || rows[0].gw < 100 {
+	add := func(metric string, prec int, higherBetter bool, f func(*batchResult) float64) {
+		dw, gw := pick(res, f)
+		rows = append(rows, row{metric: metric, dw: dw, rs: pickRS(res, f), gw: gw, higherBetter: higherBetter, prec: prec})
+	}
+	add(rateName, 0, true, func(r *batchResult) float64 { return r.rate })
+	if rows[0].dw < 100 || rows[0].rs < 100 || rows[0].gw < 100 {
 		rows[0].prec = 1
 	}
-	dw, gw = pick(res, func(r *batchResult) float64 { return ms(percentile(r.lat, 50)) })
-	rows = append(rows, row{metric: "p50 latency, start → completion (ms)", dw: dw, gw: gw, prec: 1})
-	dw, gw = pick(res, func(r *batchResult) float64 { return ms(percentile(r.lat, 99)) })
-	rows = append(rows, row{metric: "p99 latency, start → completion (ms)", dw: dw, gw: gw, prec: 1})
+	add("p50 latency, start → completion (ms)", 1, false, func(r *batchResult) float64 { return ms(percentile(r.lat, 50)) })
+	add("p99 latency, start → completion (ms)", 1, false, func(r *batchResult) float64 { return ms(percentile(r.lat, 99)) })
 	if proc {
-		dw, gw = pick(res, func(r *batchResult) float64 { return perK(r.procCPU+r.workerCPU, r.n) })
-		rows = append(rows, row{metric: "harness+worker CPU s / 1,000 " + unit, dw: dw, gw: gw, prec: 3})
-		dw, gw = pick(res, func(r *batchResult) float64 { return perK(r.workerCPU, r.n) })
-		rows = append(rows, row{metric: "  of which the worker process", dw: dw, gw: gw, prec: 3})
+		add("harness+worker CPU s / 1,000 "+unit, 3, false, func(r *batchResult) float64 { return perK(r.procCPU+r.workerCPU, r.n) })
+		add("  of which the worker process", 3, false, func(r *batchResult) float64 { return perK(r.workerCPU, r.n) })
 	} else {
-		dw, gw = pick(res, func(r *batchResult) float64 { return perK(r.procCPU, r.n) })
-		rows = append(rows, row{metric: "process CPU s / 1,000 " + unit, dw: dw, gw: gw, prec: 3})
+		add("process CPU s / 1,000 "+unit, 3, false, func(r *batchResult) float64 { return perK(r.procCPU, r.n) })
 	}
-	dw, gw = pick(res, func(r *batchResult) float64 { return perK(r.redisCPU, r.n) })
-	rows = append(rows, row{metric: "redis-server CPU s / 1,000 " + unit, dw: dw, gw: gw, prec: 3})
+	add("redis-server CPU s / 1,000 "+unit, 3, false, func(r *batchResult) float64 { return perK(r.redisCPU, r.n) })
 	if proc {
-		dw, gw = pick(res, func(r *batchResult) float64 { return perK(r.procCPU+r.workerCPU+r.redisCPU, r.n) })
-		rows = append(rows, row{metric: rowTotalCPU, dw: dw, gw: gw, prec: 3})
+		add(rowTotalCPU, 3, false, func(r *batchResult) float64 { return perK(r.procCPU+r.workerCPU+r.redisCPU, r.n) })
 		mib := func(v int64) float64 { return float64(v) / (1 << 20) }
-		dw, gw = pick(res, func(r *batchResult) float64 { return mib(r.rssPeak) })
-		rows = append(rows, row{metric: rowRSSPeak, dw: dw, gw: gw, prec: 0})
-		dw, gw = pick(res, func(r *batchResult) float64 { return mib(r.rssEnd) })
-		rows = append(rows, row{metric: "worker RSS at the end (MiB)", dw: dw, gw: gw, prec: 0})
+		add(rowRSSPeak, 0, false, func(r *batchResult) float64 { return mib(r.rssPeak) })
+		add("worker RSS at the end (MiB)", 0, false, func(r *batchResult) float64 { return mib(r.rssEnd) })
 	}
-	dw, gw = pick(res, func(r *batchResult) float64 { return float64(r.failed) })
-	rows = append(rows, row{metric: "failed", dw: dw, gw: gw, prec: 0})
+	add("failed", 0, false, func(r *batchResult) float64 { return float64(r.failed) })
 	return rows
 }

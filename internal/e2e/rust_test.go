@@ -21,6 +21,7 @@ import (
 	"github.com/durablewasm/durablewasm/host/worker"
 	"github.com/durablewasm/durablewasm/internal/redistest"
 	"github.com/durablewasm/durablewasm/samples/flows"
+	"github.com/durablewasm/durablewasm/samples/flows/benchwork"
 )
 
 // Debian's toolchain (rustc/cargo 1.63 with libstd-rust-dev-wasm32); a
@@ -93,7 +94,7 @@ func rustEnv(t *testing.T, url string) *env {
 }
 
 // TestRustSamples runs the Rust ports of the samples through the same
-// checks as TestSamples (plus the bench's Hello5 and FanOut), on miniredis
+// checks as TestSamples (plus the bench's Hello5, FanOut and Hello5CPU), on miniredis
 // and on redis-server.
 func TestRustSamples(t *testing.T) {
 	backends(t, func(t *testing.T, url string) {
@@ -132,6 +133,7 @@ func TestRustSamples(t *testing.T) {
 			}},
 			{name: "hello5", fn: "Hello5", input: `{"n":1,"s":"x"}`, want: `{"n":1,"s":"x"}`},
 			{name: "benchfanout", fn: "FanOut", input: "20", want: "190"},
+			{name: "hello5cpu", fn: "Hello5CPU", input: "3", want: fmt.Sprint(benchwork.Compute(3))},
 		}
 		for _, c := range cases {
 			e.start(c.fn, c.name, c.input)

@@ -1,4 +1,5 @@
-//! The bench's orchestrators: Hello5, FanOut, Hello5IO and their activities.
+//! The bench's orchestrators: Hello5, FanOut, Hello5IO, Hello5CPU and their
+//! activities.
 
 use durablewasm::http::HttpRequest;
 use durablewasm::{try_join_all, ActivityContext, Error, OrchestrationContext, Registry, Result, Task};
@@ -10,8 +11,10 @@ pub fn register(r: &mut Registry) {
     r.orchestrator("Hello5", hello5)
         .orchestrator("FanOut", fan_out)
         .orchestrator("Hello5IO", hello5_io)
+        .orchestrator("Hello5CPU", hello5_cpu)
         .activity("Bench_Echo", echo)
-        .activity("Bench_HTTPGet", http_get);
+        .activity("Bench_HTTPGet", http_get)
+        .activity("Bench_Compute", compute_activity);
 }
 
 /// Hello5: calls Bench_Echo five times in sequence, each time with the
@@ -62,4 +65,49 @@ pub async fn hello5_io(ctx: OrchestrationContext, url: String) -> Result<usize> 
 pub async fn http_get(ctx: ActivityContext, url: String) -> Result<HttpResult> {
     let resp = ctx.http(&HttpRequest::get(&url)).await?;
     Ok(HttpResult { status: resp.status, length: resp.body_bytes().len() })
+}
+
+/// Hello5CPU (input: iterations): five Bench_Compute in sequence with its
+/// input; returns the last result.
+pub async fn hello5_cpu(ctx: OrchestrationContext, n: i64) -> Result<u64> {
+    let mut out = 0;
+    for _ in 0..5 {
+        out = ctx.call_activity("Bench_Compute", &n).await?;
+    }
+    Ok(out)
+}
+
+/// Activity Bench_Compute (input: iterations): `compute(iterations)`.
+pub async fn compute_activity(_: ActivityContext, n: i64) -> Result<u64> {
+    Ok(compute(n))
+}
+
+/// A port of the Go samples' `benchwork.Compute` (samples/flows/benchwork),
+/// the work of the bench's cpu workload, with the same result: `iterations`
+/// rounds of generating 512 pseudo-random 32-bit values (xorshift32, seeded
+/// by the round), sorting them and folding the sorted values, byte by byte
+/// from the lowest, into an FNV-1a 64-bit hash.
+pub fn compute(iterations: i64) -> u64 {
+    const OFFSET: u64 = 14695981039346656037;
+    const PRIME: u64 = 1099511628211;
+    const BLOCK_LEN: usize = 512;
+    let mut h = OFFSET;
+    let mut block = vec![0u32; BLOCK_LEN];
+    for r in 0..iterations.max(0) {
+        let mut x = (r as u32).wrapping_mul(2654435761).wrapping_add(1);
+        for v in block.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            *v = x;
+        }
+        block.sort_unstable();
+        for &v in &block {
+            for k in 0..4 {
+                h ^= ((v >> (8 * k)) & 0xff) as u64;
+                h = h.wrapping_mul(PRIME);
+            }
+        }
+    }
+    h
 }

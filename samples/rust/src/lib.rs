@@ -1,7 +1,7 @@
 //! The durablewasm samples written with the Rust guest SDK: the classic
 //! Durable Functions patterns E1–E5, HelloWorld, Counter and the bench's
-//! Hello5 and FanOut, with the same names, inputs and outputs as the Go
-//! samples in `samples/flows`.
+//! Hello5, FanOut, Hello5IO and Hello5CPU, with the same names, inputs and
+//! outputs as the Go samples in `samples/flows`.
 
 use durablewasm::Registry;
 

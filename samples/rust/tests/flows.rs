@@ -117,3 +117,14 @@ fn a_mocked_failure_fails_the_orchestration() {
     assert!(f.message.contains("no greeting today"), "{}", f.message);
     assert_eq!(f.inner.unwrap().error_type, "Nope");
 }
+
+#[test]
+fn compute_matches_the_go_benchwork() {
+    // benchwork.Compute(3) and Compute(190) (benchwork.Iterations) in Go.
+    assert_eq!(durablewasm_samples::bench::compute(3), 9127396028738218854);
+    assert_eq!(durablewasm_samples::bench::compute(190), 8961566367552182683);
+    let env = Env::new(register);
+    let r = env.run("Hello5CPU", &3);
+    assert_eq!(r.output::<u64>().unwrap(), 9127396028738218854);
+    assert_eq!(r.calls_of(CallKind::Activity).len(), 5);
+}
