@@ -451,6 +451,8 @@ func TestEncodeEventCoversEveryField(t *testing.T) {
 				f.SetInt(int64(i + 1))
 			case reflect.Bool:
 				f.SetBool(true)
+			case reflect.Slice: // json.RawMessage
+				f.SetBytes([]byte(` {"a": ["<b>", 1]} `))
 			}
 		}
 	}

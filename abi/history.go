@@ -117,6 +117,13 @@ type FailureDetails struct {
 	Source string `json:"source,omitempty"`
 	// Inner is the failure that caused this one, if any.
 	Inner *FailureDetails `json:"inner,omitempty"`
+	// Details is application data about the failure (JSON), set by the
+	// guest (the Go SDK's ApplicationError.Details); the host passes it on
+	// unchanged.
+	Details json.RawMessage `json:"details,omitempty"`
+	// NonRetryable marks a failure that retrying cannot fix: SDK retry
+	// policies do not retry it. Set by the guest; the host passes it on.
+	NonRetryable bool `json:"nonRetryable,omitempty"`
 }
 
 // CodeInvalidJSON is the failure code of InvalidJSONFailure.
@@ -211,6 +218,18 @@ func appendFailure(b []byte, f *FailureDetails) []byte {
 	if f.Inner != nil {
 		b = append(b, `,"inner":`...)
 		b = appendFailure(b, f.Inner)
+	}
+	if len(f.Details) > 0 {
+		// Rare: encoded as json.Marshal does (compacted, HTML-escaped);
+		// details that are not JSON are kept as a JSON string.
+		d, err := json.Marshal(f.Details)
+		if err != nil {
+			d = AppendJSONString(nil, string(f.Details))
+		}
+		b = append(append(b, `,"details":`...), d...)
+	}
+	if f.NonRetryable {
+		b = append(b, `,"nonRetryable":true`...)
 	}
 	return append(b, '}')
 }

@@ -178,9 +178,16 @@ func WithKeepUnprocessedEvents() ContinueAsNewOption {
 // ContinueAsNew restarts the orchestration with a fresh history and input
 // (encoded with json.Marshal) once the orchestrator returns. The orchestrator
 // must return right after calling it; whatever it returns (value or error) is
-// ignored, and no output is reported for this generation. An input that
-// cannot be encoded panics, which fails the orchestration.
-func (c *OrchestrationContext) ContinueAsNew(input any, opts ...ContinueAsNewOption) {
+// ignored, and no output is reported for this generation:
+//
+//	return nil, ctx.ContinueAsNew(next)
+//
+// When the input cannot be encoded, or the host refuses the call (a
+// *HostError), it returns the error and the orchestration does not continue
+// as new; returned, the error fails the orchestration. An orchestrator that
+// ignores the error and returns a nil error fails all the same, with that
+// error: it can never complete by accident in place of continuing.
+func (c *OrchestrationContext) ContinueAsNew(input any, opts ...ContinueAsNewOption) error {
 	var co continueOptions
 	for _, f := range opts {
 		if f != nil {
@@ -189,7 +196,7 @@ func (c *OrchestrationContext) ContinueAsNew(input any, opts ...ContinueAsNewOpt
 	}
 	in, err := encodeJSON(input)
 	if err != nil {
-		panic(fmt.Sprintf("durable: encode ContinueAsNew input: %v", err))
+		return c.o.continueFailed(fmt.Errorf("durable: encode ContinueAsNew input: %w", err))
 	}
 	keep := int32(0)
 	if co.keepEvents {
@@ -197,20 +204,26 @@ func (c *OrchestrationContext) ContinueAsNew(input any, opts ...ContinueAsNewOpt
 	}
 	res, ok := c.o.call(func(h bridge.Host, hd int32) int64 { return int64(h.ContinueAsNew(hd, in, keep)) })
 	if ok && res < 0 {
-		panic(&HostError{Func: abi.ImportContinueAsNew, Code: res})
+		return c.o.continueFailed(&HostError{Func: abi.ImportContinueAsNew, Code: res})
 	}
 	c.o.continued = true
+	return nil
 }
 
 // SetCustomStatus sets the orchestration's custom status to v encoded with
 // json.Marshal; it is visible to clients while the orchestration runs. A value
-// that cannot be encoded panics, which fails the orchestration.
-func (c *OrchestrationContext) SetCustomStatus(v any) {
+// that cannot be encoded is an error (the status is left as it was), and so
+// is a refusal by the host (a *HostError).
+func (c *OrchestrationContext) SetCustomStatus(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
-		panic(fmt.Sprintf("durable: encode custom status: %v", err))
+		return fmt.Errorf("durable: encode custom status: %w", err)
 	}
-	c.o.call(func(h bridge.Host, hd int32) int64 { return int64(h.SetCustomStatus(hd, b)) })
+	res, ok := c.o.call(func(h bridge.Host, hd int32) int64 { return int64(h.SetCustomStatus(hd, b)) })
+	if ok && res < 0 {
+		return &HostError{Func: abi.ImportSetCustomStatus, Code: res}
+	}
+	return nil
 }
 
 // CurrentUTCDateTime returns the replay-safe current time (the time of the
@@ -263,13 +276,18 @@ func (c *OrchestrationContext) IsReplaying() bool {
 
 // SendEvent raises the external event eventName with data (encoded with
 // json.Marshal) on the orchestration instanceID. It is fire and forget. Data
-// that cannot be encoded panics, which fails the orchestration.
-func (c *OrchestrationContext) SendEvent(instanceID, eventName string, data any) {
+// that cannot be encoded is an error (nothing is sent), and so is a refusal
+// by the host (a *HostError, e.g. an invalid instance id).
+func (c *OrchestrationContext) SendEvent(instanceID, eventName string, data any) error {
 	b, err := json.Marshal(data)
 	if err != nil {
-		panic(fmt.Sprintf("durable: encode event data: %v", err))
+		return fmt.Errorf("durable: encode data of event %s: %w", eventName, err)
 	}
-	c.o.call(func(h bridge.Host, hd int32) int64 { return int64(h.SendEvent(hd, instanceID, eventName, b)) })
+	res, ok := c.o.call(func(h bridge.Host, hd int32) int64 { return int64(h.SendEvent(hd, instanceID, eventName, b)) })
+	if ok && res < 0 {
+		return &HostError{Func: abi.ImportSendEvent, Code: res}
+	}
+	return nil
 }
 
 // Logger returns a logger whose messages go to the host's log under this

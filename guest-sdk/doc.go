@@ -6,23 +6,19 @@
 // register the guest's functions:
 //
 //	func init() {
-//		durable.RegisterOrchestrator("Hello", func(ctx *durable.OrchestrationContext) (any, error) {
-//			var out string
-//			err := ctx.CallActivity("SayHello", "Tokyo").Await(&out)
-//			return out, err
-//		})
-//		durable.RegisterActivity("SayHello", func(ctx *durable.ActivityContext) (any, error) {
-//			var name string
-//			if err := ctx.GetInput(&name); err != nil {
-//				return nil, err
-//			}
+//		durable.RegisterOrchestrator("Hello", durable.Orchestrator(func(ctx *durable.OrchestrationContext, city string) (string, error) {
+//			return durable.CallActivity[string](ctx, "SayHello", city)
+//		}))
+//		durable.RegisterActivity("SayHello", durable.Activity(func(ctx *durable.ActivityContext, name string) (string, error) {
 //			return "Hello " + name + "!", nil
-//		})
+//		}))
 //	}
 //
 //	func main() {}
 //
-// built with
+// in a module of its own that requires github.com/durablewasm/durablewasm/guest-sdk
+// (which requires only github.com/durablewasm/durablewasm/abi; see the
+// README's "Writing orchestrations in Go"), built with
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o guest.wasm .
 //
@@ -52,6 +48,16 @@
 // clocks and random ids, do not start goroutines, do not perform I/O, and
 // do not iterate over maps to decide what to schedule. Activities have no
 // such restrictions.
+//
+// # Typed results and errors
+//
+// Task.Await decodes into a value; the generic Await, CallActivity,
+// CallSubOrchestrator, WaitForExternalEvent and Input return typed values.
+// An activity or orchestrator fails with a typed failure by returning an
+// *ApplicationError (its Type, Details and NonRetryable travel in
+// FailureDetails); the caller matches the *TaskFailedError with ErrorType,
+// IsErrorType or IsNonRetryable, and RetryPolicy never retries a failure
+// marked non-retryable.
 //
 // Package durabletest runs the same orchestration code natively, without
 // Wasm, against an in-process fake host with a fake clock.

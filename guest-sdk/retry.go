@@ -2,12 +2,16 @@ package durable
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"time"
 )
 
 // RetryPolicy describes how CallActivity and CallSubOrchestrator retry a
-// failed task. Zero fields take defaults as documented.
+// failed task. Zero fields take defaults as documented. A failure marked
+// non-retryable (the activity or sub-orchestrator returned an
+// ApplicationError with NonRetryable, or an error wrapped by
+// NonRetryableError) is never retried.
 type RetryPolicy struct {
 	// MaxAttempts is the total number of attempts, including the first.
 	// Values below 1 mean 1 (no retry).
@@ -23,8 +27,13 @@ type RetryPolicy struct {
 	// attempt's scheduling: no retry is scheduled whose timer would fire
 	// after it. Zero means no bound.
 	RetryTimeout time.Duration
+	// NonRetryableErrorTypes are failure types (FailureDetails.Type, e.g.
+	// the Type of an ApplicationError the activity returned) that are not
+	// retried.
+	NonRetryableErrorTypes []string
 	// Handle, when non-nil, is called with each failure (a
-	// *TaskFailedError); returning false stops retrying.
+	// *TaskFailedError) that is otherwise retryable; returning false stops
+	// retrying. Match on the failure's type with ErrorType or IsErrorType.
 	Handle func(error) bool
 }
 
@@ -74,6 +83,19 @@ func (t *retryTask) ctxOf() *OrchestrationContext { return t.c }
 func (t *retryTask) isDone() bool                 { return t.seq != 0 }
 func (t *retryTask) result() ([]byte, error)      { return t.payload, t.err }
 func (t *retryTask) doneSeq() uint64              { return t.seq }
+
+func (t *retryTask) cancel() {
+	if t.isDone() {
+		return
+	}
+	if t.cur != nil {
+		t.cur.cancel()
+	}
+	if t.timer != nil {
+		t.timer.cancel()
+	}
+	t.finish(nil, fmt.Errorf("retried call (attempt %d): %w", t.attempt, ErrCanceled))
+}
 
 func (t *retryTask) waitIDs(dst []int32) []int32 {
 	switch {
@@ -141,7 +163,7 @@ func (t *retryTask) retryable(err error) bool {
 	if max < 1 {
 		max = 1
 	}
-	if t.attempt >= max {
+	if t.attempt >= max || IsNonRetryable(err) || IsErrorType(err, t.policy.NonRetryableErrorTypes...) {
 		return false
 	}
 	return t.policy.Handle == nil || t.policy.Handle(err)

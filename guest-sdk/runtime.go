@@ -230,6 +230,9 @@ type orchestration struct {
 	dead bool
 	// continued is set once continue_as_new succeeded; complete is then skipped.
 	continued bool
+	// continueErr is the error of the last ContinueAsNew that failed: an
+	// orchestrator that then returns a nil error fails with it.
+	continueErr error
 
 	req abi.StartRequest
 	ctx *OrchestrationContext
@@ -396,6 +399,9 @@ func (o *orchestration) run(fn func(*OrchestrationContext) (any, error)) {
 	if o.continued || o.isDead() {
 		return
 	}
+	if err == nil {
+		err = o.continueErr
+	}
 	if err != nil {
 		o.complete(abi.CompleteFailed, failureJSON(errorFailure("OrchestratorError", err)))
 		return
@@ -409,6 +415,13 @@ func (o *orchestration) run(fn func(*OrchestrationContext) (any, error)) {
 		return
 	}
 	o.complete(abi.CompleteOK, b)
+}
+
+// continueFailed records err as the error of a failed ContinueAsNew and
+// returns it.
+func (o *orchestration) continueFailed(err error) error {
+	o.continueErr = err
+	return err
 }
 
 // complete reports the result; an abort while doing so (e.g. the host
@@ -425,11 +438,28 @@ func (o *orchestration) complete(status int32, payload []byte) {
 	o.call(func(h bridge.Host, hd int32) int64 { return int64(h.Complete(hd, status, payload)) })
 }
 
-// errorFailure converts a returned error into failure details. A
-// *TaskFailedError keeps its details as Inner.
+// errorFailure converts a returned error into failure details of type typ
+// (the default). A *TaskFailedError keeps its details as Inner. An
+// *ApplicationError in err's chain sets the type, details and the
+// non-retryable marker.
 func errorFailure(typ string, err error) *abi.FailureDetails {
 	f := &abi.FailureDetails{Type: typ, Message: err.Error()}
-	if tf, ok := err.(*TaskFailedError); ok && tf.Details != nil {
+	var ae *ApplicationError
+	if errors.As(err, &ae) {
+		if ae.Type != "" {
+			f.Type = ae.Type
+		}
+		f.NonRetryable = ae.NonRetryable
+		if ae.Details != nil {
+			d, mErr := json.Marshal(ae.Details)
+			if mErr != nil {
+				d, _ = json.Marshal("encode details: " + mErr.Error())
+			}
+			f.Details = d
+		}
+	}
+	var tf *TaskFailedError
+	if errors.As(err, &tf) && tf.Details != nil {
 		f.Inner = tf.Details
 	}
 	return f

@@ -161,15 +161,15 @@ func TestWhenAll(t *testing.T) {
 			tasks = append(tasks, ctx.CallActivity("Square", i))
 		}
 		var nums []int
-		if err := durable.WhenAll(ctx, tasks...).Await(&nums); err != nil {
+		if err := ctx.WhenAll(tasks...).Await(&nums); err != nil {
 			return nil, err
 		}
 		var raw []json.RawMessage
-		if err := durable.WhenAll(ctx, tasks[:2]...).Await(&raw); err != nil {
+		if err := ctx.WhenAll(tasks[:2]...).Await(&raw); err != nil {
 			return nil, err
 		}
 		var none []int
-		if err := durable.WhenAll(ctx).Await(&none); err != nil {
+		if err := ctx.WhenAll().Await(&none); err != nil {
 			return nil, err
 		}
 		return []any{nums, raw, len(none)}, nil
@@ -188,7 +188,7 @@ func TestWhenAllFirstFailureInTaskOrder(t *testing.T) {
 		a := ctx.CallActivity("A", "slow-fail")
 		b := ctx.CallActivity("A", "fast-fail")
 		c := ctx.CallActivity("A", "ok")
-		err := durable.WhenAll(ctx, a, b, c).Await(nil)
+		err := ctx.WhenAll(a, b, c).Await(nil)
 		var tf *durable.TaskFailedError
 		if !errors.As(err, &tf) {
 			return nil, fmt.Errorf("got %v", err)
@@ -218,18 +218,18 @@ func TestWhenAnyWinnerIsFirstResolved(t *testing.T) {
 		late := ctx.CreateTimer(now.Add(time.Hour))
 		ev := ctx.WaitForExternalEvent("E")
 		early := ctx.CreateTimer(now.Add(time.Minute))
-		w, err := durable.WhenAny(ctx, late, ev, early)
+		w, err := ctx.WhenAny(late, ev, early)
 		if err != nil {
 			return nil, err
 		}
 		first := map[durable.Task]string{late: "late", ev: "event", early: "early"}[w]
-		w2, _ := durable.WhenAny(ctx, late, ev)
+		w2, _ := ctx.WhenAny(late, ev)
 		second := map[durable.Task]string{late: "late", ev: "event"}[w2]
 		var data string
 		if err := ev.Await(&data); err != nil {
 			return nil, err
 		}
-		if _, err := durable.WhenAny(ctx); err == nil {
+		if _, err := ctx.WhenAny(); err == nil {
 			return nil, errors.New("WhenAny() without tasks must fail")
 		}
 		return []string{first, second, data, ctx.CurrentUTCDateTime().Sub(now).String()}, nil
@@ -241,7 +241,7 @@ func TestWhenAnyWithCompositeTasks(t *testing.T) {
 	res := run(t, func(ctx *durable.OrchestrationContext) (any, error) {
 		retried := ctx.CallActivity("Flaky", nil, durable.WithRetry(durable.RetryPolicy{MaxAttempts: 3, FirstRetryInterval: 10 * time.Minute}))
 		wait := ctx.WaitForExternalEventWithTimeout("E", time.Hour)
-		w, err := durable.WhenAny(ctx, wait, retried)
+		w, err := ctx.WhenAny(wait, retried)
 		if err != nil {
 			return nil, err
 		}

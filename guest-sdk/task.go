@@ -35,6 +35,25 @@ type Task interface {
 	result() ([]byte, error)
 	// doneSeq orders completed tasks by local completion.
 	doneSeq() uint64
+	// cancel completes the task at once with ErrCanceled unless it is done,
+	// withdrawing the primitive tasks it waits on.
+	cancel()
+}
+
+// Cancel cancels tasks that have not completed: each completes at once, and
+// Await on it returns an error for which errors.Is(err, ErrCanceled) holds
+// (WhenAll over a canceled task returns that error; WhenAny may return a
+// canceled task as the winner). Tasks already completed are left as they
+// are. The host is told through cancel_task: an event wait is withdrawn (it
+// consumes no later event); a timer, activity or sub-orchestration goes on
+// running at the host and its result is ignored. Cancel is deterministic,
+// like everything an orchestrator does: a replay cancels the same tasks.
+func (c *OrchestrationContext) Cancel(tasks ...Task) {
+	for _, t := range tasks {
+		if t != nil {
+			t.cancel()
+		}
+	}
 }
 
 // await drives t until it is done, polling the host and parking while nothing
@@ -124,6 +143,18 @@ func (t *primTask) isDone() bool                 { return t.done }
 func (t *primTask) result() ([]byte, error)      { return t.payload, t.err }
 func (t *primTask) doneSeq() uint64              { return t.seq }
 
+func (t *primTask) cancel() {
+	if t.done {
+		return
+	}
+	if t.id >= 0 {
+		id := t.id
+		t.c.o.call(func(h bridge.Host, hd int32) int64 { return int64(h.CancelTask(hd, id)) })
+	}
+	t.done, t.seq = true, t.c.nextDoneSeq()
+	t.err = fmt.Errorf("%s %s (task %d): %w", t.kind, t.name, t.id, ErrCanceled)
+}
+
 func (t *primTask) waitIDs(dst []int32) []int32 {
 	if t.done {
 		return dst
@@ -174,11 +205,23 @@ type whenAllTask struct {
 
 // WhenAll returns a task that completes when every task completed. Await on
 // it decodes a JSON array of the results in task order (into a
-// []json.RawMessage or a slice of a concrete type); if any task failed it
-// returns the error of the first failed task in task order, after all tasks
-// completed.
-func WhenAll(ctx *OrchestrationContext, tasks ...Task) Task {
-	return &whenAllTask{c: ctx, children: append([]Task(nil), tasks...)}
+// []json.RawMessage or a slice of a concrete type, e.g. with
+// Await[[]string]); if any task failed it returns the error of the first
+// failed task in task order, after all tasks completed. Canceling it cancels
+// the tasks.
+func (c *OrchestrationContext) WhenAll(tasks ...Task) Task {
+	return &whenAllTask{c: c, children: append([]Task(nil), tasks...)}
+}
+
+// WhenAll is ctx.WhenAll(tasks...).
+//
+// Deprecated: use the method OrchestrationContext.WhenAll.
+func WhenAll(ctx *OrchestrationContext, tasks ...Task) Task { return ctx.WhenAll(tasks...) }
+
+func (t *whenAllTask) cancel() {
+	for _, ch := range t.children {
+		ch.cancel()
+	}
 }
 
 func (t *whenAllTask) Await(v any) error            { return awaitInto(t, v) }
@@ -234,11 +277,17 @@ func (t *whenAllTask) result() ([]byte, error) {
 	return append(out, ']'), nil
 }
 
+// WhenAny is ctx.WhenAny(tasks...).
+//
+// Deprecated: use the method OrchestrationContext.WhenAny.
+func WhenAny(ctx *OrchestrationContext, tasks ...Task) (Task, error) { return ctx.WhenAny(tasks...) }
+
 // WhenAny waits until at least one of tasks completed (successfully or not)
 // and returns it: the one whose completion the host recorded first. The
-// other tasks keep running and may be awaited later. Use Await on the winner
-// to get its result. It returns an error only when tasks is empty.
-func WhenAny(ctx *OrchestrationContext, tasks ...Task) (Task, error) {
+// other tasks keep running and may be awaited later, or canceled with
+// Cancel. Use Await on the winner to get its result. It returns an error
+// only when tasks is empty.
+func (c *OrchestrationContext) WhenAny(tasks ...Task) (Task, error) {
 	if len(tasks) == 0 {
 		return nil, errors.New("durable: WhenAny needs at least one task")
 	}
@@ -249,16 +298,16 @@ func WhenAny(ctx *OrchestrationContext, tasks ...Task) (Task, error) {
 		}
 	}
 	for winner == nil {
-		ctx.ids = ctx.ids[:0]
+		c.ids = c.ids[:0]
 		for _, t := range tasks {
-			ctx.ids = t.waitIDs(ctx.ids)
+			c.ids = t.waitIDs(c.ids)
 		}
-		idx := ctx.poll(ctx.ids)
+		idx := c.poll(c.ids)
 		if idx < 0 {
-			ctx.o.park()
+			c.o.park()
 			continue
 		}
-		id, consumed := ctx.ids[idx], false
+		id, consumed := c.ids[idx], false
 		for _, t := range tasks {
 			if !t.isDone() && t.advance(id) {
 				consumed = true
@@ -307,19 +356,29 @@ func (t *timeoutTask) advance(id int32) bool {
 	switch {
 	case t.wait.advance(id):
 		t.payload, t.err = t.wait.result()
+		t.timer.cancel() // the event won: the timer is not awaited any more
 	case t.timer.advance(id):
 		if _, err := t.timer.result(); err != nil {
 			t.err = err
 			break
 		}
-		wid := t.wait.id
-		t.c.o.call(func(h bridge.Host, hd int32) int64 { return int64(h.CancelTask(hd, wid)) })
+		t.wait.cancel() // withdrawn: it consumes no later event
 		t.err = fmt.Errorf("wait for event %q (%s): %w", t.name, t.timeout, ErrTimeout)
 	default:
 		return false
 	}
 	t.seq = t.c.nextDoneSeq()
 	return true
+}
+
+func (t *timeoutTask) cancel() {
+	if t.isDone() {
+		return
+	}
+	t.wait.cancel()
+	t.timer.cancel()
+	t.err = fmt.Errorf("wait for event %q: %w", t.name, ErrCanceled)
+	t.seq = t.c.nextDoneSeq()
 }
 
 // If either primitive failed to be scheduled, the composite completes with

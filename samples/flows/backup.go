@@ -29,7 +29,7 @@ func BackupSiteContent(ctx *durable.OrchestrationContext) (any, error) {
 		tasks[i] = ctx.CallActivity("E2_CopyFileToBlob", f)
 	}
 	var sizes []int64
-	if err := durable.WhenAll(ctx, tasks...).Await(&sizes); err != nil {
+	if err := ctx.WhenAll(tasks...).Await(&sizes); err != nil {
 		return nil, err
 	}
 	var total int64

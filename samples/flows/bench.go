@@ -56,7 +56,7 @@ func FanOut(ctx *durable.OrchestrationContext) (any, error) {
 		tasks[i] = ctx.CallActivity("Bench_Echo", i)
 	}
 	var results []int
-	if err := durable.WhenAll(ctx, tasks...).Await(&results); err != nil {
+	if err := ctx.WhenAll(tasks...).Await(&results); err != nil {
 		return nil, err
 	}
 	sum := 0
@@ -100,7 +100,9 @@ func StepsWait(ctx *durable.OrchestrationContext) (any, error) {
 	if err := steps(ctx, n); err != nil {
 		return nil, err
 	}
-	ctx.SetCustomStatus("waiting")
+	if err := ctx.SetCustomStatus("waiting"); err != nil {
+		return nil, err
+	}
 	if err := ctx.WaitForExternalEvent("go").Await(nil); err != nil {
 		return nil, err
 	}

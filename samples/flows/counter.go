@@ -17,7 +17,9 @@ func Counter(ctx *durable.OrchestrationContext) (any, error) {
 	if err := ctx.GetInput(&count); err != nil {
 		return nil, err
 	}
-	ctx.SetCustomStatus(count)
+	if err := ctx.SetCustomStatus(count); err != nil {
+		return nil, err
+	}
 	var op string
 	if err := ctx.WaitForExternalEvent("operation").Await(&op); err != nil {
 		return nil, err
@@ -34,7 +36,8 @@ func Counter(ctx *durable.OrchestrationContext) (any, error) {
 	default:
 		ctx.Logger().Warn(fmt.Sprintf("unknown operation %q ignored", op))
 	}
-	ctx.SetCustomStatus(count)
-	ctx.ContinueAsNew(count, durable.WithKeepUnprocessedEvents())
-	return nil, nil
+	if err := ctx.SetCustomStatus(count); err != nil {
+		return nil, err
+	}
+	return nil, ctx.ContinueAsNew(count, durable.WithKeepUnprocessedEvents())
 }

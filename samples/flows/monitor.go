@@ -72,8 +72,7 @@ func Monitor(ctx *durable.OrchestrationContext) (any, error) {
 	if err := ctx.CreateTimer(next).Await(nil); err != nil {
 		return nil, err
 	}
-	ctx.ContinueAsNew(req)
-	return nil, nil
+	return nil, ctx.ContinueAsNew(req)
 }
 
 // GetIsClear (activity E3_GetIsClear) reports whether the sky is clear at the

@@ -34,7 +34,7 @@ func SmsPhoneVerification(ctx *durable.OrchestrationContext) (any, error) {
 	timeout := ctx.CreateTimer(ctx.CurrentUTCDateTime().Add(SmsChallengeTimeout))
 	for attempt := 1; attempt <= SmsMaxAttempts; attempt++ {
 		response := ctx.WaitForExternalEvent("SmsChallengeResponse")
-		winner, err := durable.WhenAny(ctx, response, timeout)
+		winner, err := ctx.WhenAny(response, timeout)
 		if err != nil {
 			return nil, err
 		}
@@ -47,6 +47,7 @@ func SmsPhoneVerification(ctx *durable.OrchestrationContext) (any, error) {
 			return nil, err
 		}
 		if answer == code {
+			ctx.Cancel(timeout) // the timer is not awaited any more
 			return true, nil
 		}
 		ctx.Logger().Info("wrong answer", "attempt", attempt)

@@ -46,7 +46,7 @@ func init() {
 	durable.RegisterOrchestrator("Race", func(ctx *durable.OrchestrationContext) (any, error) {
 		ev := ctx.WaitForExternalEventWithTimeout("go", time.Minute)
 		retried := ctx.CallActivity("Fail", nil, durable.WithRetry(durable.RetryPolicy{MaxAttempts: 2, FirstRetryInterval: time.Second}))
-		all := durable.WhenAll(ctx, ev, retried)
+		all := ctx.WhenAll(ev, retried)
 		err := all.Await(nil)
 		var tf *durable.TaskFailedError
 		if !errors.As(err, &tf) {

@@ -1,4 +1,9 @@
-package durable_test
+// Package gosdk_test tests the Go guest SDK from the root module: it runs
+// the SDK compiled to Wasm (guest-sdk/testdata/tinyguest under wazero), and
+// the tests of the abi and guest-sdk modules. These live here because
+// guest-sdk is a module of its own that depends on nothing but package abi
+// (no wazero).
+package gosdk_test
 
 import (
 	"context"
@@ -24,7 +29,7 @@ import (
 	"github.com/durablewasm/durablewasm/abi"
 )
 
-// These tests build testdata/tinyguest for wasip1 and run it under wazero
+// These tests build guest-sdk/testdata/tinyguest for wasip1 and run it under wazero
 // with a minimal scripted host, proving that the real exports and imports
 // work: goroutines parked across export calls, multiplexing, the buffer
 // protocol, stuck detection, drop and nondeterminism handling.
@@ -47,6 +52,7 @@ func buildTinyGuest(t *testing.T) []byte {
 		defer os.RemoveAll(dir)
 		out := filepath.Join(dir, "tiny.wasm")
 		cmd := exec.Command(goBin, "build", "-buildmode=c-shared", "-trimpath", "-o", out, "./testdata/tinyguest")
+		cmd.Dir = filepath.Join("..", "..", "guest-sdk") // in the guest-sdk module
 		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			tinyErr = fmt.Errorf("build tiny guest: %v\n%s", err, msg)

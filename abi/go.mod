@@ -1,0 +1,3 @@
+module github.com/durablewasm/durablewasm/abi
+
+go 1.24
