@@ -2,11 +2,16 @@ module github.com/durablewasm/durablewasm/bench
 
 go 1.26.8
 
-replace github.com/durablewasm/durablewasm => ../
+replace (
+	github.com/durablewasm/durablewasm => ../
+	github.com/durablewasm/durablewasm/abi => ../abi
+	github.com/durablewasm/durablewasm/guest-sdk => ../guest-sdk
+)
 
 require (
 	github.com/cschleiden/go-workflows v1.2.0
 	github.com/durablewasm/durablewasm v0.0.0-00010101000000-000000000000
+	github.com/durablewasm/durablewasm/abi v0.0.0
 	github.com/redis/go-redis/v9 v9.23.0
 )
 
