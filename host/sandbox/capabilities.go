@@ -93,20 +93,8 @@ func httpRequest(ctx context.Context, m api.Module, stack []uint64) {
 		ctx, cancel = context.WithDeadline(ctx, c.deadline)
 		defer cancel()
 	}
-	if done := abortedChan(ctx); done != nil {
-		// A worker's shutdown ends the request at its deadline too.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		go func() {
-			select {
-			case <-done:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-	}
-	c.lastHTTPResp = encodeJSON(doHTTP(ctx, c.settings, req, c.maxPayload))
+	// A worker's shutdown ends the request at its deadline too (DoHTTP).
+	c.lastHTTPResp = encodeJSON(DoHTTP(ctx, c.settings, req, c.maxPayload))
 	writeResult(m, stack, stack[3], stack[4], c.lastHTTPResp)
 }
 
