@@ -106,6 +106,7 @@ const serialLocalWork = 500 * time.Microsecond
 // unless they are predicted to take less than serialLocalWork in all: then
 // one after the other on the calling goroutine.
 func (w *Worker) runJobs(ctx context.Context, jobs []*localJob) {
+	ctx = w.guests.With(ctx) // once, not once per activity (execActivity)
 	var work time.Duration
 	for _, j := range jobs {
 		d, _ := w.stats.average(j.item.Digest, j.item.Name)
