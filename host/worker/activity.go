@@ -28,9 +28,9 @@ import (
 // a long call: CPU-bound activities spread over as many instances as cores
 // (and one more per instance whose call seems hung), I/O-bound ones share
 // one or two. A module without them needs an instance per running
-// activity. Instances idle for
-// idleInstanceTTL are closed, the last one of a module after
-// lastInstanceTTL. While the activity instances' memory is over
+// activity. Instances idle for idleInstanceTTL are closed, the last one of
+// a module after lastInstanceTTL (checked as activities come and go, and by
+// the liveness loop). While the activity instances' memory is over
 // Options.ActivityMemoryBytes, no instance is made and no activity is
 // added to an asynchronous instance; new activities wait for running ones
 // to end.
@@ -275,6 +275,14 @@ func (a *activityPool) trim(now time.Time) {
 			delete(a.mods, digest)
 		}
 	}
+}
+
+// sweep closes the instances idle for too long (trim), for a worker whose
+// activities have stopped coming.
+func (a *activityPool) sweep() {
+	a.mu.Lock()
+	a.trim(time.Now())
+	a.mu.Unlock()
 }
 
 // notify wakes get's waiters. The caller holds a.mu.

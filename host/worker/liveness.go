@@ -36,6 +36,7 @@ func (w *Worker) aliveLoop(ctx context.Context) {
 		cancel()
 	}()
 	for {
+		w.acts.sweep() // idle activity instances go even when no activity comes
 		if ids, err := w.store.Alive(ctx, w.opts.ID, ttl); err == nil {
 			w.alive.Store(&aliveWorkers{ids: ids, at: time.Now()})
 		} else if ctx.Err() == nil {
