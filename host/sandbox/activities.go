@@ -62,7 +62,7 @@ func (g *Instance) RunActivity(ctx context.Context, item *host.ActivityItem, log
 	g.mu.Lock()
 	c, res, err := g.startActivity(ctx, item, logger, management)
 	g.mu.Unlock()
-	for err == nil && res == abi.StatusParked && c.async && c.op != nil {
+	for err == nil && res == abi.StatusParked && c.op != nil {
 		res, err = g.awaitActivity(ctx, c)
 	}
 	if err != nil {
@@ -114,9 +114,7 @@ func (g *Instance) awaitActivity(ctx context.Context, c *actCall) (int32, error)
 	defer g.mu.Unlock()
 	stop := func(err error) (int32, error) {
 		op.cancel()
-		if !g.dead.Load() {
-			_, _ = g.call(context.WithoutCancel(ctx), abi.ExportActivityDrop, g.fnActDrop, uint64(c.handle))
-		}
+		g.dropActivity(c.handle)
 		return 0, err
 	}
 	switch {
@@ -160,9 +158,7 @@ func (g *Instance) activityOutcome(c *actCall, item *host.ActivityItem, res int3
 			// Parked with no asynchronous call outstanding: it could never
 			// be resumed.
 			g.mu.Lock()
-			if !g.dead.Load() {
-				_, _ = g.call(context.Background(), abi.ExportActivityDrop, g.fnActDrop, uint64(c.handle))
-			}
+			g.dropActivity(c.handle)
 			g.mu.Unlock()
 			return false, string(encodeJSON(&abi.FailureDetails{Type: abi.FailureGuestError,
 				Message: fmt.Sprintf("the activity returned status %d (parked) without an outstanding asynchronous host call", res)})), nil
@@ -170,4 +166,13 @@ func (g *Instance) activityOutcome(c *actCall, item *host.ActivityItem, res int3
 	}
 	return false, string(encodeJSON(&abi.FailureDetails{Type: abi.FailureGuestError,
 		Message: fmt.Sprintf("%s returned status %d", abi.ExportActivityRun, res)})), nil
+}
+
+// dropActivity discards the activity parked under handle, with no call
+// context (its host calls return abi.ErrNotInStep), unless g is dead. The
+// caller holds g.mu.
+func (g *Instance) dropActivity(handle uint32) {
+	if !g.dead.Load() {
+		_, _ = g.call(context.Background(), abi.ExportActivityDrop, g.fnActDrop, uint64(handle))
+	}
 }

@@ -291,16 +291,6 @@ func (a *activityPool) notify() {
 	a.changed = make(chan struct{})
 }
 
-// instances returns how many activity instances digest has.
-func (a *activityPool) instances(digest string) int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if mp := a.mods[digest]; mp != nil {
-		return len(mp.insts)
-	}
-	return 0
-}
-
 func (a *activityPool) close() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
