@@ -100,6 +100,9 @@ var (
 	// scriptHeartbeat records a live worker and returns all live workers
 	// (lua/heartbeat.lua).
 	scriptHeartbeat = register("heartbeat")
+	// scriptTouchActivity resets a held activity item's idle time
+	// (lua/touch_activity.lua).
+	scriptTouchActivity = register("touch_activity")
 	// scriptReclaim takes over the pending entries of dead workers'
 	// consumers and removes the empty ones (lua/reclaim.lua).
 	scriptReclaim = register("reclaim")

@@ -656,14 +656,12 @@ func (s *Store) TouchActivity(ctx context.Context, item host.ActivityItem, consu
 	if !validStreamID(item.ID) {
 		return fmt.Errorf("touch activity %s of %s: item id is not a stream entry id", item.ID, item.InstanceID)
 	}
-	k := s.parts[item.Partition]
-	// Only while consumer holds it: claiming it blindly would take it back
-	// from a worker that reclaimed it meanwhile.
-	pend, err := s.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: k.act(), Group: group, Start: item.ID, End: item.ID, Count: 1, Consumer: consumer}).Result()
-	if err != nil || len(pend) == 0 {
-		return err
+	// Only while consumer holds it, checked in the same script: claiming it
+	// blindly would take it back from a worker that reclaimed it.
+	if err := scriptTouchActivity.Run(ctx, s.rdb, []string{s.parts[item.Partition].act()}, group, consumer, item.ID).Err(); err != nil {
+		return fmt.Errorf("touch activity %s (%s task %d) of %s: %w", item.ID, item.Name, item.TaskID, item.InstanceID, err)
 	}
-	return s.rdb.XClaimJustID(ctx, &redis.XClaimArgs{Stream: k.act(), Group: group, Consumer: consumer, Messages: []string{item.ID}}).Err()
+	return nil
 }
 
 // CompleteActivity posts result to the control stream of item's partition and

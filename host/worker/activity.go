@@ -543,9 +543,7 @@ func (l *activityReader) run(item host.ActivityItem) {
 	go func() {
 		defer l.wg.Done()
 		defer l.slots.done(item.Digest)
-		r := &runningItem{item: item, done: make(chan struct{})}
-		go l.w.touchWhileRunning(l.work, r)
-		defer close(r.done)
+		defer l.w.touchWhileRunning(l.work, item)()
 		l.w.runActivity(l.work, &item)
 	}()
 }

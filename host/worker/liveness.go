@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/durablewasm/durablewasm/host"
@@ -60,27 +61,28 @@ func (w *Worker) liveWorkers() []string {
 	return a.ids
 }
 
-// touchWhileRunning touches item every VisibilityTimeout/3 until done is
-// closed.
-func (w *Worker) touchWhileRunning(ctx context.Context, item *runningItem) {
-	t := time.NewTicker(w.opts.VisibilityTimeout / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-item.done:
-			return
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := w.store.TouchActivity(ctx, item.item, w.opts.ID); err != nil {
-				w.log.Warn("activity heartbeat failed", "instanceId", item.item.InstanceID, "activity", item.item.Name, "err", err)
-			}
+// touchWhileRunning touches item every VisibilityTimeout/3 until the
+// returned stop is called. It is a timer, not a goroutine: most activities
+// end long before the first touch.
+func (w *Worker) touchWhileRunning(ctx context.Context, item host.ActivityItem) (stop func()) {
+	every := w.opts.VisibilityTimeout / 3
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
+	t = time.AfterFunc(every, func() {
+		if err := w.store.TouchActivity(ctx, item, w.opts.ID); err != nil && ctx.Err() == nil {
+			w.log.Warn("activity heartbeat failed", "instanceId", item.InstanceID, "activity", item.Name, "err", err)
 		}
+		mu.Lock()
+		if !stopped {
+			t.Reset(every)
+		}
+		mu.Unlock()
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
 	}
-}
-
-// runningItem is an activity item being run, for touchWhileRunning.
-type runningItem struct {
-	item host.ActivityItem
-	done chan struct{}
 }
