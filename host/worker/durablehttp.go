@@ -29,8 +29,9 @@ import (
 // TaskFailed (type abi.FailureHTTP: refused, timed out, or failed).
 func (w *Worker) execHTTP(ctx context.Context, item *host.ActivityItem) abi.HistoryEvent {
 	st := w.settings(ctx, item.Digest)
+	limit := w.limits(ctx, item.Digest).MaxPayloadBytes
 	began := time.Now()
-	resp := sandbox.DoHTTP(w.guests.With(ctx), st, []byte(item.Input), w.limits(ctx, item.Digest).MaxPayloadBytes)
+	resp := sandbox.DoHTTP(w.guests.With(ctx), st, []byte(item.Input), limit)
 	w.stats.observe(item.Digest, item.Name, time.Since(began))
 	ev := abi.HistoryEvent{EventID: -1, Type: abi.EventTaskCompleted, Timestamp: w.opts.Now().UnixNano(), TaskScheduledID: item.TaskID}
 	if resp.Error != "" {
@@ -39,7 +40,7 @@ func (w *Worker) execHTTP(ctx context.Context, item *host.ActivityItem) abi.Hist
 		return ev
 	}
 	b, _ := json.Marshal(resp) // an HTTPResponse always encodes
-	if limit := w.limits(ctx, item.Digest).MaxPayloadBytes; len(b) > limit {
+	if len(b) > limit {
 		ev.Type = abi.EventTaskFailed
 		ev.Failure = &abi.FailureDetails{Type: abi.FailureLimitExceeded, Code: replay.CodeLimit, Source: activitySource(item),
 			Message: fmt.Sprintf("the HTTP response is %d bytes as JSON, over the payload limit of %d bytes", len(b), limit)}
